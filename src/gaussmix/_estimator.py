@@ -1,0 +1,456 @@
+"""``GaussianMixture``: scikit-learn's estimator on gaussmix's engine.
+
+Same parameters, attributes, methods and numbers as ``sklearn.mixture.GaussianMixture``,
+plus ``sample_weight`` in ``fit``, mclust's covariance models, bounded-memory chunked
+passes and numerically stable statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from time import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._chunks import ArraySource, default_chunk_rows
+from ._covariance import ALIASES, get_model, model_names
+from ._em import run_em, sum_stats
+from ._estep import log_resp_and_norm, weighted_log_prob
+from ._init import INIT_METHODS, initial_stats
+from ._mstep import mstep
+from ._params import Params, _log_det_cholesky, params_from_precisions
+from ._validation import check_means, check_precisions, check_sample_weight, check_weights
+
+_FLOAT32_HINT = (
+    " The numerical accuracy can also be improved by passing float64"
+    " data instead of float32."
+)
+
+
+def _as_params(estimator) -> Params:
+    """Engine parameters from a fitted estimator's public attributes."""
+    family = get_model(estimator.covariance_type).family
+    prec_chol = np.asarray(estimator.precisions_cholesky_, dtype=np.float64)
+    means = np.asarray(estimator.means_, dtype=np.float64)
+    return Params(
+        weights=np.asarray(estimator.weights_, dtype=np.float64),
+        means=means,
+        covariances=np.asarray(estimator.covariances_, dtype=np.float64),
+        precisions_cholesky=prec_chol,
+        log_det_cholesky=_log_det_cholesky(prec_chol, family, *means.shape),
+        family=family,
+    )
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by expectation maximization.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, attributes and methods, and from the same start the same numbers.
+    Beyond it: ``fit(X, sample_weight=...)``, mclust's fourteen covariance models
+    (``covariance_type="VEV"`` etc.), statistics that stay exact for data far from the
+    origin, chunked passes with bounded memory, and a ``lower_bound_`` that is the
+    log-likelihood of the returned parameters.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+    covariance_type : str, default='full'
+        scikit-learn's 'full', 'tied', 'diag', 'spherical' or one of mclust's model
+        names ('EII', 'VII', 'EEI', ..., 'VVV'); 'full' = 'VVV', 'tied' = 'EEE',
+        'diag' = 'VVI', 'spherical' = 'VII'.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood per sample.
+    reg_covar : float, default=1e-6
+        Non-negative regularization added to the diagonal of covariance.
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+    n_init : int, default=1
+        The number of initializations to perform; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        The method used to initialize the weights, the means and the precisions.
+        Sample weights are honoured by every method.
+    weights_init : array-like of shape (n_components,), default=None
+        The user-provided initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        The user-provided initial means.
+    precisions_init : array-like, default=None
+        The user-provided initial precisions, shaped as ``precisions_``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization and :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each ``fit`` continues from the last solution (``n_init`` is ignored).
+    verbose : int, default=0
+        1 prints each initialization and iteration; 2 adds timings and the change.
+    verbose_interval : int, default=10
+        Number of iterations between prints.
+    chunk_size : int or None, default=None
+        Rows per chunk of the E-step. Memory beyond X is O(chunk_size * K * D). None
+        picks a size from K and D. Results do not depend on it beyond rounding.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (K,) spherical, (D, D) tied, (K, D) diag, (K, D, D) full.
+    precisions_ : ndarray
+        Inverses of the covariances, same shapes.
+    precisions_cholesky_ : ndarray
+        Upper-triangular factors U of the precisions (P = U U^T), same shapes.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the training data under the returned parameters.
+    lower_bounds_ : list of float
+        Mean log-likelihood after each iteration of the best run (the last entry equals
+        ``lower_bound_``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when X has feature names that are all strings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    >>> gm.predict([[0, 0], [12, 3]])
+    array([1, 0])
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(ALIASES) | set(model_names()))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_METHODS))],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        chunk_size=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate model parameters with the EM algorithm.
+
+        Fits ``n_init`` times and keeps the parameters with the largest
+        log-likelihood. Each run alternates E- and M-steps for at most ``max_iter``
+        iterations, until the mean log-likelihood changes by less than ``tol``;
+        otherwise a :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: a weight w counts the row w times (integer
+            weights fit as repeated rows; zero weight is as if the row were absent).
+            Used by the initialization too.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then predict the labels of X; equals ``fit(X).predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = self._fit(X, sample_weight)
+        return self._predict_validated(X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X, sample_weight):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        n_samples, n_features = X.shape
+        sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
+        n_rows = n_samples if sample_weight is None else int(np.count_nonzero(sample_weight))
+        if n_rows < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {n_rows}"
+                + ("" if sample_weight is None else " (rows with a positive weight)")
+                + ". Use fewer components or more data."
+            )
+        model = get_model(self.covariance_type)
+        weights_init, means_init, precisions_init = self._checked_init(n_features, X.dtype)
+        hint = _FLOAT32_HINT if X.dtype == np.float32 else ""
+        chunk_rows = self.chunk_size or default_chunk_rows(self.n_components, n_features)
+        source = ArraySource(X, sample_weight, chunk_rows)
+
+        def pass_fn(params):
+            return sum_stats(source, params, model.stats_kind)
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        best = None
+        for init in range(n_init):
+            self._print_verbose_msg_init_beg(init)
+            if do_init:
+                start = self._initial_params(
+                    source, model, random_state, weights_init, means_init,
+                    precisions_init, hint,
+                )
+                previous_ll = -np.inf
+            else:
+                start = _as_params(self)
+                previous_ll = self._previous_log_likelihood
+            result = run_em(
+                pass_fn, start, model,
+                reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
+                previous_log_likelihood=previous_ll,
+                on_iteration=self._print_verbose_msg_iter_end,
+                error_hint=hint,
+            )
+            self._print_verbose_msg_init_end(result.log_likelihood, result.converged)
+            if best is None or result.log_likelihood > best.log_likelihood:
+                best = result
+
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. "
+                "Try different init parameters, or increase max_iter, "
+                "tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        self._set_params_attributes(best.params, X.dtype)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.log_likelihood
+        self.lower_bounds_ = best.history
+        self._previous_log_likelihood = best.previous_log_likelihood
+        return X
+
+    def _checked_init(self, n_features, dtype):
+        weights = means = precisions = None
+        family = get_model(self.covariance_type).family
+        if self.weights_init is not None:
+            weights = check_weights(self.weights_init, self.n_components, dtype)
+        if self.means_init is not None:
+            means = check_means(self.means_init, self.n_components, n_features, dtype)
+        if self.precisions_init is not None:
+            precisions = check_precisions(
+                self.precisions_init, family, self.n_components, n_features, dtype
+            )
+        return weights, means, precisions
+
+    def _initial_params(self, source, model, random_state, weights_init, means_init,
+                        precisions_init, hint) -> Params:
+        given = (weights_init, means_init, precisions_init)
+        if any(v is None for v in given):
+            stats = initial_stats(
+                source, self.n_components, model.stats_kind, self.init_params, random_state
+            )
+            params = mstep(stats, model, self.reg_covar, error_hint=hint)
+        else:
+            params = None
+        weights = params.weights if weights_init is None else weights_init
+        means = params.means if means_init is None else means_init
+        if precisions_init is not None:
+            return params_from_precisions(weights, means, precisions_init, model.family)
+        return Params(
+            weights=np.asarray(weights, dtype=np.float64),
+            means=np.asarray(means, dtype=np.float64),
+            covariances=params.covariances,
+            precisions_cholesky=params.precisions_cholesky,
+            log_det_cholesky=params.log_det_cholesky,
+            family=params.family,
+        )
+
+    def _set_params_attributes(self, params: Params, dtype):
+        self.weights_ = params.weights.astype(dtype)
+        self.means_ = params.means.astype(dtype)
+        self.covariances_ = params.covariances.astype(dtype)
+        self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
+        self.precisions_ = params.precisions().astype(dtype)
+
+    # -------------------------------------------------------------- prediction
+    def _row_chunks(self, X):
+        rows = self.chunk_size or default_chunk_rows(self.n_components, X.shape[1])
+        for start in range(0, X.shape[0], rows):
+            yield X[start:start + rows]
+
+    def _predict_validated(self, X):
+        params = _as_params(self)
+        out = [np.argmax(weighted_log_prob(c, params), axis=1) for c in self._row_chunks(X)]
+        return np.concatenate(out) if out else np.empty(0, dtype=np.intp)
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample, shape (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        params = _as_params(self)
+        return np.concatenate(
+            [log_resp_and_norm(c, params)[1] for c in self._row_chunks(X)]
+        )
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample of X (what ``GridSearchCV`` maximizes)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """The most probable component of each sample, shape (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self._predict_validated(X)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample, (n_samples, K)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        params = _as_params(self)
+        return np.concatenate(
+            [np.exp(log_resp_and_norm(c, params)[0]) for c in self._row_chunks(X)]
+        )
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % (self.n_components)
+            )
+        _, n_features = self.means_.shape
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        family = get_model(self.covariance_type).family
+        parts = []
+        for k, (mean, count) in enumerate(zip(self.means_, counts)):
+            if family == "full":
+                parts.append(rng.multivariate_normal(mean, self.covariances_[k], int(count)))
+            elif family == "tied":
+                parts.append(rng.multivariate_normal(mean, self.covariances_, int(count)))
+            else:
+                parts.append(
+                    mean + rng.standard_normal(size=(count, n_features))
+                    * np.sqrt(self.covariances_[k])
+                )
+        X = np.vstack(parts)
+        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
+        return X, y
+
+    # ------------------------------------------------------ information criteria
+    def _n_parameters(self):
+        """Number of free parameters of the model."""
+        n_features = self.means_.shape[1]
+        model = get_model(self.covariance_type)
+        cov_params = model.n_cov_parameters(self.n_components, n_features)
+        return int(cov_params + n_features * self.n_components + self.n_components - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+    # ------------------------------------------------------------------ verbose
+    def _print_verbose_msg_init_beg(self, n_init):
+        if self.verbose >= 1:
+            print("Initialization %d" % n_init)
+        if self.verbose >= 2:
+            self._init_prev_time = time()
+            self._iter_prev_time = self._init_prev_time
+
+    def _print_verbose_msg_iter_end(self, n_iter, log_likelihood, diff_ll):
+        if n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print("  Iteration %d" % n_iter)
+            elif self.verbose >= 2:
+                cur_time = time()
+                print(
+                    "  Iteration %d\t time lapse %.5fs\t ll change %.5f"
+                    % (n_iter, cur_time - self._iter_prev_time, diff_ll)
+                )
+                self._iter_prev_time = cur_time
+
+    def _print_verbose_msg_init_end(self, lb, init_has_converged):
+        converged_msg = "converged" if init_has_converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {converged_msg}.")
+        elif self.verbose >= 2:
+            t = time() - self._init_prev_time
+            print(
+                f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
+                f" {lb:.5f}."
+            )

@@ -1,0 +1,69 @@
+"""Starting statistics: scikit-learn's four initialisations, sample weights honoured.
+
+Each method yields responsibilities chunk by chunk (hard labels for the k-means family,
+random ones for "random"), turned into sufficient statistics the M-step can start from.
+Random draws follow scikit-learn's call sequence so a given ``random_state`` starts both
+libraries at the same place when no sample weights are given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from ._stats import SuffStats, empty_stats, stats_from_resp
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _initial_labels(X, sample_weight, n_components, method, random_state):
+    """Hard start: a label per row, -1 for rows that start in no component."""
+    n_samples = X.shape[0]
+    if method == "kmeans":
+        km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+        return km.fit(X, sample_weight=sample_weight).labels_
+    labels = np.full(n_samples, -1, dtype=np.intp)
+    if method == "k-means++":
+        _, indices = kmeans_plusplus(
+            X, n_components, random_state=random_state, sample_weight=sample_weight
+        )
+    else:  # random_from_data: distinct rows, a row drawn in proportion to its weight
+        if sample_weight is None:
+            indices = random_state.choice(n_samples, size=n_components, replace=False)
+        else:
+            p = sample_weight / sample_weight.sum()
+            indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
+    labels[indices] = np.arange(n_components)
+    return labels
+
+
+def initial_stats(source, n_components, kind, method, random_state) -> SuffStats:
+    """Statistics of the starting responsibilities over every chunk of ``source``."""
+    X, sample_weight = source.X, source.sample_weight
+    n_features = X.shape[1]
+    labels = None
+    if method != "random":
+        labels = _initial_labels(X, sample_weight, n_components, method, random_state)
+    total = empty_stats(n_components, n_features, kind)
+    start = 0
+    for chunk, w in source.chunks():
+        stop = start + chunk.shape[0]
+        if labels is None:
+            resp = random_state.uniform(size=(chunk.shape[0], n_components))
+            resp /= resp.sum(axis=1)[:, None]
+            resp = resp.astype(chunk.dtype)
+        else:
+            resp = np.zeros((chunk.shape[0], n_components), dtype=chunk.dtype)
+            lab = labels[start:stop]
+            rows = np.flatnonzero(lab >= 0)
+            resp[rows, lab[rows]] = 1.0
+        if w is not None:
+            resp *= w.astype(chunk.dtype)[:, None]
+        part = stats_from_resp(chunk, resp, kind)
+        weight = float(chunk.shape[0] if w is None else w.sum(dtype=np.float64))
+        total = total + SuffStats(
+            nk=part.nk, means=part.means, scatter=part.scatter, kind=kind,
+            weight=weight, n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
+        )
+        start = stop
+    return total

@@ -1,0 +1,48 @@
+"""The M-step: parameters from sufficient statistics. It never sees data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._covariance import CovarianceModel
+from ._params import Params, params_from_covariances
+from ._stats import SuffStats
+
+# Guards a component count of zero, as scikit-learn does, so an empty component
+# gives a finite weight and mean instead of 0 / 0.
+_NK_GUARD = 10 * np.finfo(np.float64).eps
+
+# A component whose share of the total weight falls below this is empty.
+EMPTY_SHARE = 1e-10
+
+
+def mstep(stats: SuffStats, model: CovarianceModel, reg_covar: float,
+          previous: Params | None = None, error_hint: str = "") -> Params:
+    """Maximise the expected complete-data log-likelihood given ``stats``."""
+    nk = stats.nk + _NK_GUARD
+    weights = nk / nk.sum()
+    covariances = model.estimate(
+        stats, nk, reg_covar, None if previous is None else previous.covariances
+    )
+    return params_from_covariances(weights, stats.means, covariances, model.family,
+                                   error_hint)
+
+
+def reseed_empty(stats: SuffStats) -> tuple[SuffStats, list[int]]:
+    """Re-seed one empty component at the row the mixture explains worst.
+
+    Returns the (possibly) changed statistics and the re-seeded component indices. The
+    new component carries one average row's weight and the pooled within-component
+    covariance, so the next E-step gives it the rows near the badly explained point.
+    """
+    empty = np.flatnonzero(stats.nk <= EMPTY_SHARE * stats.weight)
+    if empty.size == 0 or stats.worst_row is None or empty.size == stats.nk.size:
+        return stats, []
+    k = int(empty[0])
+    row_weight = stats.weight / max(stats.n_rows, 1)
+    occupied = stats.nk.sum()
+    if stats.kind == "tied":
+        pooled = np.zeros_like(stats.scatter)  # the shared scatter is unchanged
+    else:
+        pooled = stats.scatter.sum(axis=0) / occupied * row_weight
+    return stats.with_component(k, row_weight, stats.worst_row, pooled), [k]

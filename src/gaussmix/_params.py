@@ -1,0 +1,142 @@
+"""Immutable mixture parameters and the precision factors the E-step needs.
+
+Covariances come in one of four layouts, named after the E-step family that reads them
+(scikit-learn's shapes):
+
+==========  =====================  =========================================
+family      ``covariances`` shape  ``precisions_cholesky`` shape
+==========  =====================  =========================================
+full        (K, D, D)              (K, D, D), upper triangular, P = U U^T
+tied        (D, D)                 (D, D)
+diag        (K, D)                 (K, D)
+spherical   (K,)                   (K,)
+==========  =====================  =========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+FAMILIES = ("full", "tied", "diag", "spherical")
+
+ILL_DEFINED_COVARIANCE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Mixture parameters: weights, means, covariances and their precision factors.
+
+    Build with :func:`params_from_covariances` or :func:`params_from_precisions`, which
+    validate and precompute what the E-step needs; never mutate the arrays.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    log_det_cholesky: np.ndarray  # (K,): log det of each component's precision factor
+    family: str
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+    def precisions(self) -> np.ndarray:
+        """Precision matrices (or vectors) in the family's layout."""
+        pc = self.precisions_cholesky
+        if self.family == "full":
+            return pc @ np.swapaxes(pc, -1, -2)
+        if self.family == "tied":
+            return pc @ pc.T
+        return pc**2
+
+
+def _log_det_cholesky(prec_chol, family, n_components, n_features):
+    if family == "full":
+        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+    if family == "tied":
+        return np.full(n_components, np.log(np.diag(prec_chol)).sum())
+    if family == "diag":
+        return np.log(prec_chol).sum(axis=1)
+    return n_features * np.log(prec_chol)
+
+
+def _precision_cholesky(covariances, family, error_hint=""):
+    message = ILL_DEFINED_COVARIANCE + error_hint
+    if family in ("full", "tied"):
+        stacked = covariances if family == "full" else covariances[None]
+        if not np.all(np.isfinite(stacked)):
+            raise ValueError(message)
+        eye = np.eye(stacked.shape[-1])
+        out = np.empty_like(stacked)
+        for k, cov in enumerate(stacked):
+            try:
+                cov_chol = linalg.cholesky(cov, lower=True)
+            except linalg.LinAlgError:
+                raise ValueError(message) from None
+            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+        return out if family == "full" else out[0]
+    if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
+        raise ValueError(message)
+    return 1.0 / np.sqrt(covariances)
+
+
+def params_from_covariances(weights, means, covariances, family, error_hint="") -> Params:
+    """Parameters from covariances; raises ValueError if one is not positive definite."""
+    weights = np.asarray(weights, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    covariances = np.asarray(covariances, dtype=np.float64)
+    prec_chol = _precision_cholesky(covariances, family, error_hint)
+    n_components, n_features = means.shape
+    return Params(
+        weights=weights,
+        means=means,
+        covariances=covariances,
+        precisions_cholesky=prec_chol,
+        log_det_cholesky=_log_det_cholesky(prec_chol, family, n_components, n_features),
+        family=family,
+    )
+
+
+def _flip(a):
+    return a[..., ::-1, ::-1]
+
+
+def params_from_precisions(weights, means, precisions, family) -> Params:
+    """Parameters from precision matrices (e.g. scikit-learn's ``precisions_init``).
+
+    The upper-triangular factor U with P = U U^T is the flipped lower Cholesky factor of
+    the flipped precision, as scikit-learn computes it.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    precisions = np.asarray(precisions, dtype=np.float64)
+    if family in ("full", "tied"):
+        stacked = precisions if family == "full" else precisions[None]
+        chol = np.stack([_flip(linalg.cholesky(_flip(p), lower=True)) for p in stacked])
+        covs = np.stack([linalg.inv(p) for p in stacked])
+        prec_chol, covariances = (chol, covs) if family == "full" else (chol[0], covs[0])
+    else:
+        prec_chol = np.sqrt(precisions)
+        covariances = 1.0 / precisions
+    n_components, n_features = means.shape
+    return Params(
+        weights=weights,
+        means=means,
+        covariances=covariances,
+        precisions_cholesky=prec_chol,
+        log_det_cholesky=_log_det_cholesky(prec_chol, family, n_components, n_features),
+        family=family,
+    )

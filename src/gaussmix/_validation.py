@@ -1,0 +1,112 @@
+"""Input checks with messages that name the problem and the fix.
+
+Messages a scikit-learn user may match on are worded as scikit-learn words them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Validated row weights as a float array of shape (n_samples,), or None."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "sample_weight must be numeric: pass one non-negative number per row of X."
+        ) from None
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.ndim != 1:
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got {w.ndim}D array of shape "
+            f"{w.shape}; pass one weight per row of X."
+        )
+    if w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight.shape == {w.shape}, expected ({n_samples},)! "
+            f"Pass one weight per row of X ({n_samples} rows)."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError(
+            "sample_weight contains NaN or infinity; every weight must be a finite "
+            "number >= 0 (use 0 to leave a row out)."
+        )
+    if np.any(w < 0):
+        raise ValueError(
+            "Negative values in data passed to sample_weight; weights count how often "
+            "a row was seen and must be >= 0."
+        )
+    if not np.any(w > 0):
+        raise ValueError(
+            "Sample weights must contain at least one positive value; all weights are "
+            "zero, so there is nothing to fit."
+        )
+    return w.astype(dtype, copy=False)
+
+
+def _check_shape(param, shape, name):
+    if param.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, but got "
+            f"{param.shape}"
+        )
+
+
+def _as_float_array(value, name, dtype):
+    try:
+        arr = np.array(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"The parameter '{name}' must be a numeric array.") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"The parameter '{name}' contains NaN or infinity.")
+    return arr
+
+
+def check_weights(weights, n_components, dtype):
+    """Validated ``weights_init``."""
+    weights = _as_float_array(weights, "weights", dtype)
+    _check_shape(weights, (n_components,), "weights")
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{weights.max():.5f}, min value {weights.min():.5f}"
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(abs(1.0 - weights.sum()), 0.0, atol=atol):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{weights.sum():.5f}"
+        )
+    return weights
+
+
+def check_means(means, n_components, n_features, dtype):
+    """Validated ``means_init``."""
+    means = _as_float_array(means, "means", dtype)
+    _check_shape(means, (n_components, n_features), "means")
+    return means
+
+
+def check_precisions(precisions, family, n_components, n_features, dtype):
+    """Validated ``precisions_init`` in the family's layout."""
+    precisions = _as_float_array(precisions, f"{family} precision", dtype)
+    shapes = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }
+    _check_shape(precisions, shapes[family], f"{family} precision")
+    if family in ("full", "tied"):
+        stacked = precisions if family == "full" else precisions[None]
+        for p in stacked:
+            if not (np.allclose(p, p.T) and np.all(linalg.eigvalsh(p) > 0.0)):
+                raise ValueError(f"'{family} precision' should be symmetric, positive-definite")
+    elif np.any(precisions <= 0.0):
+        raise ValueError(f"'{family} precision' should be positive")
+    return precisions

@@ -85,8 +85,19 @@ def _estimate_eee(stats: SuffStats, nk, reg_covar, previous=None):
     return _add_to_diagonal(stats.scatter / nk.sum(), reg_covar)
 
 
+def _rounding_floor(variances, stats: SuffStats):
+    """Lift variances that rounded to zero up to the rounding level of the data.
+
+    A component collapsed onto one point has a scatter known only to within rounding of
+    the raw second moment; scikit-learn's E[x^2] - mu^2 lands there by accident. Only
+    values <= 0 change, so every other fit is untouched.
+    """
+    level = 10 * np.finfo(np.float64).eps * stats.means**2
+    return np.where(variances > 0, variances, level)
+
+
 def _estimate_vvi(stats: SuffStats, nk, reg_covar, previous=None):
-    return stats.scatter / nk[:, None] + reg_covar
+    return _rounding_floor(stats.scatter / nk[:, None], stats) + reg_covar
 
 
 def _estimate_vii(stats: SuffStats, nk, reg_covar, previous=None):

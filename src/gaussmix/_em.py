@@ -101,7 +101,7 @@ def run_em(
                 "re-seeded at the sample the mixture explained worst. Consider fewer "
                 "components.",
                 EmptyComponentWarning,
-                stacklevel=3,
+                stacklevel=5,  # run_em < _fit < fit context < fit < caller
             )
             current = -np.inf  # the likelihood will jump: never call this converged
         params = mstep(seeded, model, reg_covar, previous=params, error_hint=error_hint)

@@ -72,9 +72,12 @@ def check_weights(weights, n_components, dtype):
     weights = _as_float_array(weights, "weights", dtype)
     _check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
+        # scikit-learn's words (its users match on them), then the facts plainly.
         raise ValueError(
             "The parameter 'weights' should be in the range [0, 1], but got max value "
-            f"{weights.max():.5f}, min value {weights.min():.5f}"
+            f"{weights.min():.5f}, min value {weights.max():.5f} (the weights range "
+            f"from {weights.min():.5f} to {weights.max():.5f}; pass proportions in "
+            "[0, 1] that sum to 1)"
         )
     atol = 1e-6 if weights.dtype == np.float32 else 1e-8
     if not np.allclose(abs(1.0 - weights.sum()), 0.0, atol=atol):

@@ -1,0 +1,8 @@
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests share reference_em.py
+
+import matplotlib
+
+matplotlib.use("Agg")

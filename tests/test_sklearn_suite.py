@@ -1,0 +1,44 @@
+"""scikit-learn's own GaussianMixture tests, run against gaussmix.GaussianMixture.
+
+The test functions are imported from the installed scikit-learn and find
+``GaussianMixture`` in their module's namespace, which is pointed at ours here. Tests of
+scikit-learn's private helpers (and of its array-API dispatch) are left out.
+"""
+
+import numpy as np
+import pytest
+
+sk_tests = pytest.importorskip("sklearn.mixture.tests.test_gaussian_mixture")
+
+from gaussmix import GaussianMixture  # noqa: E402
+
+sk_tests.GaussianMixture = GaussianMixture
+
+from sklearn.mixture.tests.test_gaussian_mixture import *  # noqa: E402,F401,F403
+
+# Tests of scikit-learn internals: they call private methods (_initialize,
+# _set_parameters), mock private module functions, or test array-API dispatch.
+for _name in [
+    "test_gaussian_mixture_precisions_init",
+    "test_gaussian_mixture_all_init_does_not_estimate_gaussian_parameters",
+    "test_gaussian_mixture_array_api_compliance",
+    "test_gaussian_mixture_raises_where_array_api_not_implemented",
+    "test_suffstat_sk_full",
+    "test_suffstat_sk_tied",
+    "test_suffstat_sk_diag",
+    "test_gaussian_suffstat_sk_spherical",
+    "test_compute_log_det_cholesky",
+    "test_gaussian_mixture_log_probabilities",
+    "test_gaussian_mixture_estimate_log_prob_resp",
+]:
+    globals().pop(_name, None)
+
+
+@pytest.fixture(params=[np.float64])
+def global_dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def global_random_seed():
+    return 42

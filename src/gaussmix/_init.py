@@ -28,11 +28,16 @@ def _initial_labels(X, sample_weight, n_components, method, random_state):
             X, n_components, random_state=random_state, sample_weight=sample_weight
         )
     else:  # random_from_data: distinct rows, a row drawn in proportion to its weight
-        if sample_weight is None:
-            indices = random_state.choice(n_samples, size=n_components, replace=False)
-        else:
-            p = sample_weight / sample_weight.sum()
-            indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
+        # Draw among rows that carry weight, in the same way as for unweighted data, so
+        # a zero weight is exactly an absent row (and no weights matches scikit-learn).
+        rows = np.arange(n_samples)
+        p = None
+        if sample_weight is not None:
+            rows = np.flatnonzero(sample_weight > 0)
+            w = sample_weight[rows]
+            if not np.all(w == w[0]):
+                p = w / w.sum()
+        indices = rows[random_state.choice(rows.size, size=n_components, replace=False, p=p)]
     labels[indices] = np.arange(n_components)
     return labels
 

@@ -26,7 +26,13 @@ from ._estep import log_resp_and_norm, weighted_log_prob
 from ._init import INIT_METHODS, initial_stats
 from ._mstep import mstep
 from ._params import Params, _log_det_cholesky, params_from_precisions
-from ._validation import check_means, check_precisions, check_sample_weight, check_weights
+from ._validation import (
+    check_means,
+    check_precisions,
+    check_sample_weight,
+    check_weights,
+    with_advice,
+)
 
 _FLOAT32_HINT = (
     " The numerical accuracy can also be improved by passing float64"
@@ -226,7 +232,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
         sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
         n_rows = n_samples if sample_weight is None else int(np.count_nonzero(sample_weight))
@@ -288,6 +294,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._previous_log_likelihood = best.previous_log_likelihood
         return X
 
+    def _validate_X(self, X, reset):
+        try:
+            if reset:
+                return validate_data(
+                    self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
+                )
+            return validate_data(self, X, reset=False)
+        except ValueError as error:
+            raise with_advice(error) from None
+
     def _checked_init(self, n_features, dtype):
         weights = means = precisions = None
         family = get_model(self.covariance_type).family
@@ -345,7 +361,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def score_samples(self, X):
         """Log-likelihood of each sample, shape (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._validate_X(X, reset=False)
         params = _as_params(self)
         return np.concatenate(
             [log_resp_and_norm(c, params)[1] for c in self._row_chunks(X)]
@@ -358,13 +374,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def predict(self, X):
         """The most probable component of each sample, shape (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._validate_X(X, reset=False)
         return self._predict_validated(X)
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample, (n_samples, K)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = self._validate_X(X, reset=False)
         params = _as_params(self)
         return np.concatenate(
             [np.exp(log_resp_and_norm(c, params)[0]) for c in self._row_chunks(X)]

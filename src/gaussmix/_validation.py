@@ -9,6 +9,28 @@ import numpy as np
 from scipy import linalg
 
 
+# scikit-learn's message fragments, and the advice gaussmix adds to each.
+_X_ADVICE = [
+    ("while dim <= 2 is required", " Pass a 2-D array of shape (n_samples, n_features); "
+     "reshape or flatten extra dimensions first."),
+    ("could not convert", " X must be numeric: encode categorical columns as numbers "
+     "(e.g. sklearn.preprocessing.OneHotEncoder) or drop them."),
+    ("inhomogeneous", " X looks ragged (rows of different lengths): every row must have "
+     "the same number of features."),
+    ("is expecting", " Pass data with the columns the model was fitted on."),
+    ("a minimum of 2 is required", " A mixture needs at least 2 samples."),
+]
+
+
+def with_advice(error: ValueError) -> ValueError:
+    """The same error with a sentence on how to fix it, where gaussmix knows one."""
+    message = str(error)
+    for fragment, advice in _X_ADVICE:
+        if fragment in message and advice not in message:
+            return ValueError(message + advice)
+    return error
+
+
 def check_sample_weight(sample_weight, n_samples, dtype):
     """Validated row weights as a float array of shape (n_samples,), or None."""
     if sample_weight is None:

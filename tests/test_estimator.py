@@ -314,3 +314,21 @@ def test_user_arrays_are_never_modified():
     gm.predict(X), gm.score_samples(X), gm.predict_proba(X)
     for original, copy in zip([X, w] + list(start.values()), copies):
         np.testing.assert_array_equal(original, copy)
+
+
+def test_em_memory_is_bounded_by_the_chunk():
+    import tracemalloc
+
+    rng = np.random.default_rng(15)
+    n, d, k, chunk = 200_000, 4, 8, 2_000
+    X = rng.normal(size=(n, d))
+    start = _start(X, "full", k=k)
+    gm = GaussianMixture(k, max_iter=2, tol=0, chunk_size=chunk, **start)
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # One (n, K) responsibility matrix alone would be n * k * 8 = 12.8 MB.
+    assert peak < 40 * chunk * max(k, d) * 8, peak

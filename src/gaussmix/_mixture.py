@@ -1,0 +1,739 @@
+"""The object model: ``Gauss`` components and a ``Mixture`` that is a list of them.
+
+This is the API people first learn EM with (a class per component with ``mu``, ``cov``,
+``pi`` and responsibilities ``r``; a mixture that alternates ``expectation`` and
+``maximization``), run on the same engine as :class:`gaussmix.GaussianMixture`:
+log-space E-step (:func:`gaussmix._estep.log_resp_and_norm`), statistics accumulated
+about the current means (:func:`gaussmix._stats.stats_from_resp`), and the M-step of the
+``"full"`` (VVV) covariance model with ``reg_covar`` on the diagonal. One EM step of a
+``Mixture`` is therefore one iteration of ``GaussianMixture(covariance_type="full")``
+from the same start.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import MutableSequence
+from dataclasses import replace
+
+import numpy as np
+from scipy import linalg
+
+from ._covariance import get_model
+from ._em import EmptyComponentWarning
+from ._estep import log_gaussian_prob, log_resp_and_norm, weighted_log_prob
+from ._mstep import EMPTY_SHARE, _NK_GUARD, mstep, reseed_empty
+from ._params import Params, params_from_covariances
+from ._stats import stats_from_resp
+
+DEFAULT_REG_COVAR = 1e-6
+
+# A covariance whose smallest eigenvalue is below -_PSD_RTOL * (largest) is not a
+# rounding-error away from positive semi-definite: it is wrong, and we say so.
+_PSD_RTOL = 1e-8
+
+
+_controller = None
+
+
+def _one_blas_thread(method):
+    """Run ``method`` with BLAS held to one thread.
+
+    The object model makes many small BLAS and LAPACK calls (D x D factorisations,
+    thin products); with NumPy's and SciPy's OpenBLAS pools both awake they fight
+    over the cores and each call costs milliseconds instead of microseconds (3-4x
+    slower fits, measured on 150 and on 200,000 rows). The engine's kernels bring
+    their own threads.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        global _controller
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()  # slow to build: once
+        with _controller.limit(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _fmt(value: float) -> str:
+    """A short readable number: two decimals, or three significant digits if tiny."""
+    value = float(value) + 0.0  # no "-0.0"
+    if value == 0.0 or 0.01 <= abs(value) < 1e6:
+        return repr(round(value, 2))
+    return f"{value:.3g}"
+
+
+def _fmt_array(a) -> str:
+    if a.ndim == 1:
+        return "[" + ", ".join(_fmt(v) for v in a) + "]"
+    return "[" + ", ".join(_fmt_array(row) for row in a) + "]"
+
+
+def _regularised(cov: np.ndarray, reg_covar: float) -> np.ndarray:
+    """``cov`` itself if positive definite, else ``cov`` plus the smallest jitter
+    (``reg_covar``, then x10 at a time) on its diagonal that makes it so."""
+    try:
+        linalg.cholesky(cov, lower=True)
+        return cov
+    except linalg.LinAlgError:
+        pass
+    jitter = reg_covar if reg_covar > 0 else DEFAULT_REG_COVAR
+    eye = np.eye(cov.shape[0])
+    for _ in range(30):
+        candidate = cov + jitter * eye
+        try:
+            linalg.cholesky(candidate, lower=True)
+        except linalg.LinAlgError:
+            jitter *= 10.0  # reg_covar is lost in rounding at this data scale
+            continue
+        warnings.warn(
+            f"The covariance {_fmt_array(cov)} is singular; added {jitter:g} to its "
+            "diagonal (as reg_covar does in every M-step) so that the density is "
+            "defined. Pass a positive definite covariance to avoid this.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return candidate
+    raise ValueError(  # pragma: no cover - unreachable for finite PSD input
+        "Could not regularise the covariance; pass a positive definite matrix."
+    )
+
+
+class Gauss:
+    """One Gaussian component: mean ``mu``, covariance ``cov`` and weight ``pi``.
+
+    Parameters
+    ----------
+    mu : array-like of shape (D,) or float
+        The mean. A number makes a one-dimensional Gaussian.
+    cov : array-like of shape (D, D), (D,) or float, default=None
+        The covariance: a matrix, the diagonal of a diagonal matrix, or a variance
+        ``s`` meaning ``s * I``. None means the identity. It must be symmetric and
+        positive semi-definite; a singular one gets a small jitter (``1e-6``, more if
+        the data's scale needs it) added to its diagonal, with a warning, so that the
+        density is defined.
+    pi : float, default=1.0
+        The mixing weight, >= 0. A :class:`Mixture` normalises the weights of its
+        components to sum to one when it uses them.
+
+    Attributes
+    ----------
+    mu : ndarray of shape (D,)
+    cov : ndarray of shape (D, D)
+    pi : float
+    r : ndarray of shape (n,) or None
+        This component's responsibilities for the rows of the last E-step: normalised
+        after :meth:`Mixture.expectation`, the unnormalised ``pi * p(x)`` after
+        :meth:`Gauss.expectation`, None before any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import Gauss
+    >>> g = Gauss([0.1, 2.3], np.eye(2), 1 / 3)
+    >>> g
+    Gauss(mu=[0.1, 2.3], cov=[[1.0, 0.0], [0.0, 1.0]], pi=0.33)
+    >>> float(g.p([[0.1, 2.3]])[0])  # 1 / (2 pi)
+    0.15915494309189535
+    """
+
+    def __init__(self, mu, cov=None, pi=1.0):
+        self.mu = mu
+        self.cov = np.eye(self._mu.shape[0]) if cov is None else cov
+        self.pi = pi
+        self.r = None
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def mu(self) -> np.ndarray:
+        return self._mu
+
+    @mu.setter
+    def mu(self, value):
+        mu = np.array(value, dtype=np.float64)  # a copy: the caller keeps theirs
+        if mu.ndim == 0:
+            mu = mu.reshape(1)
+        if mu.ndim != 1 or mu.shape[0] == 0:
+            raise ValueError(
+                f"mu must be a number or a 1-D array of D numbers, got shape {mu.shape}."
+            )
+        if not np.all(np.isfinite(mu)):
+            raise ValueError(f"mu must be finite, got {mu}.")
+        if hasattr(self, "_cov") and self._cov.shape[0] != mu.shape[0]:
+            raise ValueError(
+                f"mu has {mu.shape[0]} dimensions but cov is {self._cov.shape}; set a "
+                "new Gauss for a different dimension."
+            )
+        self._mu = mu
+
+    @property
+    def cov(self) -> np.ndarray:
+        return self._cov
+
+    @cov.setter
+    def cov(self, value):
+        d = self._mu.shape[0]
+        cov = np.array(value, dtype=np.float64)
+        if cov.ndim == 0:
+            cov = cov * np.eye(d)
+        elif cov.ndim == 1 and cov.shape[0] == d:
+            cov = np.diag(cov)
+        if cov.shape != (d, d):
+            raise ValueError(
+                f"cov must be a ({d}, {d}) matrix for a {d}-dimensional mu (or its "
+                f"diagonal, or one variance), got shape {np.shape(value)}."
+            )
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(f"cov must be finite, got {_fmt_array(cov)}.")
+        scale = max(np.abs(cov).max(), np.finfo(np.float64).tiny)
+        if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12 * scale):
+            raise ValueError(
+                f"cov must be symmetric, got {_fmt_array(cov)}; pass (cov + cov.T) / 2 "
+                "if the asymmetry is rounding."
+            )
+        cov = (cov + cov.T) / 2.0
+        eigenvalues = linalg.eigvalsh(cov)
+        if eigenvalues[0] < -_PSD_RTOL * max(eigenvalues[-1], 0.0):
+            raise ValueError(
+                f"cov must be positive semi-definite, but {_fmt_array(cov)} has the "
+                f"eigenvalue {eigenvalues[0]:.3g}; a covariance matrix cannot have "
+                "negative variance in any direction."
+            )
+        self._cov = _regularised(cov, DEFAULT_REG_COVAR)
+
+    @property
+    def pi(self) -> float:
+        return self._pi
+
+    @pi.setter
+    def pi(self, value):
+        pi = float(value)
+        if not np.isfinite(pi) or pi < 0:
+            raise ValueError(f"pi must be a finite weight >= 0, got {value!r}.")
+        self._pi = pi
+
+    @property
+    def n_features(self) -> int:
+        """The dimension D."""
+        return self._mu.shape[0]
+
+    def _set_fitted(self, mu, cov, pi):
+        # The M-step's output is positive definite by construction: skip the checks.
+        self._mu, self._cov, self._pi = mu, cov, float(pi)
+
+    def _params(self) -> Params:
+        return params_from_covariances(
+            [1.0], self._mu[None], self._cov[None], "full",
+            error_hint=" (This Gauss's cov is no longer positive definite; assign a "
+                       "new cov.)",
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Gauss(mu={_fmt_array(self._mu)}, cov={_fmt_array(self._cov)}, "
+            f"pi={_fmt(self._pi)})"
+        )
+
+    # --------------------------------------------------------------- density
+    def log_p(self, X) -> np.ndarray:
+        """Log-density of each row of X, shape (n,), through the Cholesky factor."""
+        X = _check_X(X, self.n_features)
+        return log_gaussian_prob(X, self._params())[:, 0]
+
+    def p(self, X) -> np.ndarray:
+        """Density of each row of X, shape (n,): ``exp(log_p(X))``.
+
+        Far from the mean this is 0 in floating point; use :meth:`log_p` to compare
+        densities there.
+        """
+        return np.exp(self.log_p(X))
+
+    # -------------------------------------------------------------------- EM
+    def expectation(self, X) -> np.ndarray:
+        """Set ``r`` to this component's unnormalised responsibilities ``pi * p(x)``.
+
+        This is the textbook per-component E-step. Normalising across components in
+        this linear space underflows (0 / 0) for rows far from every component; use
+        :meth:`Mixture.expectation`, which normalises in log space, for fitting.
+
+        Returns
+        -------
+        log_r : ndarray of shape (n,)
+            ``log(pi) + log_p(X)``, the same quantity in log space (never underflows).
+        """
+        with np.errstate(divide="ignore"):  # pi == 0 gives log 0 = -inf, on purpose
+            log_r = np.log(self._pi) + self.log_p(X)
+        self.r = np.exp(log_r)
+        return log_r
+
+    def _resp(self, X) -> np.ndarray:
+        if self.r is None:
+            raise ValueError(
+                "This Gauss has no responsibilities yet: run expectation(X) on its "
+                "Mixture first (or set r to one weight per row of X)."
+            )
+        r = np.asarray(self.r, dtype=np.float64)
+        if X is not None and r.shape != (X.shape[0],):
+            raise ValueError(
+                f"r has shape {r.shape} but X has {X.shape[0]} rows; run "
+                "expectation on the same X as maximization."
+            )
+        return r
+
+    def maximize_mu(self, X) -> None:
+        """Set ``mu`` to the responsibility-weighted mean of the rows of X.
+
+        Left unchanged if the component has no responsibility for any row.
+        """
+        X = _check_X(X, self.n_features)
+        r = self._resp(X)
+        nk = r.sum()
+        if nk > 0:
+            # Averaging deviations from the current mean keeps every digit when the
+            # data sit far from the origin.
+            self._mu = self._mu + r @ (X - self._mu) / nk
+
+    def maximize_sigma(self, X, reg_covar: float = DEFAULT_REG_COVAR) -> None:
+        """Set ``cov`` to the responsibility-weighted scatter about ``mu``, plus
+        ``reg_covar`` on the diagonal.
+
+        Call :meth:`maximize_mu` first, as the textbook does, to get the scatter about
+        the new mean (the maximum-likelihood covariance). Left unchanged if the
+        component has no responsibility for any row.
+        """
+        X = _check_X(X, self.n_features)
+        r = self._resp(X)
+        nk = r.sum()
+        if nk > 0:
+            diff = X - self._mu
+            cov = (diff * r[:, None]).T @ diff / (nk + _NK_GUARD)
+            cov = (cov + cov.T) / 2.0
+            cov[np.diag_indices_from(cov)] += reg_covar
+            self.cov = cov  # checked: reg_covar=0 on a collapsed component warns
+
+    def maximize_pi(self) -> None:
+        """Set ``pi`` to the mean responsibility (the share of the rows it explains)."""
+        r = self._resp(None)
+        self._pi = float((r.sum() + _NK_GUARD) / r.shape[0])
+
+    def maximization(self, X, reg_covar: float = DEFAULT_REG_COVAR) -> None:
+        """The textbook M-step of one component: ``maximize_mu``, ``maximize_sigma``,
+        ``maximize_pi``, in that order."""
+        self.maximize_mu(X)
+        self.maximize_sigma(X, reg_covar)
+        self.maximize_pi()
+
+
+def _check_X(X, n_features: int) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1 and n_features == 1:
+        X = X[:, None]
+    elif X.ndim == 1:
+        X = X[None, :]  # one row
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array of rows, got shape {X.shape}.")
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the Gaussians have {n_features}."
+        )
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinity; drop or impute those rows first.")
+    return X
+
+
+def _full_covariances(covariances, family, n_components, n_features) -> np.ndarray:
+    """Any covariance layout as (K, D, D) matrices."""
+    cov = np.asarray(covariances, dtype=np.float64)
+    if family == "full":
+        return cov.copy()
+    if family == "tied":
+        return np.repeat(cov[None], n_components, axis=0)
+    if family == "diag":
+        return np.stack([np.diag(c) for c in cov])
+    return cov[:, None, None] * np.eye(n_features)[None]
+
+
+def estimator_parameters(estimator):
+    """(weights, means, full covariances) of a fitted mixture estimator.
+
+    Accepts gaussmix's or scikit-learn's ``GaussianMixture`` (or
+    ``BayesianGaussianMixture``) with any ``covariance_type``.
+    """
+    for attribute in ("weights_", "means_", "covariances_"):
+        if not hasattr(estimator, attribute):
+            raise ValueError(
+                f"{type(estimator).__name__} has no {attribute}: fit it first (or pass "
+                "a Mixture)."
+            )
+    means = np.asarray(estimator.means_, dtype=np.float64)
+    family = get_model(getattr(estimator, "covariance_type", "full")).family
+    covs = _full_covariances(estimator.covariances_, family, *means.shape)
+    return np.asarray(estimator.weights_, dtype=np.float64), means, covs
+
+
+class Mixture(MutableSequence):
+    """A Gaussian mixture as a list of :class:`Gauss` components, fitted by EM.
+
+    Parameters
+    ----------
+    components : iterable of Gauss, default=()
+        Any iterable, a generator too. All components must have the same dimension.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance in the M-step, as in
+        :class:`gaussmix.GaussianMixture`; keeps a collapsing component positive
+        definite. With 0, a collapse raises a ValueError that says to increase it.
+
+    Attributes
+    ----------
+    log_likelihoods_ : list of float
+        Total log-likelihood of the data at each E-step since :meth:`fit` started
+        (``log_likelihoods_[t]`` is after ``t`` EM steps).
+    n_iter_ : int
+        EM steps (M-steps) run since :meth:`fit` started.
+    converged_ : bool
+        Whether the last :meth:`fit` stopped on ``tol``.
+
+    Notes
+    -----
+    Weights are normalised to sum to one whenever the mixture uses them; a mixture of
+    ``Gauss(..., pi=1)`` components therefore starts with equal weights.
+
+    A component that loses every row (for instance one started far from the data) is
+    re-seeded at the row the mixture explains worst, with an
+    :class:`~gaussmix.EmptyComponentWarning`, exactly as ``GaussianMixture`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_blobs
+    >>> from gaussmix import Gauss, Mixture
+    >>> X, y = make_blobs(n_samples=100, centers=3, random_state=2)
+    >>> rng = np.random.default_rng(0)
+    >>> mixture = Mixture(Gauss(rng.standard_normal(2) * 4, np.eye(2), 1 / 3)
+    ...                   for _ in range(3))
+    >>> mixture = mixture.fit(X)
+    >>> len(mixture), len(mixture.log_likelihoods_)
+    (3, 101)
+    """
+
+    def __init__(self, components=(), reg_covar: float = DEFAULT_REG_COVAR):
+        reg_covar = float(reg_covar)
+        if not np.isfinite(reg_covar) or reg_covar < 0:
+            raise ValueError(f"reg_covar must be a number >= 0, got {reg_covar!r}.")
+        self.reg_covar = reg_covar
+        self._components: list[Gauss] = []
+        self.log_likelihoods_: list[float] = []
+        self.n_iter_ = 0
+        self.converged_ = False
+        self._n_rows = None
+        self.extend(components)
+
+    # ------------------------------------------------------------- as a list
+    @staticmethod
+    def _checked(g, others) -> Gauss:
+        if not isinstance(g, Gauss):
+            raise TypeError(f"A Mixture holds Gauss components, got {type(g).__name__}.")
+        if any(c is g for c in others):
+            # Responsibilities live on the component: one object cannot hold two sets.
+            raise ValueError(
+                "This Gauss object is already in the mixture; add a separate Gauss "
+                "(e.g. copy.deepcopy(g)) for each component."
+            )
+        dims = {c.n_features for c in others}
+        if dims and g.n_features not in dims:
+            raise ValueError(
+                f"This Gauss has {g.n_features} dimensions but the mixture's have "
+                f"{dims.pop()}."
+            )
+        return g
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Mixture(self._components[index], reg_covar=self.reg_covar)
+        return self._components[index]
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            value = list(value)
+            kept = [c for i, c in enumerate(self._components)
+                    if i not in range(len(self._components))[index]]
+            for i, g in enumerate(value):
+                self._checked(g, kept + value[:i])
+        else:
+            others = list(self._components)
+            del others[index]
+            self._checked(value, others)
+        self._components[index] = value
+
+    def __delitem__(self, index):
+        del self._components[index]
+
+    def __len__(self) -> int:
+        return len(self._components)
+
+    def insert(self, index, value) -> None:
+        self._components.insert(index, self._checked(value, self._components))
+
+    def __repr__(self) -> str:
+        if not self._components:
+            return "Mixture([])"
+        inner = ",\n         ".join(repr(g) for g in self._components)
+        return f"Mixture([{inner}])"
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def n_features(self) -> int:
+        """The dimension D."""
+        return self._nonempty()[0].n_features
+
+    def _nonempty(self):
+        if not self._components:
+            raise ValueError("The mixture has no components; append a Gauss first.")
+        return self._components
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Mixing weights, normalised to sum to one, shape (K,)."""
+        pis = np.array([g.pi for g in self._nonempty()])
+        total = pis.sum()
+        if total <= 0:
+            raise ValueError("All weights pi are 0; give at least one component pi > 0.")
+        return pis / total
+
+    @property
+    def means(self) -> np.ndarray:
+        """Component means, shape (K, D)."""
+        return np.stack([g.mu for g in self._nonempty()])
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """Component covariances, shape (K, D, D)."""
+        return np.stack([g.cov for g in self._nonempty()])
+
+    def _params(self) -> Params:
+        return params_from_covariances(
+            self.weights, self.means, self.covariances, "full",
+            error_hint=" (A component's cov is not positive definite; assign it a new "
+                       "cov.)",
+        )
+
+    # -------------------------------------------------------------------- EM
+    @_one_blas_thread
+    def expectation(self, X) -> float:
+        """E-step: set every component's ``r`` to its normalised responsibilities.
+
+        Computed in log space (log-sum-exp across components), so rows far from every
+        component still get responsibilities that sum to one. The log-likelihood is
+        appended to ``log_likelihoods_``.
+
+        Returns
+        -------
+        log_likelihood : float
+            Total log-likelihood of X under the current parameters.
+        """
+        X = _check_X(X, self.n_features)
+        log_resp, row_loglik = log_resp_and_norm(X, self._params())
+        resp = np.exp(log_resp)
+        for k, g in enumerate(self._components):
+            g.r = resp[:, k].copy()
+        log_likelihood = float(row_loglik.sum())
+        self.log_likelihoods_.append(log_likelihood)
+        self._n_rows = X.shape[0]
+        return log_likelihood
+
+    @_one_blas_thread
+    def maximization(self, X) -> None:
+        """M-step: new ``mu``, ``cov`` and ``pi`` for every component from its ``r``.
+
+        The engine's M-step of the ``"full"`` model: statistics accumulated about the
+        current means (exact for data far from the origin), ``reg_covar`` added to
+        every covariance, an emptied component re-seeded.
+        """
+        X = _check_X(X, self.n_features)
+        components = self._nonempty()
+        resp = np.column_stack([g._resp(X) for g in components])
+        model = get_model("full")
+        stats = stats_from_resp(X, resp, model.stats_kind, centers=self.means)
+        n = X.shape[0]
+        stats = replace(stats, weight=float(n), n_rows=n)
+        if np.any(stats.nk <= EMPTY_SHARE * n):
+            # Re-seed where the current parameters explain the data worst, as the
+            # estimator's EM loop does (it knows the row from its E-step).
+            row_loglik = log_resp_and_norm(X, self._params())[1]
+            worst = int(np.argmin(row_loglik))
+            stats = replace(stats, worst_loglik=float(row_loglik[worst]),
+                            worst_row=X[worst].copy())
+            stats, reseeded = reseed_empty(stats)
+            if reseeded:
+                warnings.warn(
+                    f"Component {reseeded[0]} lost every row; it was re-seeded at the "
+                    "row the mixture explained worst. Consider fewer components or a "
+                    "start nearer the data.",
+                    EmptyComponentWarning,
+                    stacklevel=2,
+                )
+        params = mstep(stats, model, self.reg_covar)
+        for k, g in enumerate(components):
+            g._set_fitted(params.means[k].copy(), params.covariances[k].copy(),
+                          params.weights[k])
+        self.n_iter_ += 1
+
+    @_one_blas_thread
+    def fit(self, X, n_steps: int = 100, tol: float | None = None, callback=None):
+        """Run EM: exactly ``n_steps`` steps, or fewer if ``tol`` is given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D)
+        n_steps : int, default=100
+            EM steps (an E-step then an M-step each).
+        tol : float or None, default=None
+            If given, stop once the mean log-likelihood per row changes by less than
+            ``tol`` in one step (``GaussianMixture``'s ``tol``).
+        callback : callable (step, mixture) -> None, optional
+            Called with step 0 before the first step and after every step, once the
+            responsibilities and ``log_likelihoods_[step]`` are up to date.
+
+        Returns
+        -------
+        self : Mixture
+            Its components hold the fitted parameters and responsibilities under them.
+        """
+        if int(n_steps) != n_steps or n_steps < 0:
+            raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}.")
+        if tol is not None and not tol >= 0:
+            raise ValueError(f"tol must be None or a number >= 0, got {tol!r}.")
+        X = _check_X(X, self.n_features)
+        self.log_likelihoods_ = []
+        self.n_iter_ = 0
+        self.converged_ = False
+        current = self.expectation(X)
+        if callback is not None:
+            callback(0, self)
+        for step in range(1, int(n_steps) + 1):
+            self.maximization(X)
+            previous, current = current, self.expectation(X)
+            if callback is not None:
+                callback(step, self)
+            if tol is not None and abs(current - previous) / X.shape[0] < tol:
+                self.converged_ = True
+                break
+        return self
+
+    # ------------------------------------------------------------ prediction
+    @_one_blas_thread
+    def log_p(self, X) -> np.ndarray:
+        """Log-density of the mixture at each row of X, shape (n,)."""
+        X = _check_X(X, self.n_features)
+        return log_resp_and_norm(X, self._params())[1]
+
+    def p(self, X) -> np.ndarray:
+        """Density of the mixture at each row of X, shape (n,)."""
+        return np.exp(self.log_p(X))
+
+    def log_likelihood(self, X) -> float:
+        """Total log-likelihood of the rows of X."""
+        return float(self.log_p(X).sum())
+
+    @_one_blas_thread
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities of every component for each row, shape (n, K).
+
+        Unlike :meth:`expectation` this leaves the components' ``r`` alone.
+        """
+        X = _check_X(X, self.n_features)
+        return np.exp(log_resp_and_norm(X, self._params())[0])
+
+    @_one_blas_thread
+    def predict(self, X) -> np.ndarray:
+        """The most probable component of each row, shape (n,)."""
+        X = _check_X(X, self.n_features)
+        return np.argmax(weighted_log_prob(X, self._params()), axis=1)
+
+    def sample(self, n: int = 1, random_state=None):
+        """Draw ``n`` rows from the mixture.
+
+        Parameters
+        ----------
+        n : int, default=1
+        random_state : None, int or numpy Generator
+
+        Returns
+        -------
+        X : ndarray of shape (n, D)
+        labels : ndarray of shape (n,)
+            The component each row was drawn from.
+        """
+        if int(n) != n or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}.")
+        rng = np.random.default_rng(random_state)
+        labels = rng.choice(len(self), size=int(n), p=self.weights)
+        X = np.empty((int(n), self.n_features))
+        for k, g in enumerate(self._components):
+            rows = labels == k
+            # Through the Cholesky factor: exact for the (regularised) covariance.
+            chol = linalg.cholesky(g.cov, lower=True)
+            X[rows] = g.mu + rng.standard_normal((rows.sum(), g.n_features)) @ chol.T
+        return X, labels
+
+    # ------------------------------------------------------------ conversion
+    @classmethod
+    def from_estimator(cls, estimator, reg_covar: float | None = None) -> "Mixture":
+        """A Mixture with the parameters of a fitted ``GaussianMixture``.
+
+        Parameters
+        ----------
+        estimator : fitted gaussmix or scikit-learn GaussianMixture
+            Any ``covariance_type``; tied, diagonal and spherical covariances become
+            the equivalent full matrices.
+        reg_covar : float, optional
+            Defaults to the estimator's ``reg_covar``.
+        """
+        weights, means, covs = estimator_parameters(estimator)
+        if reg_covar is None:
+            reg_covar = getattr(estimator, "reg_covar", DEFAULT_REG_COVAR)
+        mixture = cls(reg_covar=reg_covar)
+        mixture.extend(Gauss(m, c, w) for w, m, c in zip(weights, means, covs))
+        return mixture
+
+    def to_estimator(self):
+        """A fitted :class:`gaussmix.GaussianMixture` (``covariance_type="full"``)
+        with this mixture's parameters.
+
+        Its ``*_init`` parameters are set to these parameters too, so refitting it
+        continues from here. ``converged_``, ``n_iter_``, ``lower_bound_`` and
+        ``lower_bounds_`` come from the last :meth:`fit` (mean log-likelihoods per
+        row, as the estimator reports them); before any fit they are False, 0, -inf
+        and [].
+        """
+        from ._estimator import GaussianMixture  # the face, imported where needed
+
+        params = self._params()
+        gm = GaussianMixture(
+            n_components=len(self),
+            covariance_type="full",
+            reg_covar=self.reg_covar,
+            weights_init=params.weights.copy(),
+            means_init=params.means.copy(),
+            precisions_init=params.precisions(),
+        )
+        gm.weights_ = params.weights.copy()
+        gm.means_ = params.means.copy()
+        gm.covariances_ = params.covariances.copy()
+        gm.precisions_cholesky_ = params.precisions_cholesky.copy()
+        gm.precisions_ = params.precisions()
+        n = self._n_rows
+        history = [ll / n for ll in self.log_likelihoods_] if n else []
+        gm.converged_ = bool(self.converged_)
+        gm.n_iter_ = int(self.n_iter_)
+        gm.lower_bound_ = history[-1] if history else -np.inf
+        gm.lower_bounds_ = history[1:]
+        gm._previous_log_likelihood = history[-2] if len(history) > 1 else -np.inf
+        gm.n_features_in_ = self.n_features
+        return gm
+

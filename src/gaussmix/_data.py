@@ -1,0 +1,328 @@
+"""Reading data files for the command line: CSV, Parquet and NumPy ``.npy``.
+
+Parsing is left to pandas, PyArrow and NumPy; this module only decides the format,
+whether a CSV has a header, which columns to keep, and turns every way a file can be
+unusable (missing, empty, ragged, non-numeric, with missing values) into one
+:class:`DataError` whose message names the file and the problem. Files are only ever
+opened for reading; ``.npy`` files are loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMATS = ("csv", "tsv", "parquet", "npy")
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+
+
+class DataError(ValueError):
+    """A data file cannot be used: the message names the file and says why."""
+
+
+@dataclass
+class Table:
+    """Numeric data read from a file.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_rows, n_columns), float64
+    names : list of str or None
+        Column names, or None when the file has none (CSV without header, ``.npy``).
+    path : str
+    """
+
+    values: np.ndarray
+    names: list[str] | None
+    path: str
+
+    def frame(self):
+        """The data as a pandas DataFrame (string column names) or the bare array."""
+        if self.names is None:
+            return self.values
+        import pandas as pd
+
+        return pd.DataFrame(self.values, columns=self.names, copy=False)
+
+
+def detect_format(path: str) -> str:
+    """The format of ``path`` from its extension: 'csv', 'tsv', 'parquet' or 'npy'."""
+    name = os.path.basename(path).lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    ext = os.path.splitext(name)[1]
+    formats = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv",
+               ".parquet": "parquet", ".pq": "parquet", ".npy": "npy"}
+    if ext in formats:
+        return formats[ext]
+    raise DataError(
+        f"{path}: cannot tell the format from the extension {ext or '(none)'!r}; "
+        f"use .csv, .tsv, .parquet or .npy, or pass --format"
+    )
+
+
+def parse_columns(specs) -> list[str] | None:
+    """``--columns`` values (repeated and/or comma-separated) as one list of names."""
+    if not specs:
+        return None
+    out = [part.strip() for spec in specs for part in str(spec).split(",")]
+    out = [c for c in out if c]
+    if not out:
+        raise DataError("--columns: no column given")
+    return out
+
+
+def read_data(path, columns=None, *, header=None, format=None,
+              default_columns=None) -> Table:
+    """Read a numeric table from a CSV, TSV, Parquet or ``.npy`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    columns : list of str, optional
+        Columns to keep, in this order: names, or 0-based indices for files without
+        column names (CSV without header, ``.npy``). Default: all columns.
+    header : bool or None, default=None
+        Whether a CSV's first line is a header; None detects it (a header is a first
+        line with a non-numeric field above a numeric one, or with no number at all).
+    format : {'csv', 'tsv', 'parquet', 'npy'} or None
+        Default: from the file's extension.
+    default_columns : list of str, optional
+        Used when ``columns`` is None and the file has column names including all of
+        these (a model's features): only they are read, so other columns may hold
+        anything. Otherwise every column is read.
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty, ragged, has non-numeric columns, unknown columns,
+        or rows with missing or non-finite values.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not a data file")
+    fmt = format or detect_format(path)
+    if fmt not in FORMATS:
+        raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{path}: the file is empty")
+    if fmt in ("csv", "tsv"):
+        values, names = _read_csv(path, columns, header, "\t" if fmt == "tsv" else ",",
+                                  default_columns)
+    elif fmt == "parquet":
+        values, names = _read_parquet(path, columns, default_columns)
+    else:
+        values, names = _read_npy(path, columns)
+    if values.shape[0] == 0:
+        raise DataError(f"{path}: no data rows")
+    if values.shape[1] == 0:
+        raise DataError(f"{path}: no columns")
+    _check_finite(path, values)
+    return Table(values=values, names=names, path=path)
+
+
+def _resolve_columns(path, columns, names, n_columns) -> list[int]:
+    """Positions of the requested columns (names first, then 0-based indices)."""
+    positions = []
+    for col in columns:
+        if names is not None and col in names:
+            positions.append(names.index(col))
+        elif names is None and re.fullmatch(r"\d+", col) and int(col) < n_columns:
+            positions.append(int(col))
+        else:
+            if names is None:
+                raise DataError(
+                    f"{path}: unknown column {col!r}: the file has no column names, so "
+                    f"give 0-based indices below {n_columns}"
+                )
+            shown = ", ".join(repr(n) for n in names[:20])
+            more = f", ... ({len(names)} in all)" if len(names) > 20 else ""
+            raise DataError(f"{path}: unknown column {col!r}; the columns are {shown}{more}")
+    if len(set(positions)) != len(positions):
+        raise DataError(f"{path}: a column is selected twice in --columns")
+    return positions
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_header(path, sep) -> bool:
+    import pandas as pd
+
+    head = pd.read_csv(path, sep=sep, header=None, nrows=2, dtype=str,
+                       keep_default_na=False, skipinitialspace=True)
+    first = [str(v).strip() for v in head.iloc[0]]
+    if len(head) < 2:
+        return any(v and not _is_number(v) for v in first)
+    second = [str(v).strip() for v in head.iloc[1]]
+    # A header sits above the data: text over a number somewhere, or no number at all.
+    if any(a and not _is_number(a) and _is_number(b) for a, b in zip(first, second)):
+        return True
+    return all(a and not _is_number(a) for a in first)
+
+
+def _defaults(columns, names, default_columns):
+    if columns is None and default_columns is not None and names is not None:
+        if all(c in names for c in default_columns):
+            return list(default_columns)
+    return columns
+
+
+def _read_csv(path, columns, header, sep, default_columns=None):
+    import pandas as pd
+
+    what = "TSV" if sep == "\t" else "CSV"
+    try:
+        if header is None:
+            header = _has_header(path, sep)
+        frame = pd.read_csv(path, sep=sep, header=0 if header else None,
+                            skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except pd.errors.ParserError as exc:
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if match:
+            want, line, saw = match.groups()
+            raise DataError(
+                f"{path}: ragged rows: line {line} has {saw} fields, expected {want}"
+            ) from None
+        raise DataError(f"{path}: cannot parse as {what}: {_first_line(exc)}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text {what} file (cannot decode it)") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: cannot read as {what}: {_first_line(exc)}") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas silently turns a first column without a header field into the index.
+        raise DataError(
+            f"{path}: ragged rows: the data rows have more fields than the header"
+        )
+    names = [str(c) for c in frame.columns] if header else None
+    columns = _defaults(columns, names, default_columns)
+    if columns is not None:
+        keep = _resolve_columns(path, columns, names, frame.shape[1])
+        frame = frame.iloc[:, keep]
+        if names is not None:
+            names = [names[i] for i in keep]
+    for position, label in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            numbers = pd.to_numeric(column, errors="coerce")
+            bad = numbers.isna() & column.notna()
+            name = repr(str(label)) if header else f"{label} (0-based)"
+            if bad.any():
+                row = int(np.argmax(bad.to_numpy()))
+                raise DataError(
+                    f"{path}: column {name} is not numeric: row {row + 1} has "
+                    f"{column.iloc[row]!r}" + ("" if columns else "; pick numeric "
+                                               "columns with --columns")
+                )
+            frame[frame.columns[position]] = numbers
+    return _to_float(path, frame.to_numpy()), names
+
+
+def _read_parquet(path, columns, default_columns=None):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    names = list(schema.names)
+    columns = _defaults(columns, names, default_columns)
+    keep = names if columns is None else [names[i] for i in
+                                          _resolve_columns(path, columns, names, len(names))]
+    for name in keep:
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                or pa.types.is_decimal(kind)):
+            raise DataError(
+                f"{path}: column {name!r} is not numeric (type {kind})"
+                + ("" if columns else "; pick numeric columns with --columns")
+            )
+    try:
+        table = pq.read_table(path, columns=keep)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    values = np.column_stack(
+        [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in keep]
+    ) if keep else np.empty((table.num_rows, 0))
+    return values, [str(n) for n in keep]
+
+
+def _read_npy(path, columns):
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"PK"):
+        raise DataError(f"{path}: is an .npz (zip) archive, not a single .npy array")
+    if magic != b"\x93NUMPY":
+        raise DataError(f"{path}: not a valid .npy file (no NumPy header)")
+    try:
+        # Memory-mapped read-only: a large file is not copied unless it must be converted.
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        if "pickle" in str(exc) or "Python objects" in str(exc):
+            raise DataError(
+                f"{path}: holds Python objects, which gaussmix never unpickles; "
+                "save a numeric array"
+            ) from None
+        raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
+    except (EOFError, OSError) as exc:
+        raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path}: is an .npz archive, not a single .npy array")
+    if array.dtype.names is not None or array.dtype.kind not in "biuf":
+        raise DataError(
+            f"{path}: array of dtype {array.dtype} is not numeric; save a plain "
+            "integer or float array"
+        )
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise DataError(
+            f"{path}: array has shape {array.shape}; expected 2-D (rows, features) or 1-D"
+        )
+    if columns is not None:
+        array = array[:, _resolve_columns(path, columns, None, array.shape[1])]
+    return _to_float(path, array), None
+
+
+def _to_float(path, values) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: values are not numeric ({_first_line(exc)})") from None
+
+
+def _check_finite(path, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values).all(axis=1)
+    n_bad = int(bad.sum())
+    if n_bad:
+        first = int(np.argmax(bad)) + 1
+        rows = "1 row has" if n_bad == 1 else f"{n_bad} rows have"
+        raise DataError(
+            f"{path}: {rows} missing or non-finite values (first: data row {first}); "
+            "an empty field, NA, inf, or a row shorter than the others. Remove or "
+            "impute them"
+        )
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

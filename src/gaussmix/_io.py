@@ -1,0 +1,651 @@
+"""Model files: fitted mixtures as plain arrays and JSON, loaded without running code.
+
+A model file is a zip archive (readable as an ``.npz`` by ``numpy.load``) holding one
+``header.json`` and one ``.npy`` member per array. Nothing in it is pickled: arrays are
+written and read with ``allow_pickle=False``, the header is JSON, and every array is checked
+against the header (shape, dtype, finiteness) before a model is built from it. The format
+is documented in ``docs/cli.md``.
+
+Writing is atomic: the archive goes to a temporary file in the target's directory, is
+flushed to disk, then renamed over the target, so an interrupted save leaves either the old
+file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+import tempfile
+import zipfile
+import zlib
+from typing import Any, Callable
+
+import numpy as np
+
+FORMAT_NAME = "gaussmix-model"
+FORMAT_VERSION = 1
+HEADER_MEMBER = "header.json"
+
+# Array members of a file, in the order they are written. ``lower_bounds`` is only
+# written for fitted estimators that have a history.
+PARAMETER_ARRAYS = ("weights", "means", "covariances", "precisions", "precisions_cholesky")
+KINDS = ("GaussianMixture", "Mixture")
+_MAX_HEADER_BYTES = 16 << 20  # feature names of a very wide table fit comfortably
+_NPY_HEADER_SLACK = 1 << 16  # a .npy header is never longer than this
+
+# New files get the permissions an ordinary ``open(path, "w")`` would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class ModelFileError(ValueError):
+    """A model file is unreadable, corrupted, tampered with, or of an unknown version.
+
+    The message names the file and the problem.
+    """
+
+
+# --------------------------------------------------------------------------- writing
+def atomic_write(path, write: Callable[[Any], None]) -> None:
+    """Write a file atomically: ``write(binary_file)`` into a temporary, then rename.
+
+    The temporary file sits in the target's directory (so the rename is atomic), is
+    flushed and fsynced before ``os.replace``; on any error it is removed and the target
+    is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to create or replace.
+    write : callable
+        Called once with a binary file object open for writing.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
+        )
+    except OSError as exc:  # name the target, not the temporary
+        raise type(exc)(exc.errno, f"cannot write there: {exc.strerror}", path) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable; not possible on every platform (Windows).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _family(covariance_type: str) -> str:
+    from ._covariance import get_model
+
+    return get_model(covariance_type).family
+
+
+def _expected_shapes(family: str, k: int, d: int) -> dict[str, tuple[int, ...]]:
+    cov = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[family]
+    return {
+        "weights": (k,),
+        "means": (k, d),
+        "covariances": cov,
+        "precisions": cov,
+        "precisions_cholesky": cov,
+    }
+
+
+def _plain(value):
+    """``value`` as a JSON-plain Python value, or raise TypeError."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            raise TypeError("non-finite float")
+        return float(value)
+    raise TypeError(type(value).__name__)
+
+
+def _is_estimator(obj) -> bool:
+    from ._estimator import GaussianMixture
+
+    return isinstance(obj, GaussianMixture)
+
+
+def _is_mixture(obj) -> bool:
+    # Duck typing keeps this module independent of the object model: a Mixture is a
+    # sized iterable of components with ``mu``, ``cov`` and ``pi``.
+    if not (hasattr(obj, "__iter__") and hasattr(obj, "__len__")):
+        return False
+    if hasattr(obj, "from_estimator") and hasattr(obj, "to_estimator"):
+        return True
+    try:
+        items = list(obj)
+    except TypeError:
+        return False
+    return bool(items) and all(
+        hasattr(g, "mu") and hasattr(g, "cov") and hasattr(g, "pi") for g in items
+    )
+
+
+def _frame_to_json(frame) -> dict:
+    """A pandas DataFrame of numbers as {index, columns, data}, NaN as null."""
+    values = np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+    return {
+        "index": [_plain_or_str(i) for i in frame.index],
+        "columns": [str(c) for c in frame.columns],
+        "data": [[float(v) if math.isfinite(v) else None for v in row] for row in values],
+    }
+
+
+def _plain_or_str(value):
+    try:
+        return _plain(value)
+    except TypeError:
+        return str(value)
+
+
+def _selection_metadata(result) -> dict:
+    """What a model-selection result says beyond its best model (best effort)."""
+    meta: dict[str, Any] = {}
+    for name in ("best_model", "best_G", "bic_value", "icl_value", "loglik", "df", "n",
+                 "criterion"):
+        if hasattr(result, name):
+            try:
+                meta[name] = _plain(getattr(result, name))
+            except TypeError:
+                pass
+    for name in ("bic", "icl"):
+        frame = getattr(result, name, None)
+        if frame is not None and hasattr(frame, "to_numpy") and hasattr(frame, "columns"):
+            try:
+                meta[name] = _frame_to_json(frame)
+            except (TypeError, ValueError):
+                pass
+    return meta
+
+
+def _estimator_content(gm) -> tuple[dict, dict[str, np.ndarray]]:
+    if not hasattr(gm, "weights_"):
+        raise ValueError(
+            "This GaussianMixture instance is not fitted yet; call 'fit' before saving it."
+        )
+    dtype = np.asarray(gm.means_).dtype
+    if dtype.name not in ("float64", "float32"):
+        raise ValueError(f"Cannot save parameters of dtype {dtype}: float64 or float32 only.")
+    arrays = {
+        name: np.ascontiguousarray(getattr(gm, name + "_"), dtype=dtype.newbyteorder("<"))
+        for name in PARAMETER_ARRAYS
+    }
+    arrays["lower_bounds"] = np.asarray(gm.lower_bounds_, dtype="<f8").reshape(-1)
+    params, dropped = {}, []
+    for name, value in sorted(gm.get_params(deep=False).items()):
+        try:
+            params[name] = _plain(value)
+        except TypeError:
+            dropped.append(name)  # arrays (means_init, ...) or a RandomState instance
+    previous = float(getattr(gm, "_previous_log_likelihood", -np.inf))
+    lower_bound = float(gm.lower_bound_)  # -inf for a model that EM never ran on
+    names = getattr(gm, "feature_names_in_", None)
+    header = {
+        "kind": "GaussianMixture",
+        "covariance_type": gm.covariance_type,
+        "n_components": int(gm.means_.shape[0]),
+        "n_features": int(gm.means_.shape[1]),
+        "feature_names": None if names is None else [str(n) for n in names],
+        "dtype": dtype.name,
+        "params": params,
+        "dropped_params": dropped,
+        "fitted": {
+            "converged": bool(gm.converged_),
+            "n_iter": int(gm.n_iter_),
+            "lower_bound": lower_bound if math.isfinite(lower_bound) else None,
+            "previous_log_likelihood": previous if math.isfinite(previous) else None,
+        },
+    }
+    return header, arrays
+
+
+def _mixture_content(mixture) -> tuple[dict, dict[str, np.ndarray]]:
+    from ._params import params_from_covariances
+
+    components = list(mixture)
+    if not components:
+        raise ValueError("Cannot save a Mixture without components.")
+    means = np.array([np.asarray(g.mu, dtype=np.float64).reshape(-1) for g in components])
+    d = means.shape[1]
+    covs = np.array([np.asarray(g.cov, dtype=np.float64).reshape(d, d) for g in components])
+    weights = np.array([float(g.pi) for g in components])
+    weights = weights / weights.sum()  # a Mixture normalises its weights wherever used
+    # Precisions are derived exactly as the estimator derives them, so a loaded Mixture
+    # and ``mixture.to_estimator()`` score alike.
+    params = params_from_covariances(weights, means, covs, "full")
+    arrays = {
+        "weights": weights,
+        "means": means,
+        "covariances": covs,
+        "precisions": params.precisions(),
+        "precisions_cholesky": params.precisions_cholesky,
+    }
+    header = {
+        "kind": "Mixture",
+        "covariance_type": "full",
+        "n_components": len(components),
+        "n_features": int(d),
+        "feature_names": None,
+        "dtype": "float64",
+        "params": {"reg_covar": _plain(getattr(mixture, "reg_covar", 1e-6))},
+        "dropped_params": [],
+        "fitted": None,
+    }
+    return header, {k: np.ascontiguousarray(v, dtype="<f8") for k, v in arrays.items()}
+
+
+def save(model, path) -> None:
+    """Save a fitted model to a model file, atomically.
+
+    Parameters
+    ----------
+    model : GaussianMixture, Mixture, or a model-selection result
+        A fitted :class:`GaussianMixture`; a :class:`Mixture` (stored as a
+        full-covariance mixture and loaded back as a ``Mixture``); or an object with a
+        fitted ``best`` estimator (as :func:`gaussmix.select` returns), whose best model
+        is saved together with the selection's metadata (best model name and G, BIC and
+        ICL tables) in the header.
+    path : str or os.PathLike
+        File to write (conventionally ``*.gmm``). An existing file is replaced only once
+        the new one is complete.
+
+    Raises
+    ------
+    ValueError
+        If the model is not fitted or holds non-finite values.
+    TypeError
+        If ``model`` is none of the above.
+
+    See Also
+    --------
+    load : read a model file back.
+    """
+    if _is_estimator(model):
+        header, arrays = _estimator_content(model)
+    elif _is_estimator(getattr(model, "best", None)):
+        header, arrays = _estimator_content(model.best)
+        header["selection"] = _selection_metadata(model)
+    elif _is_mixture(model):
+        header, arrays = _mixture_content(model)
+    else:
+        raise TypeError(
+            f"Cannot save a {type(model).__name__}: pass a fitted gaussmix "
+            "GaussianMixture, a Mixture, or the result of gaussmix.select."
+        )
+    from . import __version__
+
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "gaussmix_version": __version__,
+        **header,
+        "arrays": {
+            name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in arrays.items()
+        },
+    }
+    # Refuse to write what ``load`` would refuse to read.
+    _check_content(header, arrays, where=f"cannot save to {os.fspath(path)!r}")
+    blob = json.dumps(header, indent=2, allow_nan=False).encode("utf-8")
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(HEADER_MEMBER, blob)
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.save(buffer, array, allow_pickle=False)
+                zf.writestr(name + ".npy", buffer.getvalue())
+
+    atomic_write(path, write)
+
+
+# --------------------------------------------------------------------------- reading
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _require(header: dict, key: str, types, fail):
+    if key not in header:
+        fail(f"header lacks the field {key!r}")
+    value = header[key]
+    # bool is an int in Python: never accept it where a number is meant.
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        fail(f"header field {key!r} has the wrong type (bool)")
+    if not isinstance(value, types):
+        fail(f"header field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _parse_header(raw: bytes, fail) -> dict:
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        fail(f"{HEADER_MEMBER} is not valid JSON ({exc})")
+    if not isinstance(header, dict):
+        fail(f"{HEADER_MEMBER} is not a JSON object")
+    if header.get("format") != FORMAT_NAME:
+        fail(f"not a {FORMAT_NAME} file (format is {header.get('format')!r})")
+    version = _require(header, "format_version", int, fail)
+    if version > FORMAT_VERSION:
+        fail(
+            f"format version {version} is newer than this gaussmix reads "
+            f"(version {FORMAT_VERSION}; file written by gaussmix "
+            f"{header.get('gaussmix_version', '?')}): upgrade gaussmix"
+        )
+    if version != FORMAT_VERSION:
+        fail(f"unknown format version {version} (this gaussmix reads {FORMAT_VERSION})")
+    _require(header, "gaussmix_version", str, fail)
+    kind = _require(header, "kind", str, fail)
+    if kind not in KINDS:
+        fail(f"unknown model kind {kind!r} (expected one of {', '.join(KINDS)})")
+    cov_type = _require(header, "covariance_type", str, fail)
+    try:
+        _family(cov_type)
+    except (KeyError, ValueError):
+        fail(f"unknown covariance type {cov_type!r}")
+    for key in ("n_components", "n_features"):
+        if _require(header, key, int, fail) < 1:
+            fail(f"header field {key!r} must be at least 1")
+    names = _require(header, "feature_names", (list, type(None)), fail)
+    if names is not None and (
+        len(names) != header["n_features"] or not all(isinstance(n, str) for n in names)
+    ):
+        fail("feature_names must be n_features strings")
+    if _require(header, "dtype", str, fail) not in ("float64", "float32"):
+        fail(f"unsupported dtype {header['dtype']!r} (expected float64 or float32)")
+    _require(header, "params", dict, fail)
+    _require(header, "dropped_params", list, fail)
+    fitted = _require(header, "fitted", (dict, type(None)), fail)
+    if kind == "GaussianMixture":
+        if fitted is None:
+            fail("a GaussianMixture needs the 'fitted' field")
+        _require(fitted, "converged", bool, fail)
+        if _require(fitted, "n_iter", int, fail) < 0:
+            fail("n_iter must be >= 0")
+        _require(fitted, "lower_bound", (int, float, type(None)), fail)
+        _require(fitted, "previous_log_likelihood", (int, float, type(None)), fail)
+    _require(header, "arrays", dict, fail)
+    if "selection" in header:
+        _require(header, "selection", dict, fail)
+    return header
+
+
+def _expected_arrays(header: dict, n_lower_bounds: int | None) -> dict[str, tuple]:
+    """name -> (shape, dtype) of every member the header calls for."""
+    family = _family(header["covariance_type"])
+    dtype = np.dtype(header["dtype"]).newbyteorder("<")  # files are little-endian
+    shapes = _expected_shapes(family, header["n_components"], header["n_features"])
+    expected = {name: (shape, dtype) for name, shape in shapes.items()}
+    if header["kind"] == "GaussianMixture":
+        expected["lower_bounds"] = ((n_lower_bounds,), np.dtype("<f8"))
+    return expected
+
+
+def _check_content(header: dict, arrays: dict[str, np.ndarray], where: str) -> None:
+    """Values a model can be built from: finite, positive where they must be."""
+
+    def fail(problem):
+        raise ModelFileError(f"{where}: {problem}")
+
+    for name, array in arrays.items():
+        if not np.all(np.isfinite(array)):
+            fail(f"array {name!r} contains NaN or infinity")
+    family = _family(header["covariance_type"])
+    weights = arrays["weights"].astype(np.float64)
+    tol = 1e-4 if header["dtype"] == "float32" else 1e-8
+    if np.any(weights < 0) or abs(weights.sum() - 1.0) > tol * max(1, weights.size):
+        fail("weights are not a probability vector (negative, or not summing to 1)")
+    u = arrays["precisions_cholesky"].astype(np.float64)
+    p = arrays["precisions"].astype(np.float64)
+    if family in ("full", "tied"):
+        stacked_u = u if family == "full" else u[None]
+        diag = np.diagonal(stacked_u, axis1=-2, axis2=-1)
+        if np.any(diag <= 0) or np.any(np.tril(stacked_u, -1) != 0):
+            fail("precisions_cholesky is not upper triangular with a positive diagonal")
+        product = stacked_u @ np.swapaxes(stacked_u, -1, -2)
+        bound = np.abs(stacked_u) @ np.swapaxes(np.abs(stacked_u), -1, -2)
+        stacked_p = p if family == "full" else p[None]
+    else:
+        if np.any(u <= 0):
+            fail("precisions_cholesky must be positive")
+        product, bound, stacked_p = u * u, u * u, p
+    # Rounding bound of the product (float32 files were rounded once more on writing).
+    if np.any(np.abs(product - stacked_p) > 1e-5 * bound + 1e-300):
+        fail("precisions do not match precisions_cholesky")
+    if family in ("full", "tied"):
+        cov = arrays["covariances"]
+        cov_diag = np.diagonal(cov if family == "full" else cov[None], axis1=-2, axis2=-1)
+        if np.any(cov_diag <= 0):
+            fail("covariances have a non-positive diagonal")
+    elif np.any(arrays["covariances"] <= 0):
+        fail("covariances must be positive")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, shape, dtype, fail) -> np.ndarray:
+    info = zf.getinfo(name + ".npy")
+    expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Read nothing bigger than the header allows: a crafted member cannot exhaust memory.
+    if info.file_size > expected_bytes + _NPY_HEADER_SLACK:
+        fail(f"member {name}.npy is larger than its header shape {tuple(shape)} allows")
+    raw = zf.read(info)
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as exc:
+        fail(f"member {name}.npy is not a plain numeric .npy array ({exc})")
+    if not isinstance(array, np.ndarray):
+        fail(f"member {name}.npy is not a .npy array")
+    if array.dtype != dtype:
+        fail(f"array {name!r} has dtype {array.dtype.str}, expected {dtype.str}")
+    if array.shape != tuple(shape):
+        fail(f"array {name!r} has shape {array.shape}, expected {tuple(shape)}")
+    return array
+
+
+def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
+    path = os.fspath(path)
+
+    def fail(problem):
+        raise ModelFileError(f"invalid model file {path!r}: {problem}")
+
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory, not a model file")
+    with open(path, "rb") as handle:  # a missing or unreadable file raises OSError here
+        return _read_archive(path, handle, fail)
+
+
+def _read_archive(path, handle, fail):
+    try:
+        with zipfile.ZipFile(handle) as zf:
+            names = zf.namelist()
+            if len(set(names)) != len(names):
+                fail("the archive holds a member twice")
+            if HEADER_MEMBER not in names:
+                fail(f"no {HEADER_MEMBER} member (not a gaussmix model file?)")
+            if zf.getinfo(HEADER_MEMBER).file_size > _MAX_HEADER_BYTES:
+                fail(f"{HEADER_MEMBER} is implausibly large")
+            header = _parse_header(zf.read(HEADER_MEMBER), fail)
+            n_lb = None
+            if header["kind"] == "GaussianMixture":
+                lb = header["arrays"].get("lower_bounds", {})
+                shape = lb.get("shape") if isinstance(lb, dict) else None
+                if not (isinstance(shape, list) and len(shape) == 1
+                        and isinstance(shape[0], int) and not isinstance(shape[0], bool)
+                        and 0 <= shape[0] <= max(header["fitted"]["n_iter"], 0) + 1):
+                    fail("arrays.lower_bounds must give a shape (n,) with n <= n_iter + 1")
+                n_lb = shape[0]
+            expected = _expected_arrays(header, n_lb)
+            listed = {
+                name: (tuple(spec["shape"]) if isinstance(spec.get("shape"), list)
+                       else None, spec.get("dtype"))
+                for name, spec in header["arrays"].items() if isinstance(spec, dict)
+            }
+            wanted = {name: (shape, dt.str) for name, (shape, dt) in expected.items()}
+            if listed != wanted:
+                fail(
+                    "the header's array list does not match its model "
+                    f"(expected {sorted(wanted)} with the model's shapes)"
+                )
+            members = {n[:-4] for n in names if n != HEADER_MEMBER and n.endswith(".npy")}
+            unknown = sorted(set(names) - {HEADER_MEMBER} - {m + ".npy" for m in expected})
+            if unknown:
+                fail(f"unexpected member(s) {', '.join(unknown)}")
+            missing = sorted(set(expected) - members)
+            if missing:
+                fail(f"missing member(s) {', '.join(m + '.npy' for m in missing)}")
+            arrays = {
+                name: _read_member(zf, name, shape, dtype, fail)
+                for name, (shape, dtype) in expected.items()
+            }
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            NotImplementedError, RuntimeError, struct.error, ValueError,
+            OverflowError) as exc:
+        # Whatever a damaged archive makes the zip reader raise (CRC mismatch, bad
+        # offsets, truncated streams) is the same problem to the user.
+        fail(f"corrupted or truncated archive ({str(exc) or type(exc).__name__})")
+    _check_content(header, arrays, where=f"invalid model file {path!r}")
+    return header, arrays
+
+
+def read_header(path) -> dict:
+    """The validated JSON header of a model file (metadata only, no model built).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    header : dict
+        Format version, kind, covariance type, shapes, feature names, fitted scalars,
+        constructor parameters and, for files saved from a selection result, its
+        ``selection`` metadata. See ``docs/cli.md``.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a valid model file.
+    """
+    return _read(path)[0]
+
+
+def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
+    from ._estimator import GaussianMixture
+
+    params = dict(header["params"])
+    known = set(GaussianMixture().get_params())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        fail(f"unknown estimator parameter(s) {', '.join(unknown)}")
+    params["n_components"] = header["n_components"]
+    params["covariance_type"] = header["covariance_type"]
+    gm = GaussianMixture(**params)
+    try:
+        gm._validate_params()
+    except ValueError as exc:
+        fail(f"invalid estimator parameters ({exc})")
+    fitted = header["fitted"] or {}
+    gm.weights_ = arrays["weights"]
+    gm.means_ = arrays["means"]
+    gm.covariances_ = arrays["covariances"]
+    gm.precisions_ = arrays["precisions"]
+    gm.precisions_cholesky_ = arrays["precisions_cholesky"]
+    gm.converged_ = bool(fitted.get("converged", False))
+    gm.n_iter_ = int(fitted.get("n_iter", 0))
+    lower_bound = fitted.get("lower_bound")
+    gm.lower_bound_ = -np.inf if lower_bound is None else float(lower_bound)
+    gm.lower_bounds_ = [float(v) for v in arrays.get("lower_bounds", ())]
+    previous = fitted.get("previous_log_likelihood")
+    gm._previous_log_likelihood = -np.inf if previous is None else float(previous)
+    gm.n_features_in_ = header["n_features"]
+    if header["feature_names"] is not None:
+        gm.feature_names_in_ = np.asarray(header["feature_names"], dtype=object)
+    return gm
+
+
+def load_estimator(path):
+    """Load any model file as a fitted :class:`GaussianMixture` (a ``Mixture`` file too).
+
+    What the command line uses: predictions and scores come from the stored arrays
+    directly, without the object model in between.
+    """
+    header, arrays = _read(path)
+
+    def fail(problem):
+        raise ModelFileError(f"invalid model file {os.fspath(path)!r}: {problem}")
+
+    return _build_estimator(header, arrays, fail)
+
+
+def load(path):
+    """Load a model file written by :func:`save`, without executing any code from it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    model : GaussianMixture or Mixture
+        A fitted :class:`GaussianMixture` that predicts and scores exactly as the saved
+        one did, or a :class:`Mixture` for files saved from one. For a file saved from a
+        selection result, its best model (the metadata is in :func:`read_header`).
+
+    Raises
+    ------
+    ModelFileError
+        (a ``ValueError``) if the file is not a zip archive, is truncated or corrupted,
+        misses or adds members, has arrays whose shape, dtype or values disagree with its
+        header, or was written in an unknown format version. The message names the file.
+    FileNotFoundError
+        If there is no such file.
+    """
+    header, arrays = _read(path)
+
+    def fail(problem):
+        raise ModelFileError(f"invalid model file {os.fspath(path)!r}: {problem}")
+
+    gm = _build_estimator(header, arrays, fail)
+    if header["kind"] == "Mixture":
+        from ._mixture import Mixture
+
+        return Mixture.from_estimator(gm)
+    return gm

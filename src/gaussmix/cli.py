@@ -1,0 +1,622 @@
+"""The ``gaussmix`` command: fit, predict, score, sample, plot, select and demo.
+
+Each subcommand is a thin shell: read a data file (:mod:`gaussmix._data`), load or save a
+model file (:mod:`gaussmix._io`), call the estimator. A user error (a missing or unusable
+file, a bad option, an invalid model file) prints one line ``gaussmix: error: ...`` to
+stderr and returns a non-zero exit status; input files are only ever read.
+
+``select`` and ``demo`` live in their own modules (``gaussmix._select_cli`` and
+``gaussmix._demo``), each exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+they are imported only when their subcommand is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import importlib
+import os
+import sys
+import warnings
+
+PROG = "gaussmix"
+
+# Subcommands whose parser and code live in other modules: name -> (module, help).
+_DELEGATED = {
+    "select": ("gaussmix._select_cli", "choose the covariance model and number of "
+               "components by BIC (mclust's grid)"),
+    "demo": ("gaussmix._demo", "the classic EM demo: blobs, random start, pictures"),
+}
+
+
+class CommandError(Exception):
+    """A user error detected by the command line itself (bad combination of options)."""
+
+
+class _UsageError(Exception):
+    """argparse rejected the command line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage and exits; we want one line and a return value.
+    def error(self, message):
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ------------------------------------------------------------------ argument types
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value
+
+
+# ------------------------------------------------------------------ parser
+def _add_data_arguments(parser, *, data=True):
+    if data:
+        parser.add_argument("data", metavar="DATA",
+                            help="data file: .csv, .tsv (optionally compressed), "
+                                 ".parquet or .npy")
+    parser.add_argument("--columns", action="append", metavar="COLS",
+                        help="columns to use, comma-separated (or repeat the option): "
+                             "names, or 0-based indices for files without column names. "
+                             "Default: all columns (fit) or the model's columns")
+    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                        help="whether a CSV's first line is a header (default: detect)")
+    parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),
+                        help="data format (default: from the file extension)")
+
+
+def _covariance_choices():
+    from ._covariance import ALIASES, model_names
+
+    return list(ALIASES) + [m for m in model_names() if m not in ALIASES]
+
+
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The argument parser. ``argv`` decides which delegated subcommand is loaded."""
+    from . import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Gaussian mixture models by expectation maximization, on CSV, "
+                    "Parquet and NumPy files.",
+        epilog=f"Run '{PROG} COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    fit = sub.add_parser(
+        "fit", help="fit a mixture to DATA, print a summary, write a model file",
+        description="Fit a Gaussian mixture by EM and print its weights, means, "
+                    "log-likelihood, BIC and convergence; --out writes a model file.",
+    )
+    _add_data_arguments(fit)
+    fit.add_argument("-k", "--components", type=_positive_int, required=True, metavar="K",
+                     help="number of mixture components")
+    fit.add_argument("--covariance", default="full", choices=_covariance_choices(),
+                     metavar="TYPE",
+                     help="covariance model, scikit-learn's name or mclust's: "
+                          "%(choices)s (default %(default)s)")
+    fit.add_argument("--seed", type=_seed, help="random seed of the initialisation")
+    fit.add_argument("--out", metavar="MODEL", help="write the fitted model to this file")
+    fit.add_argument("--max-iter", type=_non_negative_int, default=100,
+                     help="maximum EM iterations (default %(default)s)")
+    fit.add_argument("--tol", type=_non_negative_float, default=1e-3,
+                     help="stop when the mean log-likelihood per row changes by less "
+                          "(default %(default)s)")
+    fit.add_argument("--n-init", type=_positive_int, default=1,
+                     help="number of initialisations, the best is kept (default 1)")
+    fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,
+                     help="added to covariance diagonals (default %(default)s)")
+    fit.add_argument("--init", default="kmeans",
+                     choices=("kmeans", "k-means++", "random", "random_from_data"),
+                     help="initialisation method (default %(default)s)")
+    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr (default: only when stderr is a "
+                          "terminal)")
+    fit.set_defaults(_handler=_cmd_fit)
+
+    predict = sub.add_parser(
+        "predict", help="cluster labels (or probabilities) of DATA as CSV",
+        description="Write the most probable component of each row of DATA (0-based), "
+                    "or with --proba the probability of every component, as CSV.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
+    _add_data_arguments(predict)
+    predict.add_argument("--proba", action="store_true",
+                         help="write component probabilities instead of labels")
+    predict.add_argument("--out", metavar="FILE",
+                         help="output file (.csv, .tsv, .parquet, .npy); default stdout")
+    predict.set_defaults(_handler=_cmd_predict)
+
+    score = sub.add_parser(
+        "score", help="mean log-likelihood of DATA under MODEL",
+        description="Print the mean log-likelihood per row of DATA; with --per-row, "
+                    "the log-likelihood of every row as CSV.",
+    )
+    score.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
+    _add_data_arguments(score)
+    score.add_argument("--per-row", action="store_true",
+                       help="write every row's log-likelihood instead of the mean")
+    score.add_argument("--out", metavar="FILE",
+                       help="output file for --per-row (.csv, .tsv, .parquet, .npy); "
+                            "default stdout")
+    score.set_defaults(_handler=_cmd_score)
+
+    sample = sub.add_parser(
+        "sample", help="draw rows from MODEL",
+        description="Draw N rows from the mixture, written as CSV with the model's "
+                    "column names.",
+    )
+    sample.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
+    sample.add_argument("-n", "--n-samples", type=_positive_int, required=True, metavar="N",
+                        help="number of rows to draw")
+    sample.add_argument("--seed", type=_seed,
+                        help="random seed (default: the model's random_state)")
+    sample.add_argument("--labels", action="store_true",
+                        help="add a 'component' column: which component drew each row")
+    sample.add_argument("--out", metavar="FILE",
+                        help="output file (.csv, .tsv, .parquet, .npy); default stdout")
+    sample.set_defaults(_handler=_cmd_sample)
+
+    plot = sub.add_parser(
+        "plot", help="picture of MODEL over DATA",
+        description="Draw DATA coloured by cluster under the component ellipses (1, 2 "
+                    "and 3 standard deviations); with more than two features, a grid "
+                    "of every pair unless --dims picks two.",
+    )
+    plot.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
+    _add_data_arguments(plot)
+    plot.add_argument("--out", metavar="FIG", required=True,
+                      help="image file; the format follows the extension (.png, .svg, "
+                           ".pdf, ...)")
+    plot.add_argument("--dims", nargs=2, type=_non_negative_int, metavar=("I", "J"),
+                      help="draw only features I and J (0-based) in one panel")
+    plot.add_argument("--color-by", choices=("cluster", "responsibility"),
+                      default="cluster", help="colour of the points (default %(default)s)")
+    plot.add_argument("--dpi", type=_positive_int, default=150,
+                      help="resolution of raster images (default %(default)s)")
+    plot.set_defaults(_handler=_cmd_plot)
+
+    wanted = _command_in(argv)
+    for name, (module, help_text) in _DELEGATED.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name != wanted:
+            # Not asked for: no import (the demo pulls in matplotlib and scikit-learn).
+            p.set_defaults(_handler=None)
+            continue
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            # Said before parsing, whatever options follow (see main).
+            parser.set_defaults(_unavailable=_unavailable(name, exc))
+        else:
+            mod.add_arguments(p)
+            p.set_defaults(_handler=mod.run)
+    return parser
+
+
+def _command_in(argv):
+    """The subcommand named in argv: its first argument that is not an option."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _unavailable(name, exc):
+    return f"'{PROG} {name}' is not available in this installation ({exc})"
+
+
+# ------------------------------------------------------------------ helpers
+def _check_output(out, inputs):
+    """Refuse to write over an input file, or into a directory that does not exist."""
+    if out is None:
+        return
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        raise CommandError(f"cannot write {out}: directory {directory} does not exist")
+    if os.path.isdir(out):
+        raise CommandError(f"cannot write {out}: it is a directory")
+    for path in inputs:
+        if os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path):
+            raise CommandError(
+                f"--out {out} is the input file {path}; input files are never overwritten"
+            )
+
+
+def _read_table(args, model=None):
+    """DATA as a Table; for a model with feature names, only those columns if present."""
+    from ._data import parse_columns, read_data
+
+    names = getattr(model, "feature_names_in_", None)
+    return read_data(args.data, parse_columns(args.columns), header=args.header,
+                     format=args.format,
+                     default_columns=None if names is None else [str(n) for n in names])
+
+
+def _load_model(path):
+    from ._io import load_estimator
+
+    if not os.path.exists(path):
+        raise CommandError(f"{path}: no such model file")
+    return load_estimator(path)
+
+
+def _model_input(gm, table, columns_given):
+    """DATA arranged as the model's features (by name where both have names)."""
+    import numpy as np
+    import pandas as pd
+
+    model_names = getattr(gm, "feature_names_in_", None)
+    model_names = None if model_names is None else [str(n) for n in model_names]
+    values, names = table.values, table.names
+    if model_names is not None and names is not None and not columns_given:
+        missing = [n for n in model_names if n not in names]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:10])
+            raise CommandError(
+                f"{table.path}: lacks column(s) {shown} that the model was fitted on; "
+                "pick the columns with --columns"
+            )
+        values = values[:, [names.index(n) for n in model_names]]
+    if values.shape[1] != gm.n_features_in_:
+        about = "" if model_names is None else f" ({', '.join(model_names)})"
+        raise CommandError(
+            f"{table.path}: has {values.shape[1]} column(s) but the model has "
+            f"{gm.n_features_in_} feature(s){about}; pick the columns with --columns"
+        )
+    if model_names is not None:
+        return pd.DataFrame(values, columns=model_names, copy=False)
+    return np.asarray(values)
+
+
+def _feature_names(gm):
+    names = getattr(gm, "feature_names_in_", None)
+    if names is None:
+        return [f"x{j}" for j in range(gm.n_features_in_)]
+    return [str(n) for n in names]
+
+
+def _write_table(frame, out):
+    """A DataFrame to stdout (CSV) or to ``out`` in the format of its extension."""
+    import numpy as np
+
+    from ._data import DataError, detect_format
+    from ._io import atomic_write
+
+    if out is None:
+        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return
+    try:
+        fmt = detect_format(out)
+    except DataError:
+        fmt = "csv"
+    if fmt == "parquet":
+        atomic_write(out, lambda f: frame.to_parquet(f, index=False))
+    elif fmt == "npy":
+        atomic_write(out, lambda f: np.save(f, frame.to_numpy(), allow_pickle=False))
+    else:
+        compression = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}.get(
+            os.path.splitext(out)[1].lower())
+        sep = "\t" if fmt == "tsv" else ","
+        atomic_write(out, lambda f: frame.to_csv(f, index=False, sep=sep,
+                                                 compression=compression,
+                                                 lineterminator="\n"))
+
+
+@contextlib.contextmanager
+def _reported_warnings():
+    """Show warnings (e.g. non-convergence) as one ``gaussmix: warning:`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+
+class _Progress:
+    """A tqdm bar fed by the estimator's per-iteration hook while fitting.
+
+    ``GaussianMixture`` calls ``self._print_verbose_msg_iter_end(n_iter, ll, change)``
+    after every EM iteration; wrapping it on the instance (not the class) leaves the
+    estimator and other fits untouched.
+    """
+
+    _HOOKS = ("_print_verbose_msg_iter_end", "_print_verbose_msg_init_beg")
+
+    def __init__(self, gm, enabled, stream):
+        self.gm, self.enabled, self.stream, self.bar = gm, enabled, stream, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from tqdm.auto import tqdm
+
+        gm = self.gm
+        self.bar = tqdm(total=gm.max_iter * gm.n_init, file=self.stream, desc="EM",
+                        unit="iter", leave=False, dynamic_ncols=True)
+        iter_end, init_beg = gm._print_verbose_msg_iter_end, gm._print_verbose_msg_init_beg
+
+        def on_iteration(n_iter, log_likelihood, change):
+            iter_end(n_iter, log_likelihood, change)
+            shown = f"{change:.3g}" if abs(change) != float("inf") else "-"
+            self.bar.set_postfix_str(f"log-lik {log_likelihood:.6g}, change {shown}",
+                                     refresh=False)
+            self.bar.update(1)
+
+        def on_init(n_init):
+            init_beg(n_init)
+            if gm.n_init > 1:
+                self.bar.set_description(f"EM init {n_init + 1}/{gm.n_init}",
+                                         refresh=False)
+
+        gm._print_verbose_msg_iter_end = on_iteration
+        gm._print_verbose_msg_init_beg = on_init
+        return self
+
+    def __exit__(self, *exc):
+        for name in self._HOOKS:
+            self.gm.__dict__.pop(name, None)
+        if self.bar is not None:
+            self.bar.refresh()  # the last state, even if the fit outran tqdm's interval
+            self.bar.close()
+        return False
+
+
+# ------------------------------------------------------------------ subcommands
+def _cmd_fit(args):
+    import numpy as np
+    import pandas as pd
+
+    from ._estimator import GaussianMixture
+    from ._io import save
+
+    _check_output(args.out, [args.data])
+    table = _read_table(args)
+    X = table.frame()
+    n_rows, n_features = table.values.shape
+    gm = GaussianMixture(
+        n_components=args.components, covariance_type=args.covariance,
+        random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
+        n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
+    )
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    with _reported_warnings(), _Progress(gm, show, sys.stderr):
+        gm.fit(X)
+    if args.out:
+        save(gm, args.out)
+
+    log_likelihood = float(np.sum(gm.score_samples(X)))
+    bic = float(gm.bic(X))
+    names = _feature_names(gm)
+    from ._covariance import get_model
+
+    canonical = get_model(gm.covariance_type).name
+    cov = gm.covariance_type + ("" if canonical == gm.covariance_type else f" ({canonical})")
+    lines = [
+        f"Gaussian mixture: {gm.n_components} component(s), covariance {cov}, "
+        f"{n_features} feature(s), {n_rows} row(s) from {table.path}",
+        (f"converged:      yes, after {gm.n_iter_} iteration(s)" if gm.converged_ else
+         f"converged:      NO, stopped after {gm.n_iter_} iteration(s) (raise --max-iter "
+         "or --tol)"),
+        f"log-likelihood: {log_likelihood:.6f} (mean per row {log_likelihood / n_rows:.6f})",
+        f"BIC:            {bic:.6f} (lower is better; {gm._n_parameters()} parameters)",
+        "",
+    ]
+    table_out = pd.DataFrame(np.asarray(gm.means_, dtype=np.float64), columns=names)
+    table_out.insert(0, "weight", np.asarray(gm.weights_, dtype=np.float64))
+    table_out.index.name = "component"
+    with pd.option_context("display.width", 100, "display.max_columns", 12):
+        lines.append("weights and means:")
+        lines.append(table_out.to_string(float_format=lambda v: f"{v:.6g}"))
+    if args.out:
+        lines += ["", f"model written to {args.out}"]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_predict(args):
+    import pandas as pd
+
+    _check_output(args.out, [args.data, args.model])
+    gm = _load_model(args.model)
+    table = _read_table(args, gm)
+    X = _model_input(gm, table, bool(args.columns))
+    if args.proba:
+        proba = gm.predict_proba(X)
+        frame = pd.DataFrame(proba, columns=[f"proba_{k}" for k in range(proba.shape[1])])
+    else:
+        frame = pd.DataFrame({"label": gm.predict(X)})
+    _write_table(frame, args.out)
+    return 0
+
+
+def _cmd_score(args):
+    import numpy as np
+    import pandas as pd
+
+    if args.out and not args.per_row:
+        raise CommandError("--out is for --per-row; the mean is printed")
+    _check_output(args.out, [args.data, args.model])
+    gm = _load_model(args.model)
+    table = _read_table(args, gm)
+    per_row = gm.score_samples(_model_input(gm, table, bool(args.columns)))
+    if args.per_row:
+        _write_table(pd.DataFrame({"log_likelihood": per_row}), args.out)
+    else:
+        print(repr(float(np.mean(per_row))))
+    return 0
+
+
+def _cmd_sample(args):
+    import pandas as pd
+
+    _check_output(args.out, [args.model])
+    gm = _load_model(args.model)
+    if args.seed is not None:
+        gm.random_state = args.seed
+    X, y = gm.sample(args.n_samples)
+    frame = pd.DataFrame(X, columns=_feature_names(gm))
+    if args.labels:
+        frame["component"] = y
+    _write_table(frame, args.out)
+    return 0
+
+
+def _cmd_plot(args):
+    from . import plot
+    from ._io import atomic_write
+
+    _check_output(args.out, [args.data, args.model])
+    gm = _load_model(args.model)
+    table = _read_table(args, gm)
+    X = _model_input(gm, table, bool(args.columns))
+    values = getattr(X, "to_numpy", lambda: X)()
+    names = _feature_names(gm)
+    # The plots call predict on bare arrays: a copy without feature names keeps
+    # scikit-learn from warning that the array has none.
+    gm = copy.copy(gm)
+    gm.__dict__.pop("feature_names_in_", None)
+    n_features = values.shape[1]
+    if args.dims is not None:
+        i, j = args.dims
+        if i == j or max(i, j) >= n_features:
+            raise CommandError(
+                f"--dims needs two different feature indices below {n_features}"
+            )
+    elif n_features < 2:
+        raise CommandError("plot needs at least two features")
+    if args.dims is not None or n_features == 2:
+        i, j = args.dims if args.dims is not None else (0, 1)
+        ax = plot.mixture(gm, values, dims=(i, j), color_by=args.color_by)
+        ax.set_xlabel(names[i])
+        ax.set_ylabel(names[j])
+        fig = ax.figure
+    else:
+        fig = plot.pairs(gm, values, color_by=args.color_by)
+        m = n_features
+        for r in range(m):
+            for c in range(m):
+                ax = fig.axes[r * m + c]
+                if ax.get_xlabel():
+                    ax.set_xlabel(names[c])
+                if ax.get_ylabel():
+                    ax.set_ylabel(names[r])
+    fmt = os.path.splitext(args.out)[1].lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise CommandError(
+            f"cannot write a {fmt!r} image; use one of {', '.join(sorted(supported))}"
+        )
+    atomic_write(args.out, lambda f: fig.savefig(f, format=fmt, dpi=args.dpi,
+                                                 bbox_inches="tight"))
+    print(f"figure written to {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------ entry point
+def _error(message):
+    text = " ".join(str(message).split())  # always one line
+    print(f"{PROG}: error: {text}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    """Run the ``gaussmix`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 for a user error (one line on stderr), 2 for a bad command
+        line, 130 when interrupted.
+    """
+    from ._data import DataError
+    from ._io import ModelFileError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        unavailable = parser.get_default("_unavailable")
+        if unavailable:
+            _error(unavailable)
+            return 1
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        _error(exc)
+        return 2
+    except SystemExit as exc:  # --help and --version print and exit 0
+        return exc.code if isinstance(exc.code, int) else 0
+    handler = getattr(args, "_handler", None)
+    if handler is None:
+        _error(f"no command given; choose one of fit, predict, score, sample, plot, "
+               f"select, demo (see '{PROG} --help')")
+        return 2
+    try:
+        status = handler(args)
+        sys.stdout.flush()
+        return int(status or 0)
+    except (CommandError, DataError, ModelFileError) as exc:
+        _error(exc)
+    except BrokenPipeError:
+        # The reader went away (``gaussmix predict ... | head``): not an error to report.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
+    except (ValueError, MemoryError) as exc:  # e.g. fewer rows than components
+        _error(exc or type(exc).__name__)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

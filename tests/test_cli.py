@@ -1,0 +1,397 @@
+"""The ``gaussmix`` command, driven through ``main([...])`` (and once as a subprocess)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from gaussmix import GaussianMixture, load, save
+from gaussmix.cli import main
+
+
+def _blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 0.0], [6.0, 1.0], [2.0, 7.0]])
+    X = np.vstack([rng.normal(c, [1.0, 0.6], (60, 2)) for c in centers])
+    return X[rng.permutation(len(X))]
+
+
+@pytest.fixture(scope="module")
+def X():
+    return _blobs()
+
+
+@pytest.fixture
+def data_csv(tmp_path, X):
+    path = tmp_path / "data.csv"
+    pd.DataFrame(X, columns=["u", "v"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def model_file(tmp_path, data_csv, capsys):
+    path = tmp_path / "model.gmm"
+    assert main(["fit", str(data_csv), "-k", "3", "--seed", "0", "--out", str(path)]) == 0
+    capsys.readouterr()
+    return path
+
+
+def _digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def _read_csv(text):
+    return pd.read_csv(io.StringIO(text))
+
+
+def _one_error_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gaussmix: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# ------------------------------------------------------------------ help
+@pytest.mark.parametrize("command", ["fit", "predict", "score", "sample", "plot"])
+def test_help_of_each_command(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: gaussmix {command}")
+
+
+def test_top_level_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("fit", "predict", "score", "sample", "plot", "select", "demo"):
+        assert command in out
+
+
+def test_python_dash_m_help():
+    result = subprocess.run([sys.executable, "-m", "gaussmix", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: gaussmix")
+    assert result.stderr == ""
+
+
+def test_no_command(capsys):
+    assert main([]) == 2
+    assert "no command given" in _one_error_line(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------ fit
+def test_fit_matches_scikit_learn_and_writes_a_model(tmp_path, data_csv, X, capsys):
+    out = tmp_path / "m.gmm"
+    assert main(["fit", str(data_csv), "-k", "3", "--seed", "0", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # not a terminal: no progress bar
+    gm = load(out)
+    sk = SkGaussianMixture(3, random_state=0).fit(X)
+    order, sk_order = np.argsort(gm.means_[:, 0]), np.argsort(sk.means_[:, 0])
+    np.testing.assert_allclose(gm.means_[order], sk.means_[sk_order], rtol=1e-6)
+    np.testing.assert_allclose(gm.weights_[order], sk.weights_[sk_order], rtol=1e-6)
+    assert list(gm.feature_names_in_) == ["u", "v"]
+    text = captured.out
+    ll = sk.score(X) * len(X)
+    assert f"log-likelihood: {ll:.3f}"[:-1] in text
+    assert f"BIC:            {sk.bic(X):.3f}"[:-1] in text
+    assert "converged:      yes" in text
+    assert f"after {gm.n_iter_} iteration" in text
+    for w in gm.weights_:
+        assert f"{w:.6g}" in text
+    for m in gm.means_.ravel():
+        assert f"{m:.6g}" in text
+
+
+def test_fit_options_reach_the_estimator(tmp_path, data_csv, X, capsys):
+    out = tmp_path / "m.gmm"
+    assert main(["fit", str(data_csv), "-k", "2", "--covariance", "diag", "--seed", "3",
+                 "--max-iter", "2", "--tol", "0", "--n-init", "2", "--reg-covar", "0.01",
+                 "--init", "random", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "converged:      NO" in captured.out
+    assert "gaussmix: warning: " in captured.err  # the ConvergenceWarning, one line
+    gm = load(out)
+    assert gm.get_params()["covariance_type"] == "diag"
+    assert (gm.max_iter, gm.tol, gm.n_init, gm.reg_covar, gm.init_params) == (
+        2, 0.0, 2, 0.01, "random")
+    reference = GaussianMixture(2, covariance_type="diag", random_state=3, max_iter=2,
+                                tol=0, n_init=2, reg_covar=0.01, init_params="random")
+    with pytest.warns(Warning):
+        reference.fit(pd.DataFrame(X, columns=["u", "v"]))
+    np.testing.assert_array_equal(gm.means_, reference.means_)
+
+
+def test_fit_columns_and_mclust_model(tmp_path, X, capsys):
+    path = tmp_path / "wide.csv"
+    frame = pd.DataFrame({"id": np.arange(len(X)), "u": X[:, 0], "name": "row",
+                          "v": X[:, 1]})
+    frame.to_csv(path, index=False)
+    out = tmp_path / "m.gmm"
+    assert main(["fit", str(path), "-k", "3", "--columns", "u,v", "--covariance", "VVV",
+                 "--seed", "0", "--out", str(out)]) == 0
+    assert "covariance VVV" in capsys.readouterr().out
+    assert list(load(out).feature_names_in_) == ["u", "v"]
+
+
+def test_progress_bar(data_csv, capsys):
+    assert main(["fit", str(data_csv), "-k", "3", "--seed", "0", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "EM" in err and "log-lik" in err and "change" in err
+    assert main(["fit", str(data_csv), "-k", "3", "--seed", "0", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_hook_leaves_no_trace_on_the_model(tmp_path, data_csv, X, capsys):
+    out = tmp_path / "m.gmm"
+    assert main(["fit", str(data_csv), "-k", "3", "--seed", "0", "--progress",
+                 "--out", str(out)]) == 0
+    gm = load(out)
+    plain = GaussianMixture(3, random_state=0).fit(pd.DataFrame(X, columns=["u", "v"]))
+    np.testing.assert_array_equal(gm.means_, plain.means_)
+
+
+# ------------------------------------------------------------------ predict / score
+def test_predict_labels_and_probabilities(model_file, data_csv, X, tmp_path, capsys):
+    gm = load(model_file)
+    frame = pd.DataFrame(X, columns=["u", "v"])
+    assert main(["predict", str(model_file), str(data_csv)]) == 0
+    labels = _read_csv(capsys.readouterr().out)
+    assert list(labels.columns) == ["label"]
+    np.testing.assert_array_equal(labels["label"], gm.predict(frame))
+    # Against scikit-learn given the same parameters.
+    sk = SkGaussianMixture(3)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(sk, name, getattr(gm, name))
+    np.testing.assert_array_equal(labels["label"], sk.predict(X))
+
+    out = tmp_path / "proba.csv"
+    assert main(["predict", str(model_file), str(data_csv), "--proba", "--out",
+                 str(out)]) == 0
+    proba = pd.read_csv(out)
+    assert list(proba.columns) == ["proba_0", "proba_1", "proba_2"]
+    np.testing.assert_allclose(proba.to_numpy(), sk.predict_proba(X), rtol=1e-12,
+                               atol=1e-300)
+
+
+def test_predict_picks_the_model_columns_by_name(model_file, X, tmp_path, capsys):
+    path = tmp_path / "shuffled.csv"
+    # Other columns may be anything, text too (iris's species): only the model's are read.
+    pd.DataFrame({"extra": 1.0, "v": X[:, 1], "species": "setosa", "u": X[:, 0]}).to_csv(
+        path, index=False)
+    assert main(["predict", str(model_file), str(path)]) == 0
+    labels = _read_csv(capsys.readouterr().out)["label"]
+    np.testing.assert_array_equal(labels, load(model_file).predict(
+        pd.DataFrame(X, columns=["u", "v"])))
+
+
+def test_predict_columns_given_explicitly_map_by_position(model_file, X, tmp_path,
+                                                          capsys):
+    path = tmp_path / "renamed.csv"
+    pd.DataFrame({"q": X[:, 1], "p": X[:, 0], "z": 0.0}).to_csv(path, index=False)
+    assert main(["predict", str(model_file), str(path), "--columns", "p",
+                 "--columns", "q"]) == 0
+    labels = _read_csv(capsys.readouterr().out)["label"]
+    np.testing.assert_array_equal(labels, load(model_file).predict(
+        pd.DataFrame(X, columns=["u", "v"])))
+
+
+def test_predict_on_npy_and_parquet_output(model_file, X, tmp_path, capsys):
+    npy = tmp_path / "x.npy"
+    np.save(npy, X)
+    out = tmp_path / "labels.parquet"
+    assert main(["predict", str(model_file), str(npy), "--out", str(out)]) == 0
+    expected = load(model_file).predict(pd.DataFrame(X, columns=["u", "v"]))
+    np.testing.assert_array_equal(pd.read_parquet(out)["label"], expected)
+    out = tmp_path / "labels.csv.gz"
+    assert main(["predict", str(model_file), str(npy), "--out", str(out)]) == 0
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # gzip
+    np.testing.assert_array_equal(pd.read_csv(out)["label"], expected)
+
+
+def test_score(model_file, data_csv, X, tmp_path, capsys):
+    sk = SkGaussianMixture(3)
+    gm = load(model_file)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(sk, name, getattr(gm, name))
+    assert main(["score", str(model_file), str(data_csv)]) == 0
+    assert float(capsys.readouterr().out) == pytest.approx(sk.score(X), rel=1e-12)
+    assert main(["score", str(model_file), str(data_csv), "--per-row"]) == 0
+    per_row = _read_csv(capsys.readouterr().out)["log_likelihood"]
+    np.testing.assert_allclose(per_row, sk.score_samples(X), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ sample
+def test_sample(model_file, tmp_path, capsys):
+    assert main(["sample", str(model_file), "-n", "400", "--seed", "5", "--labels"]) == 0
+    first = _read_csv(capsys.readouterr().out)
+    assert list(first.columns) == ["u", "v", "component"] and len(first) == 400
+    assert main(["sample", str(model_file), "-n", "400", "--seed", "5", "--labels"]) == 0
+    np.testing.assert_array_equal(_read_csv(capsys.readouterr().out), first)
+    # The draws follow the model: each component's rows sit around its mean.
+    gm = load(model_file)
+    for k in range(3):
+        rows = first[first["component"] == k][["u", "v"]].to_numpy()
+        stderr = np.sqrt(np.diag(gm.covariances_[k]) / len(rows))
+        assert np.all(np.abs(rows.mean(axis=0) - gm.means_[k]) < 5 * stderr)
+    out = tmp_path / "s.npy"
+    assert main(["sample", str(model_file), "-n", "7", "--out", str(out)]) == 0
+    assert np.load(out).shape == (7, 2)
+
+
+# ------------------------------------------------------------------ plot, select, demo
+def test_plot(model_file, data_csv, tmp_path, capsys):
+    pytest.importorskip("gaussmix.plot")
+    out = tmp_path / "fig.png"
+    assert main(["plot", str(model_file), str(data_csv), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().err == ""
+
+
+def test_plot_pairs_for_more_features(tmp_path, capsys):
+    pytest.importorskip("gaussmix.plot")
+    rng = np.random.default_rng(1)
+    path = tmp_path / "d3.csv"
+    pd.DataFrame(rng.normal(size=(60, 3)), columns=list("abc")).to_csv(path, index=False)
+    model = tmp_path / "m.gmm"
+    assert main(["fit", str(path), "-k", "2", "--seed", "0", "--out", str(model)]) == 0
+    for extra in ([], ["--dims", "0", "2"]):
+        out = tmp_path / "fig.svg"
+        assert main(["plot", str(model), str(path), "--out", str(out), *extra]) == 0
+        assert b"<svg" in out.read_bytes()[:2000]
+    capsys.readouterr()
+    assert main(["plot", str(model), str(path), "--out", str(tmp_path / "f.xyz")]) == 1
+    assert "cannot write a 'xyz' image" in _one_error_line(capsys.readouterr().err)
+
+
+def test_select_and_demo_help_when_available(capsys):
+    for command, module in (("select", "gaussmix._select_cli"), ("demo", "gaussmix._demo")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        assert main([command, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: gaussmix {command}")
+
+
+def test_missing_delegated_module_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gaussmix._demo", None)  # import now fails
+    assert main(["demo", "--seed", "1"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "'gaussmix demo' is not available" in line
+
+
+def test_select_runs_when_available(tmp_path, data_csv, capsys):
+    pytest.importorskip("gaussmix._select_cli")
+    assert main(["select", str(data_csv), "-G", "2:3", "-m", "VVV,EII"]) == 0
+    assert "VVV" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ user errors
+def _error_cases(tmp_path, model_file, data_csv):
+    files = {
+        "empty.csv": "",
+        "text.csv": "u,v\n1,2\n3,abc\n",
+        "nan.csv": "u,v\n1,2\n3,\n",
+        "ragged.csv": "u,v\n1,2\n3,4,5\n",
+        "three.csv": "a,b,c\n1,2,3\n4,5,6\n",
+        "tiny.csv": "u,v\n1,2\n3,4\n",
+        "bad.gmm": "not a model",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    t, m, d = str(tmp_path), str(model_file), str(data_csv)
+    return [
+        (["fit", f"{t}/absent.csv", "-k", "2"], "no such file"),
+        (["fit", f"{t}/empty.csv", "-k", "2"], "empty"),
+        (["fit", f"{t}/text.csv", "-k", "2"], "not numeric"),
+        (["fit", f"{t}/nan.csv", "-k", "2"], "missing or non-finite"),
+        (["fit", f"{t}/ragged.csv", "-k", "2"], "ragged"),
+        (["fit", d, "-k", "2", "--columns", "nope"], "unknown column 'nope'"),
+        (["fit", d, "-k", "0"], "must be at least 1"),
+        (["fit", d, "-k", "2", "--covariance", "XXL"], "invalid choice"),
+        (["fit", d, "-k", "2", "--bogus"], "unrecognized arguments"),
+        (["fit", d, "-k", "2", "--tol", "-1"], "finite number >= 0"),
+        (["fit", f"{t}/tiny.csv", "-k", "3"], "n_samples >= n_components"),
+        (["fit", d, "-k", "2", "--out", d], "input files are never overwritten"),
+        (["fit", d, "-k", "2", "--out", f"{t}/no/dir/m.gmm"], "does not exist"),
+        (["predict", f"{t}/absent.gmm", d], "no such model file"),
+        (["predict", f"{t}/bad.gmm", d], "invalid model file"),
+        (["predict", m, f"{t}/three.csv"], "lacks column(s) 'u', 'v'"),
+        (["predict", m, f"{t}/three.csv", "--columns", "a"], "has 1 column(s) but"),
+        (["predict", m, d, "--out", m], "never overwritten"),
+        (["score", m, d, "--out", f"{t}/x.csv"], "--out is for --per-row"),
+        (["sample", m, "-n", "-3"], "must be at least 1"),
+        (["plot", m, d, "--out", f"{t}/f.png", "--dims", "0", "0"], "--dims"),
+        (["plot", m, d], "required: --out"),
+    ]
+
+
+def test_user_errors_print_one_line(tmp_path, model_file, data_csv, capsys):
+    inputs = [data_csv, model_file]
+    before = [_digest(p) for p in inputs]
+    for argv, fragment in _error_cases(tmp_path, model_file, data_csv):
+        status = main(argv)
+        captured = capsys.readouterr()
+        assert status != 0, argv
+        line = _one_error_line(captured.err)
+        assert fragment in line, (argv, line)
+        assert captured.out == "", argv
+    assert [_digest(p) for p in inputs] == before  # input files never modified
+
+
+def test_input_files_are_never_modified(tmp_path, model_file, data_csv, capsys):
+    inputs = [data_csv, model_file]
+    before = [_digest(p) for p in inputs]
+    stats = [os.stat(p).st_mtime_ns for p in inputs]
+    m, d = str(model_file), str(data_csv)
+    for argv in (["fit", d, "-k", "2", "--seed", "1"],
+                 ["predict", m, d, "--out", str(tmp_path / "p.csv")],
+                 ["score", m, d, "--per-row"],
+                 ["sample", m, "-n", "5"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    assert [_digest(p) for p in inputs] == before
+    assert [os.stat(p).st_mtime_ns for p in inputs] == stats
+
+
+def test_model_file_saved_by_python_is_used_by_the_cli(tmp_path, X, capsys):
+    # No feature names (fitted on an array): the CLI matches columns by position.
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    model = tmp_path / "py.gmm"
+    save(gm, model)
+    npy = tmp_path / "x.npy"
+    np.save(npy, X)
+    assert main(["predict", str(model), str(npy)]) == 0
+    np.testing.assert_array_equal(_read_csv(capsys.readouterr().out)["label"],
+                                  gm.predict(X))
+    assert main(["sample", str(model), "-n", "3"]) == 0
+    assert list(_read_csv(capsys.readouterr().out).columns) == ["x0", "x1"]
+
+
+def test_mixture_model_file_is_used_by_the_cli(tmp_path, X, capsys):
+    _mixture = pytest.importorskip("gaussmix._mixture")
+    rng = np.random.default_rng(0)
+    mixture = _mixture.Mixture(
+        _mixture.Gauss(rng.standard_normal(2) * 4, np.eye(2), 1 / 3) for _ in range(3)
+    )
+    mixture.fit(X, n_steps=20)
+    model = tmp_path / "mix.gmm"
+    save(mixture, model)
+    npy = tmp_path / "x.npy"
+    np.save(npy, X)
+    assert main(["predict", str(model), str(npy)]) == 0
+    np.testing.assert_array_equal(_read_csv(capsys.readouterr().out)["label"],
+                                  mixture.predict(X))
+    assert main(["score", str(model), str(npy)]) == 0
+    assert float(capsys.readouterr().out) == pytest.approx(
+        mixture.log_likelihood(X) / len(X), rel=1e-12)

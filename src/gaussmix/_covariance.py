@@ -120,3 +120,5 @@ register(CovarianceModel(
     "VII", "spherical", "diag", lambda k, d: k, _estimate_vii,
     "spherical, varying volume (scikit-learn 'spherical')",
 ))
+
+from . import _mclust_models  # noqa: E402,F401  registers mclust's models

@@ -79,14 +79,14 @@ def _precision_cholesky(covariances, family, error_hint=""):
         stacked = covariances if family == "full" else covariances[None]
         if not np.all(np.isfinite(stacked)):
             raise ValueError(message)
-        eye = np.eye(stacked.shape[-1])
-        out = np.empty_like(stacked)
-        for k, cov in enumerate(stacked):
-            try:
-                cov_chol = linalg.cholesky(cov, lower=True)
-            except linalg.LinAlgError:
-                raise ValueError(message) from None
-            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+        # Batched NumPy rather than SciPy per component: one call for all K, and no
+        # per-call thread-pool start-up on tiny matrices.
+        try:
+            cov_chol = np.linalg.cholesky(stacked)
+        except np.linalg.LinAlgError:
+            raise ValueError(message) from None
+        eye = np.broadcast_to(np.eye(stacked.shape[-1]), stacked.shape)
+        out = np.swapaxes(np.linalg.solve(cov_chol, eye), -1, -2)
         return out if family == "full" else out[0]
     if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
         raise ValueError(message)

@@ -1,0 +1,954 @@
+"""Model selection by BIC and ICL over numbers of components and covariance models.
+
+``select`` is mclust's ``Mclust`` / ``mclustBIC`` / ``mclustICL``: it fits every
+(G, model) cell of a grid with mclust's conventions and reports the tables, the best
+model, its classification and uncertainty, a summary and plots.
+
+mclust's conventions, kept number for number:
+
+* each fit with G >= 2 starts from the hierarchical partition of :mod:`gaussmix._hc`
+  (VVV agglomeration on the scaled SVD transform; quantile classes for 1-D data) with
+  an M-step, then alternates E- and M-steps until the relative change of the
+  log-likelihood ``|l_t - l_{t-1}| / (1 + |l_t|)`` is at most ``tol`` (1e-5);
+* with more than 2000 rows the partition is of a random subset of 2000 rows: an M-step
+  on the subset, an E-step on all rows, then EM on all rows;
+* G = 1 is fitted in closed form, once per class of models that coincide for one
+  component (spherical, diagonal, ellipsoidal), so tied cells are tied exactly;
+* ``BIC = 2 loglik - npar log(n)`` (larger is better), ``ICL = BIC + 2 sum_i log z_i,c_i``
+  with ``c_i`` the most probable component of row ``i``;
+* a fit that fails (a singular covariance, a vanishing component) is a NaN cell, not
+  an error;
+* the best cell is the largest BIC; ties go to the smaller G, then the model name
+  (mclust's ``pickBIC``);
+* an optional noise component, uniform over the data's hypervolume (mclust's
+  ``initialization = list(noise = ...)`` and ``hypvol``), adds a G = 0 row and one
+  column of responsibilities.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ._estep import log_gaussian_prob, log_resp_and_norm
+from ._hc import HC_SUBSET, starting_partitions
+from ._stats import stats_from_resp
+
+__all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
+
+MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE",
+                 "EEV", "VEV", "EVV", "VVV")
+UNIVARIATE_MODELS = ("E", "V")
+# Models mclust fits with a spherical / diagonal covariance only: all it tries when
+# there are no more rows than dimensions.
+_SPHERICAL_DIAGONAL = ("EII", "VII", "EEI", "VEI", "EVI", "VVI")
+# Models mclust has no conjugate prior for.
+_NO_PRIOR = ("EVE", "VEE", "VVE", "EVV")
+# One component: the models of each class coincide (mclust's ``mvn``).
+_ONE_COMPONENT_CLASS = {
+    "E": "X", "V": "X",
+    "EII": "XII", "VII": "XII",
+    "EEI": "XXI", "VEI": "XXI", "EVI": "XXI", "VVI": "XXI",
+    "EEE": "XXX", "VEE": "XXX", "EVE": "XXX", "VVE": "XXX", "EEV": "XXX", "VEV": "XXX",
+    "EVV": "XXX", "VVV": "XXX",
+}
+MODEL_TYPES = {
+    "E": "univariate, equal variance",
+    "V": "univariate, unequal variance",
+    "EII": "spherical, equal volume",
+    "VII": "spherical, varying volume",
+    "EEI": "diagonal, equal volume and shape",
+    "VEI": "diagonal, equal shape",
+    "EVI": "diagonal, equal volume, varying shape",
+    "VVI": "diagonal, varying volume and shape",
+    "EEE": "ellipsoidal, equal volume, shape and orientation",
+    "EVE": "ellipsoidal, equal volume and orientation",
+    "VEE": "ellipsoidal, equal shape and orientation",
+    "VVE": "ellipsoidal, equal orientation",
+    "EEV": "ellipsoidal, equal volume and shape",
+    "VEV": "ellipsoidal, equal shape",
+    "EVV": "ellipsoidal, equal volume",
+    "VVV": "ellipsoidal, varying volume, shape, and orientation",
+}
+_RTEPS = math.sqrt(np.finfo(np.float64).eps)
+
+
+def _family():
+    """mclust's model family (imported late: it registers models on import)."""
+    from . import _mclust_models
+
+    return _mclust_models
+
+
+# ----------------------------------------------------------------- the grid's cells
+@dataclass
+class _Cell:
+    """What one fitted cell leaves for the summary: parameters and responsibilities."""
+
+    model: str
+    G: int
+    params: object  # Params of the Gaussian components, or None for G = 0
+    loglik: float
+    n_iter: int
+    z: np.ndarray  # (n, G) or (n, G + 1) with a noise column last
+    converged: bool = True
+    noise_proportion: float = 0.0
+
+
+def _fit_failures():
+    fam = _family()
+    return (fam.MclustFitError, np.linalg.LinAlgError, FloatingPointError)
+
+
+def _is_fit_failure(exc) -> bool:
+    """A failed fit (NaN cell), as opposed to a bug."""
+    if isinstance(exc, _fit_failures()):
+        return True
+    # params_from_covariances reports a covariance that is not positive definite so.
+    return isinstance(exc, ValueError) and "ill-defined empirical covariance" in str(exc)
+
+
+def _one_hot(labels, G):
+    z = np.zeros((labels.size, G))
+    z[np.arange(labels.size), labels] = 1.0
+    return z
+
+
+def _mstep(name, X, z, prior, previous=None):
+    """mclust's ``mstep`` on data ``X`` with responsibilities ``z`` (Gaussian columns).
+
+    The weights are ``n_k / n`` (so with a noise column they leave the noise share),
+    and a prior is resolved on ``(X, G, name)`` as mclust's ``mstep`` resolves it.
+    """
+    fam = _family()
+    stats = stats_from_resp(X, z, fam.model_stats_kind(name))
+    stats = replace(stats, weight=float(X.shape[0]), n_rows=X.shape[0])
+    if prior is not None:
+        from ._prior import resolve_prior
+
+        prior = resolve_prior(prior, X, z.shape[1], name)
+    return fam.mclust_mstep(name, stats, prior=prior, previous=previous)
+
+
+def _em(X, name, z, tol, max_iter, prior):
+    kwargs = {"tol": tol, "prior": prior}
+    if max_iter is not None:
+        kwargs["max_iter"] = max_iter
+    fit = _family().mclust_em(X, name, z, **kwargs)
+    n_iter = int(fit.n_iter)
+    converged = getattr(fit, "converged", max_iter is None or n_iter < max_iter)
+    return _Cell(name, z.shape[1], fit.params, float(fit.loglik), n_iter,
+                 np.asarray(fit.z), bool(converged))
+
+
+def _noise_em(X, name, z, log_vinv, tol, max_iter, prior):
+    """EM with a uniform noise component (mclust's ``me*`` with ``Vinv > 0``).
+
+    The Gaussian components' M-step is the model's own, on the Gaussian columns of the
+    responsibilities; every proportion, the noise one included, is its column's mean.
+    The noise column's log-density is ``log(Vinv)``.
+    """
+    n = X.shape[0]
+    G = z.shape[1] - 1
+    if prior is not None:
+        from ._prior import resolve_prior
+
+        prior = resolve_prior(prior, X, G, name)
+    max_iter = sys.maxsize if max_iter is None else int(max_iter)
+    hold = np.finfo(np.float64).max / 2
+    params = None
+    n_iter = 0
+    while True:
+        n_iter += 1
+        zg = z[:, :G]
+        nk = zg.sum(axis=0)
+        if nk.min() <= _RTEPS:
+            raise _family().MclustFitError("a component vanished")
+        params = _mstep(name, X, zg, prior, previous=params)
+        pro = np.append(nk, z[:, G].sum()) / n
+        with np.errstate(divide="ignore"):
+            log_pro = np.log(pro)
+        wlp = np.empty((n, G + 1))
+        wlp[:, :G] = log_gaussian_prob(X, params)
+        wlp[:, G] = log_vinv
+        wlp += log_pro
+        wlp[:, pro == 0] = -np.inf
+        top = wlp.max(axis=1, keepdims=True)
+        norm = top[:, 0] + np.log(np.exp(wlp - top).sum(axis=1))
+        z = np.exp(wlp - norm[:, None])
+        hood = float(norm.sum())
+        err = abs(hold - hood) / (1.0 + abs(hood))
+        hold = hood
+        if not err > tol or n_iter >= max_iter:
+            break
+    gauss = replace(params, weights=pro[:G].copy())
+    return _Cell(name, G, gauss, hood, n_iter, z, n_iter < max_iter or not err > tol,
+                 float(pro[G]))
+
+
+def hypervolume(X, reciprocal=False) -> float:
+    """mclust's ``hypvol``: the volume of the data, for a uniform noise component.
+
+    The smaller of the volume of the bounding box of the data and that of the bounding
+    box of its principal components.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+    reciprocal : bool, default=False
+        Return ``1 / volume`` (mclust's ``Vinv``).
+
+    Returns
+    -------
+    float
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1 or X.shape[1] == 1:
+        span = float(np.ptp(X))
+        return 1.0 / span if reciprocal else span
+    box = np.log(np.ptp(X, axis=0)).sum()
+    centred = X - X.mean(axis=0)
+    _, vecs = np.linalg.eigh(centred.T @ centred / X.shape[0])
+    pcs = np.log(np.ptp(centred @ vecs, axis=0)).sum()
+    log_volume = min(box, pcs)
+    return float(np.exp(-log_volume if reciprocal else log_volume))
+
+
+def _icl_penalty(z) -> float:
+    """``2 sum_i log z_i,map(i)`` (0 where that z is 0)."""
+    top = z.max(axis=1)
+    with np.errstate(divide="ignore"):
+        logs = np.where(top > 0, np.log(np.where(top > 0, top, 1.0)), 0.0)
+    return 2.0 * float(logs.sum())
+
+
+def _map(z):
+    """Most probable column of each row (the first one on ties, as mclust's ``map``)."""
+    return np.argmax(z, axis=1)
+
+
+# ------------------------------------------------------------------------- inputs
+def _check_data(X):
+    names = None
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas DataFrame
+        names = [str(c) for c in X.columns]
+        if all(isinstance(c, str) for c in X.columns):
+            feature_names = np.asarray(list(X.columns), dtype=object)
+        else:
+            feature_names = None
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [str(c) for c, t in X.dtypes.items()
+               if not is_numeric_dtype(t) or is_bool_dtype(t)]
+        if bad:
+            raise ValueError(f"X has non-numeric column(s) {', '.join(bad)}; select the "
+                             "numeric ones.")
+        X = X.to_numpy(dtype=np.float64)
+    else:
+        feature_names = None
+        X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 1-D or 2-D array, got {X.ndim} dimensions.")
+    if X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"select needs at least 2 rows and 1 column, got {X.shape}.")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values; remove or impute them.")
+    return X, names, feature_names
+
+
+def _resolve_models(models, n, d, prior):
+    if models is None:
+        if d == 1:
+            chosen = list(UNIVARIATE_MODELS)
+        else:
+            chosen = list(MCLUST_MODELS)
+            if n <= d:
+                chosen = [m for m in chosen if m in _SPHERICAL_DIAGONAL]
+    else:
+        if isinstance(models, str):
+            models = [models]
+        chosen = []
+        for m in models:
+            m = str(m).upper()
+            if m not in MCLUST_MODELS and m not in UNIVARIATE_MODELS:
+                raise ValueError(
+                    f"Unknown mclust model {m!r}; use {', '.join(MCLUST_MODELS)} "
+                    "(or E, V for 1-D data)."
+                )
+            chosen.append(m)
+        if d == 1:  # as mclust: the first letter says equal or varying variance
+            chosen = [m for m in UNIVARIATE_MODELS if any(c[0] == m for c in chosen)]
+        elif any(m in UNIVARIATE_MODELS for m in chosen):
+            raise ValueError("Models E and V are for 1-D data only.")
+        chosen = list(dict.fromkeys(chosen))
+    if prior is not None:
+        chosen = [m for m in chosen if m not in _NO_PRIOR]
+    if not chosen:
+        raise ValueError("No model left to fit.")
+    return chosen
+
+
+def _noise_mask(noise, n):
+    if noise is None:
+        return None
+    arr = np.asarray(noise)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise ValueError(f"A boolean noise mask must have one entry per row ({n}).")
+        mask = arr.copy()
+    else:
+        idx = arr.astype(np.intp).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError("noise row indices must lie in [0, n).")
+        mask = np.zeros(n, dtype=bool)
+        mask[idx] = True
+    if mask.all():
+        raise ValueError("All observations cannot be initialised as noise.")
+    return mask
+
+
+# ------------------------------------------------------------------------- select
+def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subset=None,
+           tol=1e-5, max_iter=None, random_state=None, n_jobs=None, verbose=False):
+    """Fit a grid of Gaussian mixtures and choose one by BIC, as mclust does.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) or (n_samples,)
+        Data (a pandas DataFrame keeps its column names for the plots).
+    G : iterable of int, optional
+        Numbers of components; default ``range(1, 10)`` (``range(0, 10)`` with a noise
+        component). Values above the number of rows are dropped.
+    models : str or list of str, optional
+        mclust model names (``"EII"`` ... ``"VVV"``); default all 14 (only the spherical
+        and diagonal ones when ``n <= d``), or ``"E"`` and ``"V"`` for 1-D data.
+    prior : optional
+        A conjugate prior (mclust's ``priorControl()``), passed to the model family's
+        M-step. The models mclust has no prior for (EVE, VEE, VVE, EVV) are left out.
+    noise : array-like of bool (n_samples,) or of int, optional
+        Rows that start in a uniform noise component (mclust's
+        ``initialization = list(noise = ...)``); adds the G = 0 row.
+    hypvol : float, optional
+        Volume of the noise component's support; default :func:`hypervolume` of X.
+    subset : array-like of int, optional
+        Rows for the hierarchical initialisation (mclust's
+        ``initialization$subset``, 0-based). Default: all rows, or a random subset of
+        2000 when there are more.
+    tol : float, default=1e-5
+        EM stops when the relative change of the log-likelihood is at most ``tol``.
+    max_iter : int, optional
+        Iteration cap per fit (mclust's default: none).
+    random_state : None, int or numpy Generator
+        Draws the initialisation subset when one is needed.
+    n_jobs : int, optional
+        Cells fitted at once in threads (NumPy releases the GIL in its kernels; worth
+        it for a few thousand rows and more). None or 1: one at a time; -1: one per
+        CPU. The results do not depend on it.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Returns
+    -------
+    SelectionResult
+
+    Examples
+    --------
+    >>> import gaussmix
+    >>> result = gaussmix.select(X)                           # doctest: +SKIP
+    >>> result.best_model, result.best_G                      # doctest: +SKIP
+    ('VEV', 2)
+    >>> result.bic.loc[2, "VEV"]                              # doctest: +SKIP
+    -561.728...
+    """
+    import pandas as pd
+
+    X, col_names, feature_names = _check_data(X)
+    n, d = X.shape
+    fam = _family()
+    models = _resolve_models(models, n, d, prior)
+    noise_mask = _noise_mask(noise, n)
+    if G is None:
+        G = range(0 if noise_mask is not None else 1, 10)
+    Gs = sorted({int(g) for g in np.atleast_1d(np.asarray(list(G) if not np.isscalar(G)
+                                                           else [G]))})
+    if not Gs:
+        raise ValueError("G is empty.")
+    if Gs[0] < 0 or (Gs[0] == 0 and noise_mask is None):
+        raise ValueError("G must be positive (or 0 with a noise component).")
+    n_clusterable = n if noise_mask is None else int((~noise_mask).sum())
+    Gs = [g for g in Gs if g <= n_clusterable]
+    if not Gs:
+        raise ValueError(f"Every G exceeds the number of rows that can be clustered "
+                         f"({n_clusterable}).")
+
+    # Rows of the hierarchical stage (mclust: a subset of 2000 rows of all the data,
+    # less the noise rows).
+    if subset is not None:
+        # In the order given: the order of the rows settles ties in the agglomeration
+        # and the numbering of the starting clusters, as in mclust.
+        subset = np.asarray(subset)
+        rows = (np.flatnonzero(subset) if subset.dtype == bool
+                else subset.astype(np.intp).ravel())
+        if rows.size == 0 or rows.min() < 0 or rows.max() >= n:
+            raise ValueError("subset must hold row indices in [0, n).")
+        if np.unique(rows).size != rows.size:
+            raise ValueError("subset holds a row more than once.")
+    elif n > HC_SUBSET:
+        rng = np.random.default_rng(random_state)
+        rows = np.sort(rng.choice(n, size=HC_SUBSET, replace=False))
+    else:
+        rows = None
+    if noise_mask is not None:
+        if rows is None:
+            hc_rows = np.flatnonzero(~noise_mask)
+        else:
+            hc_rows = rows[~noise_mask[rows]]
+            if hc_rows.size == 0:
+                raise ValueError("No observations in the initial subset after removing "
+                                 "the noise.")
+            rows = hc_rows
+    else:
+        hc_rows = rows
+    hc_data = X if hc_rows is None else X[hc_rows]
+    need = [g for g in Gs if g >= (1 if noise_mask is not None else 2)]
+    partitions = starting_partitions(hc_data, need) if need else {}
+
+    log_vinv = None
+    if noise_mask is not None:
+        vol = hypervolume(X) if hypvol is None or hypvol <= 0 else float(hypvol)
+        log_vinv = -math.log(vol)
+
+    bic = np.full((len(Gs), len(models)), np.nan)
+    icl = np.full_like(bic, np.nan)
+    loglik = np.full_like(bic, np.nan)
+    n_iter = np.zeros(bic.shape, dtype=np.int64)
+    best_cell, best_key = None, None
+    log_n = math.log(n)
+
+    progress = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(Gs) * len(models), desc="select", unit="fit")
+
+    def n_params(name, g):
+        k = int(fam.n_mclust_params(name, g, d))
+        return k + 2 if noise_mask is not None else k
+
+    def consider(cell, gi, mi, bic_value, icl_value):
+        nonlocal best_cell, best_key
+        bic[gi, mi], icl[gi, mi] = bic_value, icl_value
+        key = (-bic_value, str(cell.G), cell.model)  # mclust's pickBIC order
+        if best_key is None or key < best_key:
+            best_key, best_cell = key, cell
+
+    # One component: one closed-form fit per class of coinciding models, done first so
+    # the cells can then be fitted in any order (or in parallel).
+    one_component = {}
+    if noise_mask is None and 1 in Gs:
+        for name in models:
+            key = _ONE_COMPONENT_CLASS[name]
+            if key not in one_component:
+                try:
+                    one_component[key] = _em(X, name, np.ones((n, 1)), tol, max_iter,
+                                             prior)
+                except Exception as exc:  # noqa: BLE001 - a failed fit is a NaN cell
+                    if not _is_fit_failure(exc):
+                        raise
+                    one_component[key] = exc
+
+    def fit(task):
+        gi, mi = task
+        g, name = Gs[gi], models[mi]
+        if g == 0:  # the noise component alone
+            return _Cell(name, 0, None, n * log_vinv, 0, np.ones((n, 1))), 0.0
+        try:
+            cell = _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv,
+                             tol, max_iter, prior, one_component)
+        except Exception as exc:  # noqa: BLE001 - a failed fit is a NaN cell
+            if _is_fit_failure(exc):
+                return None, None
+            raise
+        if not np.isfinite(cell.loglik):
+            return None, None
+        return cell, _icl_penalty(cell.z)
+
+    tasks = [(gi, mi) for gi in range(len(Gs)) for mi in range(len(models))]
+    workers = _n_workers(n_jobs, len(tasks))
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        # NumPy releases the GIL in its kernels: cells run side by side, each with a
+        # single-threaded BLAS so the threads do not oversubscribe the cores.
+        with threadpool_limits(limits=1), ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(fit, tasks))
+    else:
+        results = map(fit, tasks)
+    for (gi, mi), (cell, penalty) in zip(tasks, results):
+        if progress is not None:
+            progress.update()
+        if cell is None:
+            continue
+        loglik[gi, mi] = cell.loglik
+        n_iter[gi, mi] = cell.n_iter
+        if cell.G == 0:
+            value = 2.0 * cell.loglik - log_n
+        else:
+            value = 2.0 * cell.loglik - n_params(cell.model, cell.G) * log_n
+        consider(cell, gi, mi, value, value + penalty)
+    if progress is not None:
+        progress.close()
+
+    index = pd.Index(Gs, name="G")
+    columns = pd.Index(models, name="model")
+    frames = {k: pd.DataFrame(v, index=index, columns=columns)
+              for k, v in (("bic", bic), ("icl", icl), ("loglik", loglik))}
+    return SelectionResult(
+        X=X, column_names=col_names, feature_names=feature_names, bic=frames["bic"],
+        icl=frames["icl"], loglik_table=frames["loglik"],
+        n_iter=pd.DataFrame(n_iter, index=index, columns=columns),
+        cell=best_cell, n_params=(n_params(best_cell.model, best_cell.G)
+                                  if best_cell is not None and best_cell.G > 0 else
+                                  (1 if best_cell is not None else None)),
+        prior=prior, noise_mask=noise_mask,
+        hypvol=None if log_vinv is None else math.exp(-log_vinv),
+        subset=rows, refine=(rows is not None and noise_mask is None),
+    )
+
+
+def _n_workers(n_jobs, n_tasks):
+    if n_jobs is None or n_jobs == 1:
+        return 1
+    import os
+
+    cpus = os.cpu_count() or 1
+    workers = cpus + 1 + n_jobs if n_jobs < 0 else int(n_jobs)
+    return max(1, min(workers, n_tasks))
+
+
+def _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv, tol,
+              max_iter, prior, one_component):
+    n = X.shape[0]
+    if noise_mask is None:
+        if g == 1:  # closed form, shared by the models that coincide (see select)
+            found = one_component[_ONE_COMPONENT_CLASS[name]]
+            if isinstance(found, Exception):
+                raise found
+            return replace(found, model=name)
+        z0 = _one_hot(partitions[g], g)
+        if rows is None:
+            return _em(X, name, z0, tol, max_iter, prior)
+        # Initialise on the subset: an M-step there, an E-step on all rows.
+        params = _mstep(name, X[rows], z0, prior)
+        z = np.exp(log_resp_and_norm(X, params)[0])
+        return _em(X, name, z, tol, max_iter, prior)
+    z = np.zeros((n, g + 1))
+    if rows is None:
+        z[hc_rows, :g] = _one_hot(partitions[g], g) if g > 1 else 1.0
+    else:
+        z0 = _one_hot(partitions[g], g) if g > 1 else np.ones((rows.size, 1))
+        params = _mstep(name, X[rows], z0, prior)
+        z[:, :g] = np.exp(log_resp_and_norm(X, params)[0])
+    z[noise_mask] = 0.0
+    z[noise_mask, g] = 1.0
+    return _noise_em(X, name, z, log_vinv, tol, max_iter, prior)
+
+
+# ------------------------------------------------------------------------- result
+class SelectionResult:
+    """What :func:`select` found.
+
+    Attributes
+    ----------
+    bic, icl : pandas.DataFrame
+        Index G, one column per model; NaN where the fit failed. Larger is better.
+    loglik : float
+        Log-likelihood of the best model.
+    loglik_table : pandas.DataFrame
+        Log-likelihood of every cell.
+    n_iter : pandas.DataFrame
+        EM iterations of every cell.
+    best_model : str
+        mclust name of the best model, e.g. ``"VEV"``.
+    best_G : int
+        Its number of (Gaussian) components.
+    best : GaussianMixture or None
+        The best model as a fitted :class:`gaussmix.GaussianMixture` (predict,
+        predict_proba, score_samples, sample work). With a noise component it holds the
+        Gaussian components only, their weights rescaled to sum to one; None when the
+        best model is the noise component alone.
+    z : ndarray of shape (n, G) or (n, G + 1)
+        Responsibilities of the best fit (noise column last).
+    classification : ndarray of shape (n,)
+        Most probable component of each row, 0-based; -1 for the noise component.
+    uncertainty : ndarray of shape (n,)
+        ``1 - max_k z_ik``.
+    df : int
+        Number of free parameters of the best model.
+    bic_value, icl_value : float
+        BIC and ICL of the best model.
+    n, d : int
+        Rows and columns of the data.
+    hypvol : float or None
+        Volume of the noise component's support.
+    noise_proportion : float
+        Weight of the noise component (0 without one).
+    """
+
+    def __init__(self, *, X, column_names, feature_names, bic, icl, loglik_table, n_iter,
+                 cell, n_params, prior, noise_mask, hypvol, subset, refine):
+        self.X = X
+        self.column_names = column_names
+        self.bic = bic
+        self.icl = icl
+        self.loglik_table = loglik_table
+        self.n_iter = n_iter
+        self.prior = prior
+        self.hypvol = hypvol
+        self.noise = noise_mask is not None
+        self.subset = subset
+        self.n, self.d = X.shape
+        if cell is None:
+            raise RuntimeError(
+                "None of the models could be fitted: every cell of the grid failed. Try "
+                "fewer components, other models, or a prior."
+            )
+        self.best_model = cell.model
+        self.best_G = int(cell.G)
+        self.loglik = float(cell.loglik)
+        self.df = int(n_params)
+        g_pos = list(bic.index).index(cell.G)
+        m_pos = list(bic.columns).index(cell.model)
+        self.bic_value = float(bic.iat[g_pos, m_pos])
+        self.icl_value = float(icl.iat[g_pos, m_pos])
+        self.z = cell.z
+        labels = _map(cell.z)
+        if self.noise:
+            labels = np.where(labels == cell.G, -1, labels)
+        self.classification = labels
+        self.uncertainty = 1.0 - cell.z.max(axis=1)
+        self.noise_proportion = float(cell.noise_proportion)
+        params = cell.params
+        if params is not None and not self.noise and cell.G > 1:
+            params = self._final_mstep(params, cell, force=refine, prior=prior)
+        self.params = params
+        self.best = None
+        if params is not None:
+            self.best = _as_estimator(params, cell, X, feature_names)
+
+    def _final_mstep(self, params, cell, force, prior):
+        """mclust's extra M-step of the summary when the weights lag the z's."""
+        lag = float(((params.weights - cell.z.mean(axis=0)) ** 2).sum())
+        if force or lag > _RTEPS:
+            try:
+                return _mstep(cell.model, self.X, cell.z, prior, previous=params)
+            except Exception as exc:  # noqa: BLE001
+                if not _is_fit_failure(exc):
+                    raise
+        return params
+
+    # ---------------------------------------------------------------- reporting
+    def top(self, k=3, criterion="BIC") -> "list[tuple[str, int, float]]":
+        """The ``k`` best cells as (model, G, value), best first (mclust's pickBIC)."""
+        table = self._table(criterion)
+        cells = [(-v, str(g), m, g) for g, row in table.iterrows()
+                 for m, v in row.items() if np.isfinite(v)]
+        cells.sort()
+        return [(m, int(g), -negv) for negv, _, m, g in cells[:k]]
+
+    def _table(self, criterion):
+        crit = criterion.upper()
+        if crit not in ("BIC", "ICL"):
+            raise ValueError(f"criterion must be 'BIC' or 'ICL', got {criterion!r}.")
+        return self.bic if crit == "BIC" else self.icl
+
+    def summary(self) -> str:
+        """A report in the spirit of mclust's ``summary(Mclust(X))``."""
+        title = "Gaussian finite mixture model fitted by EM algorithm"
+        rule = "-" * len(title)
+        lines = [rule, title, rule, ""]
+        if self.best_G == 0:
+            lines.append("Mclust model with only a noise component:")
+        else:
+            kind = (MODEL_TYPES.get(self.best_model, "") if self.best_G > 1 else
+                    {"X": "univariate normal", "XII": "spherical multivariate normal",
+                     "XXI": "diagonal multivariate normal",
+                     "XXX": "ellipsoidal multivariate normal"}[
+                         _ONE_COMPONENT_CLASS[self.best_model]])
+            comps = "components" if self.best_G > 1 else "component"
+            lines.append(
+                f"Mclust {self.best_model} ({kind}) model with {self.best_G} {comps}"
+                + (" and a noise term" if self.noise else "") + ":"
+            )
+        lines.append("")
+        header = ["log-likelihood", "n", "df", "BIC", "ICL"]
+        values = [f"{self.loglik:.4f}", str(self.n), str(self.df),
+                  f"{self.bic_value:.4f}", f"{self.icl_value:.4f}"]
+        widths = [max(len(h), len(v)) for h, v in zip(header, values)]
+        lines.append(" ".join(h.rjust(w) for h, w in zip(header, widths)))
+        lines.append(" ".join(v.rjust(w) for v, w in zip(values, widths)))
+        lines.append("")
+        lines.append("Best BIC values:")
+        best = self.top(3)
+        names = [f"{m},{g}" for m, g, _ in best]
+        vals = [f"{v:.4f}" for _, _, v in best]
+        diffs = [f"{v - best[0][2]:.4f}" for _, _, v in best]
+        widths = [max(len(a), len(b), len(c)) for a, b, c in zip(names, vals, diffs)]
+        lines.append("         " + " ".join(s.rjust(w) for s, w in zip(names, widths)))
+        lines.append("BIC      " + " ".join(s.rjust(w) for s, w in zip(vals, widths)))
+        lines.append("BIC diff " + " ".join(s.rjust(w) for s, w in zip(diffs, widths)))
+        lines.append("")
+        lines.append("Clustering table:")
+        labels, counts = np.unique(self.classification, return_counts=True)
+        # mclust numbers components from 1 and the noise as 0; the table shows ours.
+        order = np.argsort(np.where(labels < 0, np.iinfo(np.int64).max, labels))
+        heads = ["noise" if labels[i] < 0 else str(labels[i]) for i in order]
+        cnts = [str(counts[i]) for i in order]
+        widths = [max(len(a), len(b)) for a, b in zip(heads, cnts)]
+        lines.append(" ".join(h.rjust(w) for h, w in zip(heads, widths)))
+        lines.append(" ".join(c.rjust(w) for c, w in zip(cnts, widths)))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        noise = " + noise" if self.noise else ""
+        return (f"<SelectionResult best=({self.best_model},{self.best_G}){noise} "
+                f"BIC={self.bic_value:.4f} n={self.n} d={self.d} "
+                f"grid={self.bic.shape[0]}x{self.bic.shape[1]}>")
+
+    # -------------------------------------------------------------------- plots
+    def plot_bic(self, criterion="BIC", *, ax=None, models=None):
+        """Criterion against G, one line per model (mclust's ``plot(mclustBIC)``).
+
+        Parameters
+        ----------
+        criterion : {"BIC", "ICL"}
+        ax : matplotlib Axes, optional
+        models : list of str, optional
+            Models to draw (default all).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        table = self._table(criterion)
+        if models is not None:
+            table = table[list(models)]
+        return _plot_criterion(table, criterion.upper(), ax=ax)
+
+    def plot_classification(self, *, dims=None, ax=None):
+        """The data coloured by the best model's classification, with its ellipses.
+
+        Parameters
+        ----------
+        dims : sequence of int, optional
+            Columns to show (default all, at most 5); a pairs grid when more than 2.
+        ax : matplotlib Axes, optional
+            For one or two dims only.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        return _plot_points(self, "classification", dims=dims, ax=ax)
+
+    def plot_uncertainty(self, *, dims=None, ax=None):
+        """The data with each row drawn larger and darker the more uncertain it is.
+
+        Parameters
+        ----------
+        dims : sequence of int, optional
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        return _plot_points(self, "uncertainty", dims=dims, ax=ax)
+
+
+def _as_estimator(params, cell, X, feature_names):
+    """A fitted :class:`gaussmix.GaussianMixture` holding ``params``."""
+    from ._covariance import ALIASES, get_model
+    from ._estimator import GaussianMixture
+
+    name = cell.model
+    try:
+        known = get_model(name).family == params.family
+    except ValueError:
+        known = False
+    if not known:  # a layout the registry does not know by this name: its family
+        name = {v: k for k, v in ALIASES.items()}.get(
+            {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}[params.family])
+    weights = np.asarray(params.weights, dtype=np.float64)
+    weights = weights / weights.sum()
+    gm = GaussianMixture(n_components=int(cell.G), covariance_type=name)
+    gm.weights_ = weights
+    gm.means_ = np.asarray(params.means, dtype=np.float64)
+    gm.covariances_ = np.asarray(params.covariances, dtype=np.float64)
+    gm.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    gm.precisions_ = params.precisions()
+    gm.converged_ = bool(cell.converged)
+    gm.n_iter_ = int(cell.n_iter)
+    gm.lower_bound_ = float(cell.loglik) / X.shape[0]
+    gm.lower_bounds_ = [gm.lower_bound_]
+    gm.n_features_in_ = X.shape[1]
+    if feature_names is not None:
+        gm.feature_names_in_ = feature_names
+    return gm
+
+
+# -------------------------------------------------------------------------- plots
+# mclust's bicPlotSymbols and bicPlotColors, in matplotlib's terms: gray and black for
+# the spherical models, a forestgreen -> royalblue -> red ramp for the twelve others.
+_MARKERS = {"EII": "^", "VII": "^", "EEI": "o", "EVI": "o", "VEI": "X", "VVI": "o",
+            "EEE": "s", "VEE": "*", "EVE": "D", "VVE": "P", "EEV": "s", "VEV": "x",
+            "EVV": "h", "VVV": "s", "E": "^", "V": "^"}
+_FILLED = {"EII", "EEI", "EEE", "EVE", "VEE", "EVV", "VEI", "E"}
+_RAMP = ("EEI", "EVI", "VEI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV",
+         "VVV")
+
+
+def _model_color(name):
+    if name in ("EII", "E"):
+        return (0.745, 0.745, 0.745)
+    if name in ("VII", "V"):
+        return (0.0, 0.0, 0.0)
+    stops = np.array([[0.133, 0.545, 0.133], [0.282, 0.463, 1.0], [0.804, 0.0, 0.0]])
+    t = _RAMP.index(name) / (len(_RAMP) - 1) * 2.0
+    k = min(int(t), 1)
+    return tuple(stops[k] + (stops[k + 1] - stops[k]) * (t - k))
+
+
+def _new_figure(figsize):
+    """pyplot's figure when pyplot is in use, else a bare Agg one (headless-safe)."""
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _plot_criterion(table, label, ax=None):
+    if ax is None:
+        ax = _new_figure((7.0, 5.0)).add_subplot()
+    x = np.asarray(table.index, dtype=float)
+    for name in table.columns:
+        y = table[name].to_numpy(dtype=float)
+        color = _model_color(name)
+        ax.plot(x, y, "-", color=color, lw=1.2, marker=_MARKERS.get(name, "o"),
+                markerfacecolor=color if name in _FILLED else "none",
+                markeredgecolor=color, label=name)
+    ax.set_xticks(x)
+    ax.set_xlabel("Number of components")
+    ax.set_ylabel(label)
+    ax.legend(loc="lower right", ncol=2, fontsize="small", frameon=True)
+    return ax.figure
+
+
+def _ellipse(ax, mean, cov, color):
+    from matplotlib.patches import Ellipse
+
+    vals, vecs = np.linalg.eigh(cov)
+    vals = np.clip(vals, 0.0, None)
+    angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
+    # One standard deviation, as mclust draws them.
+    ax.add_patch(Ellipse(mean, 2 * np.sqrt(vals[-1]), 2 * np.sqrt(vals[0]), angle=angle,
+                         fill=False, color=color, lw=1.2))
+
+
+def _full_covariances(params):
+    covs = np.asarray(params.covariances)
+    K, D = params.means.shape
+    if params.family == "full":
+        return covs
+    if params.family == "tied":
+        return np.broadcast_to(covs, (K, D, D))
+    if params.family == "diag":
+        return np.stack([np.diag(c) for c in covs])
+    return covs[:, None, None] * np.eye(D)[None]
+
+
+def _plot_points(result, what, dims=None, ax=None):
+    from matplotlib import colormaps
+
+    X = result.X
+    d = X.shape[1]
+    dims = list(range(min(d, 5))) if dims is None else [int(i) for i in dims]
+    if not dims or min(dims) < 0 or max(dims) >= d or len(set(dims)) != len(dims):
+        raise ValueError(f"dims must be distinct column indices in [0, {d}).")
+    names = result.column_names or [f"x{i}" for i in range(d)]
+    labels = result.classification
+    cmap = colormaps["tab10" if result.best_G <= 10 else "tab20"]
+    colors = np.array([cmap(k % cmap.N) for k in range(max(result.best_G, 1))])
+    point_colors = np.where(labels[:, None] >= 0, colors[np.maximum(labels, 0)],
+                            np.array([0.0, 0.0, 0.0, 1.0]))
+    unc = result.uncertainty
+    if what == "uncertainty":
+        # mclust: the most uncertain rows large and black, the least small and light.
+        cut = np.quantile(unc, [0.75, 0.95]) if unc.size else [0, 0]
+        sizes = np.where(unc > cut[1], 36.0, np.where(unc > cut[0], 16.0, 4.0))
+        shades = np.where(unc > cut[1], 0.0, np.where(unc > cut[0], 0.45, 0.75))
+        point_colors = np.column_stack([shades, shades, shades, np.ones_like(shades)])
+    else:
+        sizes = np.where(labels >= 0, 12.0, 4.0)
+    covs = None if result.params is None else _full_covariances(result.params)
+    means = None if result.params is None else np.asarray(result.params.means)
+
+    def panel(axis, a, b):
+        if b is None:  # one dimension: values against their class
+            y = np.where(labels >= 0, labels, -1) if what == "classification" else unc
+            axis.scatter(X[:, a], y, s=sizes, c=point_colors, linewidths=0)
+            axis.set_xlabel(names[a])
+            axis.set_ylabel("component" if what == "classification" else "uncertainty")
+            return
+        axis.scatter(X[:, a], X[:, b], s=sizes, c=point_colors, linewidths=0)
+        if means is not None and what == "classification":
+            for k in range(means.shape[0]):
+                sub = covs[k][np.ix_([a, b], [a, b])]
+                _ellipse(axis, means[k, [a, b]], sub, colors[k])
+                axis.plot(*means[k, [a, b]], "+", color="k", ms=8)
+
+    if len(dims) <= 2:
+        if ax is None:
+            ax = _new_figure((6.0, 5.0)).add_subplot()
+        if len(dims) == 1:
+            panel(ax, dims[0], None)
+        else:
+            panel(ax, dims[0], dims[1])
+            ax.set_xlabel(names[dims[0]])
+            ax.set_ylabel(names[dims[1]])
+        ax.set_title(what.capitalize())
+        return ax.figure
+    if ax is not None:
+        raise ValueError("ax can be given for one or two dims only; more make a grid.")
+    m = len(dims)
+    fig = _new_figure((2.2 * m, 2.2 * m))
+    grid = fig.subplots(m, m, squeeze=False)
+    for r, a in enumerate(dims):
+        for c, b in enumerate(dims):
+            axis = grid[r][c]
+            if r == c:
+                axis.text(0.5, 0.5, names[a], ha="center", va="center",
+                          transform=axis.transAxes)
+                axis.set_xticks([])
+                axis.set_yticks([])
+            else:
+                panel(axis, b, a)
+                axis.tick_params(labelsize="x-small")
+    fig.suptitle(what.capitalize())
+    return fig

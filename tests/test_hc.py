@@ -1,0 +1,186 @@
+"""mclust's starting partitions: hierarchical agglomeration and quantile classes.
+
+References: mclust 6.0.0's own merge sequences and partitions (iris, faithful and the
+data in tests/data/mclust_extra), a slow agglomeration written straight from the
+definition of the VVV criterion, and SciPy's Ward linkage for the EII criterion.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from gaussmix._hc import (
+    hc,
+    hclass,
+    qclass,
+    scaled_svd_transform,
+    starting_partitions,
+)
+
+SHARED = Path("/work/shared/reference/mclust")
+EXTRA = Path(__file__).parent / "data" / "mclust_extra"
+
+
+def _shared(name):
+    if not SHARED.exists():
+        pytest.skip("shared mclust reference not available")
+    return SHARED / name
+
+
+def _same_partition(a, b):
+    """Equal up to a relabelling."""
+    a, b = np.asarray(a), np.asarray(b)
+    pairs = set(zip(a.tolist(), b.tolist()))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@pytest.mark.parametrize("name", ["iris", "faithful"])
+def test_merges_and_partitions_equal_mclust(name):
+    X = pd.read_csv(_shared(f"{name}.csv")).select_dtypes("number").to_numpy()
+    ref_pairs = pd.read_csv(_shared(f"{name}_hcPairs_VVV_SVD.csv")).to_numpy() - 1
+    ref_class = pd.read_csv(_shared(f"{name}_hclass_VVV_SVD_G1to9.csv")).to_numpy() - 1
+    pairs = hc(scaled_svd_transform(X), "VVV")
+    np.testing.assert_array_equal(pairs, ref_pairs)
+    parts = starting_partitions(X, range(1, 10))
+    for G in range(1, 10):
+        # mclust numbers the clusters by first appearance: labels equal exactly.
+        np.testing.assert_array_equal(hclass(pairs, len(X), G), ref_class[:, G - 1])
+        np.testing.assert_array_equal(parts[G], ref_class[:, G - 1])
+
+
+def _rows(name, n):
+    rows = np.arange(n)
+    if name == "big2d":
+        rows = pd.read_csv(EXTRA / "big2d_subset.csv")["row"].to_numpy() - 1
+    if name == "noise2d":
+        noise = pd.read_csv(EXTRA / "noise2d_noise_rows.csv")["row"].to_numpy() - 1
+        rows = np.setdiff1d(rows, noise)
+    return rows
+
+
+@pytest.mark.parametrize("name", ["diabetes", "banknote", "mix3d", "noise2d", "big2d"])
+def test_merges_equal_mclust_on_other_data(name):
+    X = pd.read_csv(EXTRA / f"{name}.csv").to_numpy(dtype=float)
+    rows = _rows(name, len(X))
+    ref = pd.read_csv(EXTRA / f"{name}_hcPairs.csv").to_numpy() - 1
+    n_merges = len(ref) if len(rows) <= 500 else 400  # the first 400 merges of 2000 rows
+    pairs = hc(scaled_svd_transform(X[rows]), "VVV", n_merges=n_merges)
+    np.testing.assert_array_equal(pairs, ref[:n_merges])
+
+
+def test_ward_start_when_no_more_rows_than_columns():
+    X = pd.read_csv(EXTRA / "wide.csv").to_numpy(dtype=float)
+    ref = pd.read_csv(EXTRA / "wide_hcPairs_EII.csv").to_numpy() - 1
+    np.testing.assert_array_equal(hc(scaled_svd_transform(X), "EII"), ref)
+    parts = starting_partitions(X, [2, 3, 4])  # n <= d: mclust's hcEII
+    for G in (2, 3, 4):
+        np.testing.assert_array_equal(parts[G], hclass(ref, len(X), G))
+
+
+def test_ward_partitions_equal_scipy():
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(60, 3))
+    pairs = hc(Z, "EII")
+    tree = linkage(Z, method="ward")
+    for G in range(1, 12):
+        assert _same_partition(hclass(pairs, len(Z), G),
+                               fcluster(tree, G, criterion="maxclust"))
+
+
+# ----------------------------------------------------- slow reference, from the definition
+def _criterion(points, alpha, p):
+    """mclust's VVV term of one cluster: n log(det(W/n) + (tr W + alpha)/n)."""
+    n = len(points)
+    centred = points - points.mean(axis=0)
+    W = centred.T @ centred
+    trace = np.trace(W)
+    det = np.linalg.det(W / n) if n > p else 0.0
+    if trace == 0:
+        return n * np.log(alpha / n)
+    return n * np.log(max(det, 0.0) + (trace + alpha) / n)
+
+
+def _slow_hc(Z):
+    n, p = Z.shape
+    scaled = Z / np.sqrt(n * p)
+    alpha = ((scaled - scaled.mean(axis=0)) ** 2).sum()
+    clusters = [[i] for i in range(n)]
+    merges = []
+    while len(clusters) > 1:
+        best = None
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                both = clusters[a] + clusters[b]
+                cost = (_criterion(Z[both], alpha, p) - _criterion(Z[clusters[a]], alpha, p)
+                        - _criterion(Z[clusters[b]], alpha, p))
+                if best is None or cost < best[0]:
+                    best = (cost, a, b)
+        _, a, b = best
+        merges.append(sorted((min(clusters[a]), min(clusters[b]))))
+        clusters[a] = clusters[a] + clusters[b]
+        del clusters[b]
+    return np.array(merges)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_agrees_with_slow_definition(seed):
+    rng = np.random.default_rng(seed)
+    Z = np.vstack([rng.normal(size=(14, 3)), rng.normal(size=(12, 3)) * 0.5 + 2])
+    np.testing.assert_array_equal(hc(Z, "VVV"), _slow_hc(Z))
+
+
+def test_duplicate_rows_merge_first_with_mclusts_tie_break():
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(30, 2))
+    Z[7] = Z[3]
+    Z[21] = Z[3]
+    pairs = hc(Z, "VVV")
+    # Three equal costs: mclust takes the last pair in column-major order, (7, 21),
+    # then joins 3 (its hcVVV gives exactly these first merges on this data).
+    np.testing.assert_array_equal(pairs[:2], [[7, 21], [3, 7]])
+
+
+# --------------------------------------------------------------------------- transform
+def test_svd_transform_is_whitened_rotation_of_the_standardised_data():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 3)) @ [[2.0, 0.3, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 0.2]] + 5
+    X = np.column_stack([X, np.full(80, 7.0)])  # a constant column is dropped
+    Z = scaled_svd_transform(X)
+    Xs = (X[:, :3] - X[:, :3].mean(axis=0)) / X[:, :3].std(axis=0, ddof=1)
+    singular = np.linalg.svd(Xs, compute_uv=False)
+    assert Z.shape == (80, 3)
+    # Z^T Z = diag(singular values), and pairwise distances are those of Xs V D^(-1/2).
+    np.testing.assert_allclose(Z.T @ Z, np.diag(singular), atol=1e-10)
+    np.testing.assert_allclose(np.abs(Z.sum(axis=0)), 0.0, atol=1e-10)
+
+
+def test_hclass_validates_G():
+    pairs = hc(np.random.default_rng(0).normal(size=(10, 2)), "VVV", n_merges=5)
+    with pytest.raises(ValueError, match="No classification"):
+        hclass(pairs, 10, 3)  # needs 7 merges
+    assert len(set(hclass(pairs, 10, 5))) == 5
+    np.testing.assert_array_equal(hclass(pairs, 10, 10), np.arange(10))
+
+
+# ------------------------------------------------------------------------------ qclass
+def test_qclass_equals_mclust():
+    x = pd.read_csv(EXTRA / "mix1d.csv")["x1"].to_numpy()
+    ref = pd.read_csv(EXTRA / "mix1d_qclass_G2to9.csv").to_numpy() - 1
+    for k in range(2, 10):
+        np.testing.assert_array_equal(qclass(x, k), ref[:, k - 2])
+    ties = np.round(x)
+    ref = pd.read_csv(EXTRA / "mix1d_round_qclass_G2to6.csv").to_numpy() - 1
+    for k in range(2, 7):
+        np.testing.assert_array_equal(qclass(ties, k), ref[:, k - 2])
+
+
+def test_qclass_classes_are_ordered_intervals():
+    x = np.random.default_rng(4).exponential(size=101)
+    labels = qclass(x, 4)
+    assert set(labels) == {0, 1, 2, 3}
+    order = np.argsort(x)
+    assert np.all(np.diff(labels[order]) >= 0)
+    assert abs(np.bincount(labels) - 101 / 4).max() <= 1.5

@@ -7,13 +7,24 @@ several faces: :class:`GaussianMixture`, a drop-in for scikit-learn's estimator.
 from ._covariance import get_model, model_names
 from ._em import EmptyComponentWarning
 from ._estimator import GaussianMixture
+from ._io import ModelFileError, load, save
+from ._mixture import Gauss, Mixture
+from ._select import select
+from . import plot
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EmptyComponentWarning",
+    "Gauss",
     "GaussianMixture",
+    "Mixture",
     "get_model",
     "model_names",
+    "plot",
+    "ModelFileError",
+    "load",
+    "save",
+    "select",
     "__version__",
 ]

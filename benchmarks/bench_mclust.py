@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import gaussmix  # noqa: E402
+import gaussmix._select  # noqa: E402
 from gaussmix._hc import scaled_svd_transform, hc  # noqa: E402
 from gaussmix._select import select  # noqa: E402
 
@@ -133,11 +134,22 @@ def main(argv=None):
     print(f"gaussmix {gaussmix.__version__}, numpy {np.__version__}, Python "
           f"{platform.python_version()}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}")
     print(r_note)
+    if hasattr(os, "getloadavg"):
+        print("load average (1, 5, 15 min) at the start: "
+              + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("Full default grid: 14 models x G = 1..9, hierarchical start included; "
           f"median of {args.repeats}.\n")
 
     data = datasets(args.reference_dir)
-    select(data["mix2000x6"][:200], G=[1, 2], models=["VVV"])  # warm imports
+    # The first select of a process loads gaussmix's compiled EM (Numba's on-disk
+    # cache; it compiles, once, when the cache is empty): the cold start, reported apart.
+    from gaussmix import _mclust_fast
+
+    t0 = time.perf_counter()
+    select(data["mix2000x6"][:200], G=[1, 2], models=list(gaussmix._select.MCLUST_MODELS))
+    cold = time.perf_counter() - t0
+    print(f"compiled EM: {'numba ' + _mclust_fast.numba.__version__ if _mclust_fast.use_fast() else 'off (NumPy path)'}; "
+          f"first select of the process (load or compile, then a 200-row grid): {cold:.2f} s\n")
     rows = []
     for name, X in data.items():
         ours, theirs = [], []
@@ -163,6 +175,9 @@ def main(argv=None):
         rows.append(row)
         print(f"{name}: done", flush=True)
 
+    if hasattr(os, "getloadavg"):
+        print("load average (1, 5, 15 min) at the end: "
+              + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     table = pd.DataFrame(rows).set_index("data")
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3f}".format):

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import gaussmix
+from gaussmix import _mclust_fast
 from gaussmix._select import SelectionResult, hypervolume, select
 
 SHARED = Path("/work/shared/reference/mclust")
@@ -100,8 +101,13 @@ def test_best_model_summary_numbers(name, loglik, df, icl):
 # ------------------------------------------------------------ data it was not tuned on
 EXTRA_CASES = ["diabetes", "banknote", "mix3d", "mix1d", "big2d", "noise2d",
                "diabetes_prior", "wide"]
-# mclust's Fortran VEE fails at its first M-step there; gaussmix's VEE fits (README).
-KNOWN = {"banknote": [(9, "VEE")]}
+# banknote G = 9 starts a component on 5 rows in 6 dimensions: its scatter is singular
+# in exact arithmetic, and whether a Cholesky factorisation notices is up to rounding.
+# mclust's Fortran VEE fails at its first M-step there (NA), and so does the compiled
+# EM (gaussmix._mclust_fast, used when Numba is installed); the NumPy path's statistics
+# round the other way and it fits the model (README).
+_COMPILED = _mclust_fast.use_fast()
+KNOWN = {} if _COMPILED else {"banknote": [(9, "VEE")]}
 
 
 @pytest.mark.parametrize("name", EXTRA_CASES)
@@ -111,7 +117,8 @@ def test_bic_table_equals_mclust_on_other_data(name):
     _assert_table(result.bic, ref, skip=KNOWN.get(name, ()))
 
 
-@pytest.mark.xfail(strict=True, reason="mclust's mevee gives NA on banknote G=9 VEE")
+@pytest.mark.xfail(not _COMPILED, strict=True,
+                   reason="the NumPy path fits banknote G=9 VEE where mclust gives NA")
 def test_banknote_vee_9_is_na_as_in_mclust():
     _, result = _result("banknote")
     assert np.isnan(result.bic.loc[9, "VEE"])

@@ -1,0 +1,825 @@
+"""mclust's EM compiled: the whole loop of one fit in one Numba call, for model selection.
+
+:func:`gaussmix._mclust_models.mclust_em` runs mclust's EM on the engine (its E-step
+kernels, its statistics, one M-step function per model in NumPy). On the small data sets
+mclust is mostly used on (a few hundred rows, a few columns), each of its iterations costs
+a fraction of a millisecond of Python and NumPy call overhead for a few microseconds of
+arithmetic, and ``select``'s default grid runs some five thousand of them. This module
+is the same algorithm -- the same M-steps with the same inner iterations, warm starts and
+failure rules, the same E-step, the same stopping rule -- written as loops that Numba
+compiles, so one fit is one call.
+
+Why a second loop, when the design wants one EM loop: mclust's conventions (M-step first
+from a partition, relative tolerance on the total log-likelihood, no ``reg_covar``,
+failures as NA) already need their own loop in ``mclust_em``; this is that loop again,
+compiled, for the one case where its overhead dominates (``select`` without a prior or a
+noise component). ``mclust_em`` stays the reference: ``tests/test_mclust_fast.py`` checks
+that both give the same log-likelihoods (to rounding), the same iteration counts and the
+same failed cells for every model on iris and faithful. Rounding differs only in the
+order of sums (direct two-pass statistics and a forward substitution here; shifted,
+blocked statistics there).
+
+Without Numba (it is optional) :data:`AVAILABLE` is False and ``select`` uses
+``mclust_em``. The compiled code is cached on disk (``cache=True``): the first call in a
+fresh environment compiles for a while, later processes load it in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # optional dependency
+    import numba
+    from numba import njit
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised only without numba
+    numba = None
+    AVAILABLE = False
+
+__all__ = ["AVAILABLE", "FAST_MODELS", "fast_mclust_em", "use_fast"]
+
+# Set to False (e.g. in tests) to make ``select`` run the NumPy reference path.
+ENABLED = True
+
+
+def use_fast() -> bool:
+    """Whether ``select`` runs its fits here (Numba installed and not switched off)."""
+    return AVAILABLE and ENABLED
+
+EPS = float(np.finfo(np.float64).eps)
+RTEPS = math.sqrt(EPS)
+FLMAX = float(np.finfo(np.float64).max)
+SMALOG, BIGLOG = -708.0, 709.0
+INNER_TOL = RTEPS
+INNER_MAX_ITER = 100_000
+LOG_2PI = math.log(2.0 * math.pi)
+# exp(x) is subnormal below this (log of the smallest normal double, 2.2e-308).
+SUBNORMAL_LOG = math.log(float(np.finfo(np.float64).tiny))
+
+_CODES = {"EII": 0, "VII": 1, "EEI": 2, "VEI": 3, "EVI": 4, "VVI": 5, "EEE": 6,
+          "VEE": 7, "EVE": 8, "VVE": 9, "EEV": 10, "VEV": 11, "EVV": 12, "VVV": 13,
+          "E": 0, "V": 1}
+FAST_MODELS = tuple(_CODES)
+# Models whose E-step reads variances (K, d) rather than covariance matrices.
+_DIAGONAL_CODES = (0, 1, 2, 3, 4, 5)
+
+if AVAILABLE:
+    _jit = njit(cache=True, nogil=True, error_model="numpy")
+else:  # pragma: no cover
+    def _jit(fn):
+        return fn
+
+
+# ---------------------------------------------------------------- small numerical helpers
+@_jit
+def _geomean(x):
+    """mclust's geometric mean of a vector; (value, ok). 0 below exp(-708)."""
+    m = x.size
+    lg = 0.0
+    for j in range(m):
+        lg += math.log(x[j]) if x[j] > 0.0 else (-np.inf if x[j] == 0.0 else np.nan)
+    lg /= m
+    if np.isnan(lg) or lg > BIGLOG:
+        return 0.0, False
+    if lg > SMALOG:
+        return math.exp(lg), True
+    return 0.0, True
+
+
+@_jit
+def _geomean_plain(x):
+    """exp(mean(log x)) with NaN for non-positive entries (mclust's _geomean_rows)."""
+    lg = 0.0
+    for j in range(x.size):
+        lg += math.log(x[j])
+    return math.exp(lg / x.size)
+
+
+@_jit
+def _chol(a, out):
+    """Lower Cholesky factor of the symmetric ``a`` (its lower triangle) into ``out``."""
+    d = a.shape[0]
+    for j in range(d):
+        s = a[j, j]
+        for m in range(j):
+            s -= out[j, m] * out[j, m]
+        if not (s > 0.0 and s < np.inf):
+            return False
+        ljj = math.sqrt(s)
+        out[j, j] = ljj
+        for i in range(j + 1, d):
+            t = a[i, j]
+            for m in range(j):
+                t -= out[i, m] * out[j, m]
+            t /= ljj
+            if not np.isfinite(t):
+                return False
+            out[i, j] = t
+        for i in range(j):
+            out[i, j] = 0.0
+    return True
+
+
+@_jit
+def _rcond_ok(cov, work):
+    """mclust's test min|diag U| / (1 + max|diag U|) > sqrt(eps) of a Cholesky factor."""
+    if not _chol(cov, work):
+        return False
+    d = cov.shape[0]
+    lo, hi = np.inf, 0.0
+    for j in range(d):
+        v = abs(work[j, j])
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return lo / (1.0 + hi) > RTEPS
+
+
+@_jit
+def _eigh_desc(a):
+    """Eigenvalues (descending) and eigenvectors (columns, matching) of a symmetric a."""
+    vals, vecs = np.linalg.eigh(a)
+    return vals[::-1].copy(), vecs[:, ::-1].copy()
+
+
+@_jit
+def _compose(scale, shape, vectors, out):
+    """out = scale * V diag(shape) V^T, symmetrised."""
+    d = shape.size
+    for a in range(d):
+        for b in range(d):
+            s = 0.0
+            for j in range(d):
+                s += vectors[a, j] * (scale * shape[j]) * vectors[b, j]
+            out[a, b] = s
+    for a in range(d):
+        for b in range(a):
+            v = 0.5 * (out[a, b] + out[b, a])
+            out[a, b] = v
+            out[b, a] = v
+
+
+@_jit
+def _symmetrise_into(src, factor, out):
+    d = src.shape[0]
+    for a in range(d):
+        for b in range(d):
+            out[a, b] = 0.5 * (src[a, b] * factor + src[b, a] * factor)
+
+
+@_jit
+def _polar(f):
+    """P R^T from the SVD F = P B R^T; the identity for F = 0 (as LAPACK's dgesvd)."""
+    d = f.shape[0]
+    if not np.any(f != 0.0):
+        return np.eye(d)
+    u, _, vt = np.linalg.svd(f)
+    return u @ vt
+
+
+# ----------------------------------------------------------------------- the M-steps
+# Every M-step reads n_k (K,), the scatters W (K, d, d) about each component's mean and
+# the warm-start state (shape_d (d,), scale (K,), shape_kd (K, d), orient (d, d)); it
+# writes variances (K, d) for the diagonal models or covariances (K, d, d) for the
+# others, and returns False where mclust reports NA.
+
+@_jit
+def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, work):
+    K, d = W.shape[0], W.shape[1]
+    for k in range(K):
+        if not nk[k] > RTEPS:
+            return False
+    ntot = nk.sum()
+    if code == 0:  # EII (and E)
+        s = 0.0
+        for k in range(K):
+            for j in range(d):
+                s += W[k, j, j]
+        sigsq = s / (ntot * d)
+        if not sigsq > EPS:
+            return False
+        var[:, :] = sigsq
+        return True
+    if code == 1:  # VII (and V)
+        for k in range(K):
+            s = 0.0
+            for j in range(d):
+                s += W[k, j, j]
+            sigsq = s / (nk[k] * d)
+            if not sigsq > EPS:
+                return False
+            var[k, :] = sigsq
+        return True
+    if code == 2:  # EEI
+        tot = np.zeros(d)
+        for k in range(K):
+            for j in range(d):
+                tot[j] += W[k, j, j]
+        if not tot.min() > 0.0:
+            return False
+        g, ok = _geomean(tot)
+        if not ok or not g > EPS:
+            return False
+        sc = g / ntot
+        for j in range(d):
+            tot[j] /= g
+        if not (tot.min() > EPS and sc > EPS):
+            return False
+        for k in range(K):
+            for j in range(d):
+                var[k, j] = sc * tot[j]
+        return True
+    if code == 3:  # VEI
+        w = np.empty((K, d))
+        for k in range(K):
+            for j in range(d):
+                w[k, j] = W[k, j, j]
+        if not has_state:
+            shape_d[:] = 1.0
+            scale[:] = 1.0
+        inner = 0
+        old_scale = np.empty(K)
+        old_shape = np.empty(d)
+        while True:
+            if not shape_d.min() > EPS:
+                return False
+            inner += 1
+            old_scale[:] = scale
+            old_shape[:] = shape_d
+            for k in range(K):
+                s = 0.0
+                for j in range(d):
+                    s += w[k, j] / shape_d[j]
+                scale[k] = s / (d * nk[k])
+            if not scale.min() > EPS:
+                return False
+            for j in range(d):
+                s = 0.0
+                for k in range(K):
+                    s += w[k, j] / scale[k]
+                shape_d[j] = s
+            if not shape_d.min() > EPS:
+                return False
+            g, ok = _geomean(shape_d)
+            if not ok or not g > EPS:
+                return False
+            for j in range(d):
+                shape_d[j] /= g
+            err = 0.0
+            for k in range(K):
+                err = max(err, abs(old_scale[k] - scale[k]) / (1.0 + scale[k]))
+            for j in range(d):
+                err = max(err, abs(old_shape[j] - shape_d[j]) / (1.0 + shape_d[j]))
+            if not (err > INNER_TOL and inner <= INNER_MAX_ITER):
+                break
+        for k in range(K):
+            for j in range(d):
+                var[k, j] = scale[k] * shape_d[j]
+        return True
+    if code == 4:  # EVI
+        sh = np.empty((K, d))
+        for k in range(K):
+            for j in range(d):
+                sh[k, j] = W[k, j, j]
+        total = 0.0
+        for k in range(K):
+            if sh[k].min() > 0.0:
+                g, ok = _geomean(sh[k])
+                if not ok or g < EPS:
+                    return False
+                total += g
+                for j in range(d):
+                    sh[k, j] /= g
+        sc = total / ntot
+        if not sc > EPS:
+            return False
+        if not sh.min() > EPS:
+            return False
+        for k in range(K):
+            for j in range(d):
+                var[k, j] = sc * sh[k, j]
+        return True
+    if code == 5:  # VVI
+        for k in range(K):
+            for j in range(d):
+                if not W[k, j, j] > EPS:
+                    return False
+        for k in range(K):
+            g, ok = _geomean(np.diag(W[k]).copy())
+            if not ok or not g > EPS:
+                return False
+            sc = g / nk[k]
+            if not sc > EPS:
+                return False
+            for j in range(d):
+                shp = W[k, j, j] / g
+                if not shp > EPS:
+                    return False
+                var[k, j] = sc * shp
+        return True
+    if code == 6:  # EEE
+        pooled = np.zeros((d, d))
+        for k in range(K):
+            pooled += W[k]
+        _symmetrise_into(pooled, 1.0 / ntot, cov[0])
+        if not _rcond_ok(cov[0], work):
+            return False
+        for k in range(1, K):
+            cov[k] = cov[0]
+        return True
+    if code == 13:  # VVV
+        for k in range(K):
+            _symmetrise_into(W[k], 1.0 / nk[k], cov[k])
+            if not _rcond_ok(cov[k], work):
+                return False
+        return True
+    if code == 10 or code == 11:  # EEV, VEV
+        omega = np.empty((K, d))
+        vectors = np.empty((K, d, d))
+        for k in range(K):
+            vals, vecs = _eigh_desc(W[k])
+            omega[k] = vals
+            vectors[k] = vecs
+        if code == 10 or not has_state:
+            shp = np.zeros(d)
+            for k in range(K):
+                shp += omega[k]
+            if not shp.min() > 0.0:
+                return False
+            g, ok = _geomean(shp)
+            if not ok or not g > EPS:
+                return False
+            for j in range(d):
+                shp[j] /= g
+            if code == 10:
+                sc = g / ntot
+                if not (shp.min() > EPS and sc > EPS):
+                    return False
+                for j in range(d):
+                    if not math.sqrt(sc * shp[j]) > RTEPS:
+                        return False
+                for k in range(K):
+                    _compose(sc, shp, vectors[k], cov[k])
+                return True
+            shape_d[:] = shp
+            scale[:] = g / ntot
+        inner = 0
+        old_scale = np.empty(K)
+        old_shape = np.empty(d)
+        while True:
+            old_shape[:] = shape_d
+            old_scale[:] = scale
+            for k in range(K):
+                s = 0.0
+                for j in range(d):
+                    s += omega[k, j] / shape_d[j]
+                scale[k] = s / (nk[k] * d)
+            if not scale.min() > EPS:
+                return False
+            for j in range(d):
+                s = 0.0
+                for k in range(K):
+                    s += omega[k, j] / scale[k]
+                shape_d[j] = s
+            inner += 1
+            if not shape_d.min() > 0.0:
+                return False
+            g, ok = _geomean(shape_d)
+            if not ok or not g > EPS:
+                return False
+            for j in range(d):
+                shape_d[j] /= g
+            err = 0.0
+            for j in range(d):
+                err = max(err, abs(old_shape[j] - shape_d[j]) / (1.0 + shape_d[j]))
+            for k in range(K):
+                err = max(err, abs(scale[k] - old_scale[k]) / (1.0 + scale[k]))
+            if not (err >= INNER_TOL and inner < INNER_MAX_ITER):
+                break
+        if not (shape_d.min() > EPS and scale.min() > EPS):
+            return False
+        for j in range(d):
+            if not math.sqrt(shape_d[j]) > RTEPS:
+                return False
+        for k in range(K):
+            _compose(scale[k], shape_d, vectors[k], cov[k])
+        return True
+    if code == 12:  # EVV
+        gs = np.empty(K)
+        lam = 0.0
+        for k in range(K):
+            omega = np.linalg.eigvalsh(W[k])
+            lg = 0.0
+            for j in range(d):
+                lg += math.log(omega[j]) if omega[j] > 0.0 else (
+                    -np.inf if omega[j] == 0.0 else np.nan)
+            g = math.exp(lg / d)
+            gs[k] = g
+            lam += g
+            for j in range(d):
+                shp = omega[j] / g
+                if not np.isfinite(shp):
+                    return False
+                if not shp > RTEPS:
+                    return False
+        lam /= ntot
+        if not (np.isfinite(lam) and lam > RTEPS):
+            return False
+        for k in range(K):
+            _symmetrise_into(W[k], lam / gs[k], cov[k])
+        return True
+    if code == 7:  # VEE
+        for k in range(K):
+            if not _chol(W[k], work):
+                return False
+        sc = np.ones(K)
+        target_prev = FLMAX / 2
+        inner = 0
+        c = np.empty((d, d))
+        low = np.empty((d, d))
+        inv = np.empty((d, d))
+        while True:
+            inner += 1
+            c[:, :] = 0.0
+            for k in range(K):
+                c += W[k] * (1.0 / sc[k])
+            if not _chol(c, low):
+                return False
+            log_g = 0.0
+            for j in range(d):
+                log_g += math.log(low[j, j])
+            log_g = 2.0 * log_g / d
+            g = math.exp(log_g)
+            c /= g
+            # inverse of the lower factor (forward substitution), scaled to C / g
+            rg = math.sqrt(g)
+            for col in range(d):
+                for i in range(d):
+                    t = 1.0 if i == col else 0.0
+                    for m in range(i):
+                        t -= low[i, m] * inv[m, col]
+                    inv[i, col] = t / low[i, i]
+            inv *= rg
+            for k in range(K):
+                s = 0.0
+                for i in range(d):
+                    for j in range(d):
+                        cij = 0.0
+                        for m in range(d):
+                            cij += inv[m, j] * inv[m, i]
+                        s += W[k, i, j] * cij
+                sc[k] = s / (d * nk[k])
+            if not sc.min() > 0.0:
+                return False
+            target = ntot * d
+            acc = 0.0
+            for k in range(K):
+                acc += math.log(sc[k]) * nk[k]
+            target = target + d * acc
+            err = abs(target - target_prev) / (1.0 + abs(target))
+            target_prev = target
+            if not (err > INNER_TOL and inner < INNER_MAX_ITER):
+                break
+        shp = np.linalg.eigvalsh(c)
+        if not (shp.min() > RTEPS and sc.min() > RTEPS):
+            return False
+        csym = np.empty((d, d))
+        _symmetrise_into(c, 1.0, csym)
+        for k in range(K):
+            cov[k] = sc[k] * csym
+        return True
+    # EVE (8), VVE (9): MM on the common orientation
+    varying = code == 9
+    omega = np.empty(K)
+    for k in range(K):
+        eig = np.linalg.eigvalsh(W[k])
+        if not eig.min() >= RTEPS:
+            return False
+        omega[k] = eig[d - 1]
+    if not has_state:
+        shape_kd[:, :] = 1.0
+        orient[:, :] = np.eye(d)
+    target_prev = FLMAX / 2
+    inner = 0
+    diag = np.empty((K, d))
+    diag_n = np.empty((K, d))
+    sc_v = np.empty(K)
+    target = 0.0
+    while True:
+        inner += 1
+        # MM 1: F = sum_k (A_k^-1 D^T W_k - omega_k A_k^-1 D^T); D = (P R^T)^T
+        f = np.zeros((d, d))
+        t = np.empty((d, d))
+        for k in range(K):
+            for a in range(d):
+                for b in range(d):
+                    t[a, b] = orient[a, b] / shape_kd[k, a]
+            tw = t @ W[k]
+            f += tw - omega[k] * t
+        dmat = _polar(f).T.copy()
+        # MM 2: F = sum_k (W_k D A_k^-1 - max(1/A_k) W_k D); D^T = (P R^T)^T
+        f[:, :] = 0.0
+        for k in range(K):
+            wd = W[k] @ dmat
+            inv_max = 0.0
+            for j in range(d):
+                inv_max = max(inv_max, 1.0 / shape_kd[k, j])
+            for a in range(d):
+                for b in range(d):
+                    f[a, b] += wd[a, b] / shape_kd[k, b] - inv_max * wd[a, b]
+        orient[:, :] = _polar(f).T
+        for k in range(K):
+            ow = orient @ W[k]
+            for a in range(d):
+                s = 0.0
+                for b in range(d):
+                    s += ow[a, b] * orient[a, b]
+                diag[k, a] = s
+        if varying:
+            for k in range(K):
+                for j in range(d):
+                    diag_n[k, j] = diag[k, j] / nk[k]
+            if not diag_n.min() > 0.0:
+                return False
+            for k in range(K):
+                g = _geomean_plain(diag_n[k])
+                if not np.isfinite(g):
+                    return False
+                sc_v[k] = g
+            for k in range(K):
+                for j in range(d):
+                    shape_kd[k, j] = diag_n[k, j] / sc_v[k]
+            if not (shape_kd.min() >= RTEPS and sc_v.min() >= RTEPS):
+                return False
+        else:
+            if not diag.min() > 0.0:
+                return False
+            for k in range(K):
+                g = _geomean_plain(diag[k])
+                if not np.isfinite(g):
+                    return False
+                for j in range(d):
+                    shape_kd[k, j] = diag[k, j] / g
+            if not shape_kd.min() >= RTEPS:
+                return False
+        target = 0.0
+        for k in range(K):
+            for j in range(d):
+                target += diag[k, j] / shape_kd[k, j]
+        err = abs(target - target_prev) / (1.0 + abs(target))
+        target_prev = target
+        if not (err > INNER_TOL and inner < INNER_MAX_ITER):
+            break
+    if not varying:
+        sc_v[:] = target / (ntot * d)
+    vt = orient.T.copy()
+    for k in range(K):
+        _compose(sc_v[k], shape_kd[k], vt, cov[k])
+    return True
+
+
+# -------------------------------------------------------------- statistics and E-step
+@_jit
+def _stats(X, z, nk, means, W):
+    """n_k, weighted means and scatters about them (two passes)."""
+    n, d = X.shape
+    K = z.shape[1]
+    nk[:] = 0.0
+    means[:, :] = 0.0
+    W[:, :, :] = 0.0
+    for i in range(n):
+        for k in range(K):
+            r = z[i, k]
+            if r == 0.0:
+                continue
+            nk[k] += r
+            for a in range(d):
+                means[k, a] += r * X[i, a]
+    for k in range(K):
+        for a in range(d):
+            means[k, a] /= nk[k]
+    diff = np.empty(d)
+    for i in range(n):
+        for k in range(K):
+            r = z[i, k]
+            if r == 0.0:
+                continue
+            for a in range(d):
+                diff[a] = X[i, a] - means[k, a]
+            for a in range(d):
+                ra = r * diff[a]
+                for b in range(a + 1):
+                    W[k, a, b] += ra * diff[b]
+    for k in range(K):
+        for a in range(d):
+            for b in range(a):
+                W[k, b, a] = W[k, a, b]
+
+
+@_jit
+def _exp_flush(x):
+    """exp(x), but 0 where it would be subnormal: those values cannot move any sum
+    they enter (n_k > sqrt(eps) or the fit fails), and subnormal arithmetic is some
+    hundred times slower than normal arithmetic -- well separated clusters make many."""
+    return math.exp(x) if x > SUBNORMAL_LOG else 0.0
+
+
+@_jit
+def _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S):
+    """Responsibilities into z, and in the same pass the next M-step's statistics about
+    the current means: n_k, sums of z (x - mu_k) and of z (x - mu_k)(x - mu_k)^T (lower
+    triangle), which :func:`_shifted_to_scatter` turns into means and scatters (the
+    engine's shifted statistics; the shift, mu_k, sits near the new mean, so nothing
+    cancels). Returns (loglik, ok)."""
+    n, d = X.shape
+    K = weights.size
+    const = np.empty(K)
+    half_log_2pi = 0.5 * d * LOG_2PI
+    lows = np.empty((K, d, d))
+    inv_diag = np.empty((K, d))  # 1 / variances, or 1 / diag of the Cholesky factors
+    if diagonal:
+        for k in range(K):
+            s = 0.0
+            for j in range(d):
+                v = var[k, j]
+                if not (v > 0.0 and v < np.inf):
+                    return 0.0, False
+                s += math.log(v)
+                inv_diag[k, j] = 1.0 / v
+            const[k] = math.log(weights[k]) - 0.5 * s - half_log_2pi
+    else:
+        for k in range(K):
+            if not _chol(cov[k], lows[k]):
+                return 0.0, False
+            s = 0.0
+            for j in range(d):
+                s += math.log(lows[k, j, j])
+                inv_diag[k, j] = 1.0 / lows[k, j, j]
+            const[k] = math.log(weights[k]) - s - half_log_2pi
+    y = np.empty(d)
+    wlp = np.empty(K)
+    diff = np.empty((K, d))
+    nk[:] = 0.0
+    sums[:, :] = 0.0
+    S[:, :, :] = 0.0
+    loglik = 0.0
+    for i in range(n):
+        top = -np.inf
+        for k in range(K):
+            maha = 0.0
+            for j in range(d):
+                diff[k, j] = X[i, j] - means[k, j]
+            if diagonal:
+                for j in range(d):
+                    r = diff[k, j]
+                    maha += r * r * inv_diag[k, j]
+            else:
+                low = lows[k]
+                for j in range(d):
+                    t = diff[k, j]
+                    for m in range(j):
+                        t -= low[j, m] * y[m]
+                    t *= inv_diag[k, j]
+                    y[j] = t
+                    maha += t * t
+            v = const[k] - 0.5 * maha
+            wlp[k] = v
+            if v > top:
+                top = v
+        s = 0.0
+        for k in range(K):
+            e = _exp_flush(wlp[k] - top)
+            wlp[k] = e
+            s += e
+        loglik += top + math.log(s)
+        inv_s = 1.0 / s
+        for k in range(K):
+            r = wlp[k] * inv_s
+            z[i, k] = r
+            if r == 0.0:
+                continue
+            nk[k] += r
+            for a in range(d):
+                ra = r * diff[k, a]
+                sums[k, a] += ra
+                for b in range(a + 1):
+                    S[k, a, b] += ra * diff[k, b]
+    return loglik, True
+
+
+@_jit
+def _shifted_to_scatter(nk, sums, S, means, W):
+    """Means and scatters about them from statistics about the old means (in place)."""
+    K, d = means.shape
+    for k in range(K):
+        for a in range(d):
+            means[k, a] += sums[k, a] / nk[k]
+        for a in range(d):
+            da = sums[k, a] / nk[k]
+            for b in range(a + 1):
+                v = S[k, a, b] - nk[k] * da * (sums[k, b] / nk[k])
+                W[k, a, b] = v
+                W[k, b, a] = v
+
+
+@_jit
+def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, shape_kd,
+        orient):
+    """mclust's ``me``: M-step from z, then E and M until the relative change <= tol.
+
+    Returns (status, loglik, n_iter, err): status 0 ok, 1 M-step failure (NA),
+    2 E-step failure (singular covariance), 3 non-finite log-likelihood.
+    z is overwritten with the last responsibilities; the parameter arrays hold the last
+    parameters, and the state arrays their warm start.
+    """
+    n, d = X.shape
+    K = z.shape[1]
+    nk = np.empty(K)
+    W = np.empty((K, d, d))
+    work = np.empty((d, d))
+    sums = np.empty((K, d))
+    S = np.empty((K, d, d))
+    diagonal = code <= 5
+    _stats(X, z, nk, means, W)
+    if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, False, work):
+        return 1, 0.0, 1, 0.0
+    for k in range(K):
+        weights[k] = nk[k] / n
+    n_iter = 1
+    hold = FLMAX / 2
+    loglik = 0.0
+    err = 0.0
+    while True:
+        loglik, ok = _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S)
+        if not ok:
+            return 2, 0.0, n_iter, 0.0
+        if not np.isfinite(loglik):
+            return 3, 0.0, n_iter, 0.0
+        err = abs(hold - loglik) / (1.0 + abs(loglik))
+        hold = loglik
+        if err <= tol or n_iter >= max_iter:
+            break
+        _shifted_to_scatter(nk, sums, S, means, W)
+        if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, True, work):
+            return 1, 0.0, n_iter, 0.0
+        for k in range(K):
+            weights[k] = nk[k] / n
+        n_iter += 1
+    return 0, loglik, n_iter, err
+
+
+# ------------------------------------------------------------------------- the face
+_MESSAGES = {
+    1: "mclust M-step failed (a component vanished or a covariance is singular)",
+    2: "singular covariance",
+    3: "cannot compute E-step (non-finite log-likelihood)",
+}
+
+
+def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
+                   max_iter: int | None = None):
+    """:func:`gaussmix._mclust_models.mclust_em` without prior or noise, compiled.
+
+    Same arguments (``z_init`` an (n, G) matrix with G >= 2) and the same
+    :class:`~gaussmix._mclust_models.MclustEMResult`, but ``history`` holds only the
+    last log-likelihood.
+
+    Raises
+    ------
+    MclustFitError
+        Where mclust reports NA.
+    """
+    from ._mclust_models import (MclustEMResult, MclustFitError, _canonical, _to_params,
+                                 model_family)
+
+    if not AVAILABLE:  # pragma: no cover
+        raise RuntimeError("numba is not installed")
+    name = _canonical(model_name)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    n, d = X.shape
+    z = np.array(z_init, dtype=np.float64, order="C")
+    K = z.shape[1]
+    code = _CODES[name]
+    weights, means = np.empty(K), np.empty((K, d))
+    var, cov = np.empty((K, d)), np.empty((K, d, d))
+    shape_d, scale = np.empty(d), np.empty(K)
+    shape_kd, orient = np.empty((K, d)), np.empty((d, d))
+    max_iter = np.iinfo(np.int32).max if max_iter is None else int(max_iter)
+    status, loglik, n_iter, err = _em(X, z, code, float(tol), max_iter, weights, means,
+                                      var, cov, shape_d, scale, shape_kd, orient)
+    if status:
+        raise MclustFitError(_MESSAGES[status])
+    family = model_family(name)
+    layout = {"spherical": var[:, 0].copy(), "diag": var, "tied": cov[0].copy(),
+              "full": cov}[family]
+    state = None
+    if name in ("VEI", "VEV"):
+        state = (shape_d, scale)
+    elif name in ("EVE", "VVE"):
+        state = (shape_kd, orient)
+    params = _to_params(name, weights, means, layout, state)
+    return MclustEMResult(params, float(loglik), int(n_iter), z, bool(err <= tol), name,
+                          (float(loglik),), None)

@@ -6,14 +6,16 @@ from typing import Iterator
 
 import numpy as np
 
-# Rows per chunk are chosen so a chunk's (n, K) and (n, D) work arrays stay near
-# this many elements: large enough for BLAS, small enough to stay cache-friendly.
-_TARGET_ELEMENTS = 1 << 16
+# The E-step kernel works through a chunk in cache-sized blocks on every core and
+# allocates per thread, not per chunk (see _estep), so a chunk can be large: it only
+# has to amortise the per-chunk set-up (factors, merges) and give every core blocks.
+# About this many elements of (D + K)-wide rows per chunk:
+_TARGET_ELEMENTS = 1 << 23
 
 
 def default_chunk_rows(n_components: int, n_features: int) -> int:
     """Rows per chunk for K components and D features."""
-    return int(max(256, _TARGET_ELEMENTS // max(n_components, n_features, 1)))
+    return int(max(16384, _TARGET_ELEMENTS // max(n_components + n_features, 1)))
 
 
 class ArraySource:

@@ -4,6 +4,23 @@ Everything is in log space: log-densities come through the Cholesky factors of t
 precisions and are combined across components with log-sum-exp, so no density is ever
 exponentiated on its own. The kernels compute in the chunk's dtype (float32 halves the
 memory traffic); every sum that leaves a chunk is float64.
+
+Shape of the work, for speed. Rows go through in blocks small enough for the cache,
+on every core (:mod:`gaussmix._parallel`), feature-major (one row per feature, one
+column per data row, so element-wise steps run along long contiguous rows whatever D
+and K). Each block is shifted once by the mixture's mean ``s`` (a point near the data,
+so nothing below cancels because the data sit far from the origin), and that shifted
+block serves both the log-densities and the statistics:
+
+* full: one product ``A @ [X - s; 1]`` with ``A`` the K transposed precision factors
+  stacked (K D, D + 1), their last column ``-U_k^T (mu_k - s)``: the whitened
+  residuals ``U_k^T (x - mu_k)`` of every component at once. Their squares summed per
+  component are the Mahalanobis distances; scaled by ``sqrt(r_k)`` the same residuals
+  give each component's scatter about its current mean in whitened coordinates, one
+  batched symmetric product, mapped back once per chunk (``Moments.add_whitened``).
+* diag, spherical: one product ``B @ [(X - s)**2; X - s; 1]`` (K, 2 D + 1) for the
+  log-densities and one ``[(X - s)**2; X - s; 1] @ R^T`` for the statistics.
+* tied: ``Y = U^T (X - s)``, then one product ``[M, c] @ [Y; 1]`` (K, D + 1).
 """
 
 from __future__ import annotations
@@ -13,9 +30,14 @@ import math
 import numpy as np
 
 from ._params import Params
-from ._stats import SuffStats, stats_from_resp
+from ._parallel import run_blocks, single_threaded_blas
+from ._stats import Moments, SuffStats, block_rows, feature_rows, fill_features
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+# Elements of the full kernel's (K D, columns) residual block. Wider products run
+# faster than the residuals' trip out of L2 costs, up to about 256 columns.
+FULL_RESIDUAL_ELEMENTS = 1 << 19
 
 
 def _shift(params: Params) -> np.ndarray:
@@ -23,53 +45,244 @@ def _shift(params: Params) -> np.ndarray:
     return params.weights @ params.means / params.weights.sum()
 
 
+class _Prepared:
+    """What the block kernel needs from ``params``, in the chunk's dtype."""
+
+    def __init__(self, params: Params, dtype, with_weights=True):
+        n_components, n_features = params.means.shape
+        self.family = family = params.family
+        self.dtype = dtype = np.dtype(dtype)
+        self.n_components, self.n_features = n_components, n_features
+        # Feature layout of the blocks (see _stats.Moments): diag and spherical read
+        # [(X - s)**2; X - s; 1], full and tied [X - s; 1].
+        self.layout = "diag" if family in ("diag", "spherical") else "full"
+        shift = _shift(params)
+        self.shift = shift
+        self.shift_t = shift.astype(dtype)
+        mc = np.ascontiguousarray(params.means) - shift
+        const = params.log_det_cholesky - 0.5 * n_features * LOG_2PI
+        if with_weights:
+            const = const + np.log(params.weights)
+        # Contiguous first: a product's rounding may depend on the operands' layout,
+        # and equal parameters must give bit-equal results (saved and loaded models).
+        pc = np.ascontiguousarray(params.precisions_cholesky)
+        if family == "full":
+            # Row k D + j: column j of U_k, then -((mu_k - s) U_k)_j against the ones;
+            # scaled by sqrt(1/2) so the summed squares are maha / 2.
+            a = np.empty((n_components * n_features, n_features + 1))
+            a[:, :n_features] = pc.transpose(0, 2, 1).reshape(-1, n_features)
+            a[:, n_features] = -np.einsum("ki,kij->kj", mc, pc).reshape(-1)
+            self.matrix = (a * math.sqrt(0.5)).astype(dtype)
+            self.sub_rows = int(max(16, FULL_RESIDUAL_ELEMENTS // a.shape[0]))
+            self.offset_t = const.astype(dtype)[:, None]
+        elif family == "tied":
+            # wlp = y . m_k - |y|^2 / 2 + (const - |m_k|^2 / 2), y = U^T (x - s).
+            m = mc @ pc
+            self.factor = np.ascontiguousarray(pc.T).astype(dtype)
+            b = np.empty((n_components, n_features + 1))
+            b[:, :n_features] = m
+            b[:, n_features] = const - 0.5 * np.einsum("ij,ij->i", m, m)
+            self.matrix = b.astype(dtype)
+        else:  # diag, spherical: maha = xc^2 . p - 2 xc . (mc p) + mc^2 . p
+            prec = pc**2
+            if family == "spherical":
+                prec = np.repeat(prec[:, None], n_features, axis=1)
+            b = np.empty((n_components, 2 * n_features + 1))
+            b[:, :n_features] = -0.5 * prec
+            b[:, n_features : 2 * n_features] = mc * prec
+            b[:, 2 * n_features] = const - 0.5 * np.einsum("ij,ij->i", mc * mc, prec)
+            self.matrix = b.astype(dtype)
+        # Clamp: wlp <= const  <=>  maha >= 0 (expanded squares may round below zero).
+        self.cap_t = const.astype(dtype)[:, None]
+        self.rows = block_rows(n_components, n_features,
+                               {"full": "full", "tied": "tied"}.get(family, "diag"))
+        if family == "full":
+            self.sub_rows = min(self.sub_rows, self.rows)
+
+
+def _layout(kind):
+    return "diag" if kind == "diag" else "full"
+
+
+class _Block:
+    """One thread's buffers for feature-major blocks of rows."""
+
+    def __init__(self, prep: _Prepared):
+        self.prep = prep
+        rows, d, k = prep.rows, prep.n_features, prep.n_components
+        dtype = prep.dtype
+        self.feat = np.empty((feature_rows(d, prep.layout), rows), dtype=dtype)
+        if prep.family == "full":
+            self.resid = np.empty(k * d * prep.sub_rows, dtype=dtype)
+        elif prep.family == "tied":
+            self.y = np.empty((d + 1, rows), dtype=dtype)
+            self.y[d] = 1.0
+        self.wlp = np.empty((k, rows), dtype=dtype)
+
+    def log_prob(self, X):
+        """Weighted log-densities of a block of rows, (K, b); and its features."""
+        prep = self.prep
+        n, d, k = X.shape[0], prep.n_features, prep.n_components
+        feat = fill_features(self.feat, X, prep.shift_t, prep.layout)
+        wlp = self.wlp[:, :n]
+        if prep.family == "full":
+            step = prep.sub_rows
+            for start in range(0, n, step):
+                m = min(step, n - start)
+                r = self.resid[: k * d * m].reshape(k, d, m)
+                np.matmul(prep.matrix, feat[:, start : start + m], out=r.reshape(k * d, m))
+                np.einsum("kdj,kdj->kj", r, r, out=wlp[:, start : start + m])
+            np.subtract(prep.offset_t, wlp, out=wlp)
+            return wlp, feat
+        if prep.family == "tied":
+            y = self.y[:, :n]
+            np.matmul(prep.factor, feat[:d], out=y[:d])
+            np.matmul(prep.matrix, y, out=wlp)
+            half_sq = np.einsum("ij,ij->j", y[:d], y[:d])
+            half_sq *= 0.5
+            wlp -= half_sq
+        else:
+            np.matmul(prep.matrix, feat, out=wlp)
+        np.minimum(wlp, prep.cap_t, out=wlp)
+        return wlp, feat
+
+
+def _logsumexp_cols(wlp, keep_log=False):
+    """Per-column log-sum-exp of ``wlp`` (K, b); turns ``wlp`` into responsibilities.
+
+    With ``keep_log`` it becomes the log-responsibilities instead.
+    """
+    top = wlp.max(axis=0)
+    if keep_log:
+        expd = np.subtract(wlp, top)
+        np.exp(expd, out=expd)
+        norm = np.log(expd.sum(axis=0))
+        norm += top
+        wlp -= norm
+        return norm
+    wlp -= top
+    np.exp(wlp, out=wlp)
+    total = wlp.sum(axis=0)
+    wlp *= np.reciprocal(total)
+    norm = np.log(total)
+    norm += top
+    return norm
+
+
+def _as_float(X):
+    """Float rows: float32 and float64 stay, anything else becomes float64."""
+    X = np.asarray(X)
+    if X.dtype == np.float32 or X.dtype == np.float64:
+        return X
+    return X.astype(np.float64)
+
+
+def _per_block(X, prep, fill):
+    """Run ``fill(block, start, stop)`` over blocks of X on the kernel threads."""
+    run_blocks(X.shape[0], prep.rows, lambda: _Block(prep), fill)
+
+
+def _log_prob_rows(X, prep):
+    out = np.empty((X.shape[0], prep.n_components), dtype=X.dtype)
+
+    def fill(blk, a, b):
+        out[a:b] = blk.log_prob(X[a:b])[0].T
+
+    _per_block(X, prep, fill)
+    return out
+
+
 def log_gaussian_prob(X: np.ndarray, params: Params) -> np.ndarray:
     """``log N(x_i | mu_k, Sigma_k)`` for every row and component, shape (n, K)."""
-    dtype = X.dtype
-    n, n_features = X.shape
-    means = params.means
-    prec_chol = params.precisions_cholesky.astype(dtype, copy=False)
-    family = params.family
-    if family == "full":
-        maha = np.empty((n, params.n_components), dtype=dtype)
-        for k in range(params.n_components):
-            # Centre on the component's own mean first: X @ U - mu @ U would cancel
-            # catastrophically for data far from the origin.
-            y = (X - means[k].astype(dtype)) @ prec_chol[k]
-            np.einsum("ij,ij->i", y, y, out=maha[:, k])
-    else:
-        shift = _shift(params)
-        Xc = X - shift.astype(dtype)
-        mc = (means - shift).astype(dtype)
-        if family == "tied":
-            y = Xc @ prec_chol
-            m = mc @ prec_chol
-            maha = np.einsum("ij,ij->i", y, y)[:, None] - 2.0 * (y @ m.T)
-            maha += np.einsum("ij,ij->i", m, m)[None, :]
-        elif family == "diag":
-            prec = prec_chol**2
-            maha = (Xc * Xc) @ prec.T - 2.0 * (Xc @ (mc * prec).T)
-            maha += np.einsum("ij,ij->i", mc * mc, prec)[None, :]
-        else:  # spherical
-            prec = prec_chol**2
-            sq = np.einsum("ij,ij->i", Xc, Xc)
-            maha = (sq[:, None] - 2.0 * (Xc @ mc.T) + np.einsum("ij,ij->i", mc, mc)) * prec
-        np.maximum(maha, 0.0, out=maha)  # expanded squares may round below zero
-    log_det = params.log_det_cholesky.astype(dtype)
-    return -0.5 * (n_features * LOG_2PI + maha) + log_det
+    X = _as_float(X)
+    return _log_prob_rows(X, _Prepared(params, X.dtype, with_weights=False))
 
 
 def weighted_log_prob(X: np.ndarray, params: Params) -> np.ndarray:
     """``log pi_k + log N(x_i | mu_k, Sigma_k)``, shape (n, K)."""
-    return log_gaussian_prob(X, params) + np.log(params.weights).astype(X.dtype)
+    X = _as_float(X)
+    return _log_prob_rows(X, _Prepared(params, X.dtype))
 
 
 def log_resp_and_norm(X: np.ndarray, params: Params):
     """Log-responsibilities (n, K) and per-row log-likelihoods (n,)."""
-    wlp = weighted_log_prob(X, params)
-    top = wlp.max(axis=1, keepdims=True)
-    norm = top[:, 0] + np.log(np.exp(wlp - top).sum(axis=1))
-    return wlp - norm[:, None], norm
+    X = _as_float(X)
+    prep = _Prepared(params, X.dtype)
+    log_resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
+    norm = np.empty(X.shape[0], dtype=X.dtype)
+
+    def fill(blk, a, b):
+        wlp = blk.log_prob(X[a:b])[0]
+        norm[a:b] = _logsumexp_cols(wlp, keep_log=True)
+        log_resp[a:b] = wlp.T
+
+    _per_block(X, prep, fill)
+    return log_resp, norm
+
+
+class _ChunkState:
+    """One thread's share of a chunk's E-step: buffers, statistics, worst row."""
+
+    def __init__(self, prep: _Prepared, kind: str, offsets):
+        self.block = _Block(prep)
+        self.moments = Moments(prep.n_components, prep.n_features, kind, offsets, prep.dtype)
+        self.loglik = 0.0
+        self.worst = (np.inf, -1)
+        if _layout(kind) != prep.layout:  # statistics that need other features
+            self.feat = np.empty((feature_rows(prep.n_features, kind), prep.rows),
+                                 dtype=prep.dtype)
+
+
+def _inverse_factors(prec_chol):
+    """``U_k^{-1}`` of each upper-triangular precision factor (LAPACK trtri)."""
+    from scipy.linalg.lapack import dtrtri
+
+    out = np.empty_like(prec_chol)
+    for k, u in enumerate(prec_chol):
+        inv, info = dtrtri(u, lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular precision factor")
+        out[k] = inv
+    return out
+
+
+def _full_fused(st, X, a, b, w, w_t):
+    """E-step and statistics of full covariance, fused per group of columns.
+
+    The whitened residuals of all components come from one product; their squares
+    give the log-densities, and the same residuals, scaled by sqrt(r), give each
+    component's scatter about its current mean in whitened coordinates (see
+    :meth:`Moments.add_whitened`).
+    """
+    blk = st.block
+    prep = blk.prep
+    k, d = prep.n_components, prep.n_features
+    feat = fill_features(blk.feat, X[a:b], prep.shift_t, "full")
+    n = b - a
+    step = prep.sub_rows
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        resid = blk.resid[: k * d * m].reshape(k, d, m)
+        cols = feat[:, start : start + m]
+        np.matmul(prep.matrix, cols, out=resid.reshape(k * d, m))
+        wlp = blk.wlp[:, :m]
+        np.einsum("kdj,kdj->kj", resid, resid, out=wlp)
+        np.subtract(prep.offset_t, wlp, out=wlp)
+        norm = _logsumexp_cols(wlp)
+        lo = a + start
+        if w is None:
+            st.loglik += float(norm.sum(dtype=np.float64))
+            i = int(np.argmin(norm))
+        else:
+            wa = w[lo : lo + m]
+            st.loglik += float(norm.astype(np.float64) @ np.asarray(wa, dtype=np.float64))
+            wlp *= w_t[lo : lo + m]
+            i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
+            if not wa[i] > 0:
+                i = -1
+        if i >= 0 and norm[i] < st.worst[0]:
+            st.worst = (float(norm[i]), lo + i)
+        st.moments.add_whitened(cols, wlp, resid)
 
 
 def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
@@ -85,23 +298,61 @@ def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
     kind : {"full", "diag", "tied"}
         Scatter layout the M-step needs.
     """
-    log_resp, norm = log_resp_and_norm(X, params)
-    resp = np.exp(log_resp)
-    if sample_weight is None:
-        resp_w = resp
-        loglik = float(norm.sum(dtype=np.float64))
-        weight = float(X.shape[0])
-        n_rows = X.shape[0]
-        worst = int(np.argmin(norm))
+    # Small factorisations and products below: one BLAS thread (see _parallel).
+    with single_threaded_blas():
+        return _estep_chunk(_as_float(X), sample_weight, params, kind)
+
+
+def _estep_chunk(X, sample_weight, params, kind):
+    prep = _Prepared(params, X.dtype)
+    offsets = params.means - prep.shift if kind == "full" else None
+    w = sample_weight
+    w_t = None if w is None else np.asarray(w).astype(X.dtype, copy=False)
+
+    def make_state():
+        return _ChunkState(prep, kind, offsets)
+
+    fused = prep.family == "full" and kind == "full"
+    if fused:
+        # V_k = U_k^{-1} / sqrt(1/2) maps the (scaled) whitened scatter back.
+        unwhiten = _inverse_factors(params.precisions_cholesky) / math.sqrt(0.5)
+
+    def work(st, a, b):
+        if fused:
+            return _full_fused(st, X, a, b, w, w_t)
+        resp, feat = st.block.log_prob(X[a:b])
+        norm = _logsumexp_cols(resp)
+        if w is None:
+            st.loglik += float(norm.sum(dtype=np.float64))
+            i = int(np.argmin(norm))
+        else:
+            wa = w[a:b]
+            st.loglik += float(norm.astype(np.float64) @ np.asarray(wa, dtype=np.float64))
+            resp *= w_t[a:b]
+            i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
+            if not wa[i] > 0:
+                i = -1
+        if i >= 0 and norm[i] < st.worst[0]:
+            st.worst = (float(norm[i]), a + i)
+        if _layout(kind) != prep.layout:
+            feat = fill_features(st.feat, X[a:b], prep.shift_t, kind)
+        st.moments.add(feat, resp, unit_rows=w is None)
+
+    states = run_blocks(X.shape[0], prep.rows, make_state, work)
+    moments = states[0].moments
+    for st in states[1:]:
+        moments.merge(st.moments)
+    if fused:
+        moments.set_whitening(unwhiten)
+    stats = moments.finish(prep.shift)
+    loglik = sum(st.loglik for st in states)
+    worst_ll, worst_i = min((st.worst for st in states), key=lambda t: t[0])
+    if w is None:
+        weight, n_rows = float(X.shape[0]), X.shape[0]
     else:
-        w = sample_weight.astype(X.dtype, copy=False)
-        resp_w = resp * w[:, None]
-        loglik = float(norm.astype(np.float64) @ sample_weight.astype(np.float64))
-        weight = float(sample_weight.sum(dtype=np.float64))
-        positive = sample_weight > 0
-        n_rows = int(positive.sum())
-        worst = int(np.argmin(np.where(positive, norm, np.inf))) if n_rows else 0
-    stats = stats_from_resp(X, resp_w, kind, centers=params.means if kind == "full" else None)
+        weight = float(np.sum(w, dtype=np.float64))
+        n_rows = int(np.count_nonzero(np.asarray(w) > 0))
+    found = worst_i >= 0
     return SuffStats(
         nk=stats.nk,
         means=stats.means,
@@ -110,6 +361,6 @@ def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
         loglik=loglik,
         weight=weight,
         n_rows=n_rows,
-        worst_loglik=float(norm[worst]) if n_rows else np.inf,
-        worst_row=np.asarray(X[worst], dtype=np.float64) if n_rows else None,
+        worst_loglik=worst_ll if found else np.inf,
+        worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._covariance import CovarianceModel
+from ._parallel import with_single_threaded_blas
 from ._params import Params, params_from_covariances
 from ._stats import SuffStats
 
@@ -16,6 +17,9 @@ _NK_GUARD = 10 * np.finfo(np.float64).eps
 EMPTY_SHARE = 1e-10
 
 
+# Small per-component factorisations: OpenBLAS's threads cost more than the work and
+# stall outright when the other core is busy (253 ms vs 2 ms per M-step on W3).
+@with_single_threaded_blas
 def mstep(stats: SuffStats, model: CovarianceModel, reg_covar: float,
           previous: Params | None = None, error_hint: str = "") -> Params:
     """Maximise the expected complete-data log-likelihood given ``stats``."""

@@ -122,6 +122,198 @@ def empty_stats(n_components: int, n_features: int, kind: str) -> SuffStats:
     )
 
 
+class Moments:
+    """float64 running sums of weighted rows, about fixed points, block by block.
+
+    Blocks arrive feature-major ("transposed": one row per feature, one column per
+    data row), shifted by a common ``shift`` (a point near the data), with a row of
+    ones at the bottom: ``[X - s; 1]`` (D + 1, b), or for the "diag" layout
+    ``[(X - s)**2; X - s; 1]`` (2 D + 1, b). Feature-major keeps every element-wise
+    step on long contiguous rows whatever D and K, and one product
+    ``features @ R^T`` gives the weight sums (from the ones), the sums and, for "diag",
+    the sums of squares of all components at once.
+
+    Sums are taken about ``shift`` for "diag" and "tied" and about per-component
+    centres ``shift + offsets[k]`` for "full" (normally the current means), so the
+    corrections that turn them into scatters about the weighted means are small and
+    lose no digits for data far from the origin. Each block's products run in the
+    block's dtype (BLAS); the running sums are float64.
+
+    Parameters
+    ----------
+    n_components, n_features : int
+    kind : {"full", "diag", "tied"}
+    offsets : ndarray of shape (K, D), optional
+        Per-component centres minus the shift ("full" only); None means zeros.
+    dtype : numpy dtype
+        dtype of the blocks.
+    """
+
+    def __init__(self, n_components, n_features, kind, offsets=None, dtype=np.float64):
+        self.kind = kind
+        self.nk = np.zeros(n_components)
+        self.sums = np.zeros((n_components, n_features))
+        self.second = np.zeros(
+            {"full": (n_components, n_features, n_features),
+             "diag": (n_components, n_features),
+             "tied": (n_features, n_features)}[kind]
+        )
+        self.offsets = None if offsets is None or not np.any(offsets) else offsets
+        self._offsets_t = None if self.offsets is None else self.offsets.astype(dtype)[:, :, None]
+        self.unwhiten = None  # set by set_whitening when ``second`` is whitened
+        self._z = self._sq = None  # work buffers, made on first use
+
+    def add(self, feat, resp_t, unit_rows=False):
+        """Add a block.
+
+        Parameters
+        ----------
+        feat : ndarray of shape (D + 1, b), or (2 D + 1, b) for "diag"
+            ``[X - s; 1]``, or ``[(X - s)**2; X - s; 1]`` for "diag".
+        resp_t : ndarray of shape (K, b), C-contiguous, dtype of feat
+            Responsibilities times row weights, one row per component.
+        unit_rows : bool
+            True when every column of ``resp_t`` sums to one ("tied": saves a pass).
+        """
+        kind = self.kind
+        d = self.sums.shape[1]
+        both = feat @ resp_t.T  # (F, K): ones row -> n_k, X - s -> sums, squares
+        nk_block = both[-1].astype(np.float64)
+        self.nk += nk_block
+        if kind == "diag":
+            self.second += both[:d].T
+            self.sums += both[d : 2 * d].T
+            return
+        self.sums += both[:d].T
+        xt = feat[:d]
+        if kind == "tied":
+            # Pooled scatter: sum_k r_ik is the row's weight; one symmetric product.
+            if unit_rows:
+                self.second += xt @ xt.T
+            else:
+                z = xt * np.sqrt(resp_t.sum(axis=0))
+                self.second += z @ z.T
+            return
+        # "full": per component sqrt(r) * (x - centre_k), then a symmetric rank-b update
+        # (NumPy hands z @ z.T to BLAS syrk).
+        if self.offsets is not None:
+            self.sums -= nk_block[:, None] * self.offsets
+        root = np.sqrt(resp_t)
+        z = self._buffer(xt.shape, xt.dtype)
+        for k in range(resp_t.shape[0]):
+            if self._offsets_t is None:
+                np.multiply(xt, root[k], out=z)
+            else:
+                np.subtract(xt, self._offsets_t[k], out=z)
+                z *= root[k]
+            self.second[k] += z @ z.T
+
+    def add_whitened(self, feat, resp_t, resid):
+        """Add a block of the full kernel from its whitened residuals.
+
+        ``resid[k]`` (D, b) holds ``c U_k^T (x - centre_k)`` for each row x, the
+        residuals the E-step has just computed (``c`` a constant). Their weighted
+        scatter is the scatter about the centres in whitened coordinates: one scaling
+        and K symmetric rank-b updates, no second centring pass over the rows.
+        :meth:`finish` maps it back with ``V_k^T . V_k`` (``V_k = U_k^{-1} / c``, set
+        by :meth:`set_whitening`). ``resid`` is overwritten.
+        """
+        both = feat @ resp_t.T
+        nk_block = both[-1].astype(np.float64)
+        self.nk += nk_block
+        d = self.sums.shape[1]
+        self.sums += both[:d].T
+        if self.offsets is not None:
+            self.sums -= nk_block[:, None] * self.offsets
+        np.multiply(resid, np.sqrt(resp_t)[:, None, :], out=resid)
+        # One batched product (a BLAS call per component, no Python loop).
+        buf = self._square_buffer(resid.dtype)
+        np.matmul(resid, resid.transpose(0, 2, 1), out=buf)
+        self.second += buf
+
+    def _square_buffer(self, dtype):
+        buf = self._sq
+        if buf is None or buf.dtype != dtype:
+            buf = self._sq = np.empty(self.second.shape, dtype=dtype)
+        return buf
+
+    def set_whitening(self, unwhiten):
+        """Declare ``second`` whitened: ``finish`` maps it by ``unwhiten[k]^T . unwhiten[k]``."""
+        self.unwhiten = unwhiten
+
+    def _buffer(self, shape, dtype):
+        z = self._z
+        if z is None or z.shape[1] < shape[1] or z.dtype != dtype:
+            z = self._z = np.empty(shape, dtype=dtype)
+        return z[:, : shape[1]]
+
+    def merge(self, other: "Moments") -> "Moments":
+        """Add another accumulator's sums (same shift and offsets) into this one."""
+        self.nk += other.nk
+        self.sums += other.sums
+        self.second += other.second
+        return self
+
+    def finish(self, shift) -> SuffStats:
+        """Statistics (nk, means, scatter about the means) of everything added."""
+        nk = self.nk
+        safe_nk = np.where(nk > 0, nk, 1.0)
+        delta = self.sums / safe_nk[:, None]  # weighted mean minus centre
+        means = shift + delta
+        if self.offsets is not None:
+            means += self.offsets
+        kind = self.kind
+        second = self.second
+        if self.unwhiten is not None:
+            v = self.unwhiten
+            second = np.swapaxes(v, 1, 2) @ second @ v
+            second = 0.5 * (second + np.swapaxes(second, 1, 2))  # exactly symmetric
+        if kind == "full":
+            scatter = second - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        elif kind == "diag":
+            scatter = second - nk[:, None] * delta**2
+            np.maximum(scatter, 0.0, out=scatter)  # rounding must not make it negative
+        else:
+            scatter = second - (delta * nk[:, None]).T @ delta
+        empty = nk <= 0
+        if empty.any():
+            means[empty] = 0.0
+            if kind != "tied":
+                scatter[empty] = 0.0
+        return SuffStats(nk=nk, means=means, scatter=scatter, kind=kind)
+
+
+# Elements of a block's work arrays (features, responsibilities, scatter buffer):
+# about half of a core's L2.
+BLOCK_ELEMENTS = 1 << 17
+
+
+def feature_rows(n_features, kind) -> int:
+    """Rows of a feature-major block: ``[X - s; 1]``, or ``[(X - s)**2; X - s; 1]``."""
+    return 2 * n_features + 1 if kind == "diag" else n_features + 1
+
+
+def fill_features(feat, X, shift_t, kind):
+    """Write the feature-major block of rows ``X`` (b, D) into ``feat[:, :b]``."""
+    d, b = X.shape[1], X.shape[0]
+    if kind == "diag":
+        xt = feat[d : 2 * d, :b]
+        np.subtract(X.T, shift_t[:, None], out=xt)
+        np.multiply(xt, xt, out=feat[:d, :b])
+    else:
+        np.subtract(X.T, shift_t[:, None], out=feat[:d, :b])
+    feat[-1, :b] = 1.0
+    return feat[:, :b]
+
+
+def block_rows(n_components, n_features, kind) -> int:
+    """Rows per block of the statistics kernels: work arrays that stay in cache."""
+    width = feature_rows(n_features, kind) + 2 * n_components + (
+        n_features if kind == "full" else 0)
+    rows = min(16384, max(512, BLOCK_ELEMENTS // width))
+    return int(rows - rows % 64)
+
+
 def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     """Statistics of one chunk from its (weighted) responsibilities.
 
@@ -144,43 +336,31 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     SuffStats
         ``loglik`` and ``weight`` are left for the caller to fill in.
     """
+    from ._parallel import run_blocks
+
+    n_samples, n_features = X.shape
     n_components = resp_w.shape[1]
-    nk = resp_w.sum(axis=0, dtype=np.float64)
-    safe_nk = np.where(nk > 0, nk, 1.0)
+    if n_samples == 0:
+        return empty_stats(n_components, n_features, kind)
+    resp_w = np.asarray(resp_w, dtype=X.dtype)
+    shift = X.mean(axis=0, dtype=np.float64)
+    shift_t = shift.astype(X.dtype)
+    offsets = None
     if kind == "full" and centers is not None:
-        shifts = np.asarray(centers, dtype=np.float64)
-        sums = np.empty((n_components, X.shape[1]))
-        scatter = np.empty((n_components, X.shape[1], X.shape[1]))
-        for k in range(n_components):
-            diff = X - shifts[k].astype(X.dtype)
-            weighted = diff * resp_w[:, k : k + 1]
-            sums[k] = weighted.sum(axis=0, dtype=np.float64)
-            scatter[k] = weighted.T @ diff
-        mean_offset = sums / safe_nk[:, None]
-        scatter -= nk[:, None, None] * mean_offset[:, :, None] * mean_offset[:, None, :]
-        means = shifts + mean_offset
-    else:
-        shift = X.mean(axis=0, dtype=np.float64)
-        Xc = X - shift.astype(X.dtype)
-        sums = (resp_w.T @ Xc).astype(np.float64)
-        mean_offset = sums / safe_nk[:, None]
-        if kind == "diag":
-            scatter = (resp_w.T @ (Xc * Xc)).astype(np.float64)
-            scatter -= nk[:, None] * mean_offset**2
-            np.maximum(scatter, 0.0, out=scatter)  # rounding must not make it negative
-        elif kind == "tied":
-            row_w = resp_w.sum(axis=1)
-            scatter = ((Xc * row_w[:, None]).T @ Xc).astype(np.float64)
-            scatter -= (mean_offset * nk[:, None]).T @ mean_offset
-        else:  # "full" without centers: per component, about the chunk mean
-            scatter = np.empty((n_components, X.shape[1], X.shape[1]))
-            for k in range(n_components):
-                scatter[k] = (Xc * resp_w[:, k : k + 1]).T @ Xc
-            scatter -= nk[:, None, None] * mean_offset[:, :, None] * mean_offset[:, None, :]
-        means = shift + mean_offset
-    empty = nk <= 0
-    if empty.any():
-        means[empty] = 0.0
-        if kind != "tied":
-            scatter[empty] = 0.0
-    return SuffStats(nk=nk, means=means, scatter=scatter, kind=kind)
+        offsets = np.asarray(centers, dtype=np.float64) - shift
+    rows = block_rows(n_components, n_features, kind)
+
+    def make_state():
+        feat = np.empty((feature_rows(n_features, kind), rows), dtype=X.dtype)
+        return Moments(n_components, n_features, kind, offsets, X.dtype), feat
+
+    def work(state, start, stop):
+        acc, feat = state
+        block = fill_features(feat, X[start:stop], shift_t, kind)
+        acc.add(block, np.ascontiguousarray(resp_w[start:stop].T))
+
+    states = run_blocks(n_samples, rows, make_state, work)
+    total = states[0][0]
+    for other, _ in states[1:]:
+        total.merge(other)
+    return total.finish(shift)

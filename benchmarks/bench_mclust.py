@@ -124,8 +124,8 @@ def time_gaussmix(X, n_jobs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=None,
-                        help="gaussmix.select's n_jobs (default: one cell at a time)")
+    parser.add_argument("--n-jobs", type=int, default=-1,
+                        help="gaussmix.select's n_jobs (default -1: one thread per CPU, as select)")
     parser.add_argument("--reference-dir", default=str(DEFAULT_REFERENCE))
     parser.add_argument("--no-r", action="store_true", help="time gaussmix only")
     args = parser.parse_args(argv)

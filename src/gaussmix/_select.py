@@ -321,7 +321,7 @@ def _noise_mask(noise, n):
 
 # ------------------------------------------------------------------------- select
 def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subset=None,
-           tol=1e-5, max_iter=None, random_state=None, n_jobs=None, verbose=False):
+           tol=1e-5, max_iter=None, random_state=None, n_jobs=-1, verbose=False):
     """Fit a grid of Gaussian mixtures and choose one by BIC, as mclust does.
 
     Parameters
@@ -352,10 +352,10 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         Iteration cap per fit (mclust's default: none).
     random_state : None, int or numpy Generator
         Draws the initialisation subset when one is needed.
-    n_jobs : int, optional
-        Cells fitted at once in threads (NumPy releases the GIL in its kernels; worth
-        it for a few thousand rows and more). None or 1: one at a time; -1: one per
-        CPU. The results do not depend on it.
+    n_jobs : int, default=-1
+        Cells fitted at once in threads (the compiled EM and NumPy's kernels release
+        the GIL). -1: one per CPU; None or 1: one at a time. The results do not depend
+        on it.
     verbose : bool, default=False
         Show a progress bar.
 

@@ -25,7 +25,7 @@ from ._em import run_em, sum_stats
 from ._estep import log_resp_and_norm, weighted_log_prob
 from ._init import INIT_METHODS, initial_stats
 from ._mstep import mstep
-from ._params import Params, _log_det_cholesky, params_from_precisions
+from ._params import Params, make_params, params_from_precisions
 from ._validation import (
     check_means,
     check_precisions,
@@ -42,16 +42,12 @@ _FLOAT32_HINT = (
 
 def _as_params(estimator) -> Params:
     """Engine parameters from a fitted estimator's public attributes."""
-    family = get_model(estimator.covariance_type).family
-    prec_chol = np.asarray(estimator.precisions_cholesky_, dtype=np.float64)
-    means = np.asarray(estimator.means_, dtype=np.float64)
-    return Params(
-        weights=np.asarray(estimator.weights_, dtype=np.float64),
-        means=means,
-        covariances=np.asarray(estimator.covariances_, dtype=np.float64),
-        precisions_cholesky=prec_chol,
-        log_det_cholesky=_log_det_cholesky(prec_chol, family, *means.shape),
-        family=family,
+    return make_params(
+        estimator.weights_,
+        np.asarray(estimator.means_, dtype=np.float64),
+        np.asarray(estimator.covariances_, dtype=np.float64),
+        np.asarray(estimator.precisions_cholesky_, dtype=np.float64),
+        get_model(estimator.covariance_type).family,
     )
 
 
@@ -331,14 +327,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         means = params.means if means_init is None else means_init
         if precisions_init is not None:
             return params_from_precisions(weights, means, precisions_init, model.family)
-        return Params(
-            weights=np.asarray(weights, dtype=np.float64),
-            means=np.asarray(means, dtype=np.float64),
-            covariances=params.covariances,
-            precisions_cholesky=params.precisions_cholesky,
-            log_det_cholesky=params.log_det_cholesky,
-            family=params.family,
-        )
+        return make_params(weights, means, params.covariances,
+                           params.precisions_cholesky, params.family)
 
     def _set_params_attributes(self, params: Params, dtype):
         self.weights_ = params.weights.astype(dtype)

@@ -93,21 +93,27 @@ def _precision_cholesky(covariances, family, error_hint=""):
     return 1.0 / np.sqrt(covariances)
 
 
+def make_params(weights, means, covariances, precisions_cholesky, family) -> Params:
+    """Parameters from all their parts; only the log-determinants are derived."""
+    n_components, n_features = means.shape
+    return Params(
+        weights=np.asarray(weights, dtype=np.float64),
+        means=np.asarray(means, dtype=np.float64),
+        covariances=covariances,
+        precisions_cholesky=precisions_cholesky,
+        log_det_cholesky=_log_det_cholesky(precisions_cholesky, family, n_components,
+                                           n_features),
+        family=family,
+    )
+
+
 def params_from_covariances(weights, means, covariances, family, error_hint="") -> Params:
     """Parameters from covariances; raises ValueError if one is not positive definite."""
     weights = np.asarray(weights, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
     covariances = np.asarray(covariances, dtype=np.float64)
     prec_chol = _precision_cholesky(covariances, family, error_hint)
-    n_components, n_features = means.shape
-    return Params(
-        weights=weights,
-        means=means,
-        covariances=covariances,
-        precisions_cholesky=prec_chol,
-        log_det_cholesky=_log_det_cholesky(prec_chol, family, n_components, n_features),
-        family=family,
-    )
+    return make_params(weights, means, covariances, prec_chol, family)
 
 
 def _flip(a):
@@ -131,12 +137,4 @@ def params_from_precisions(weights, means, precisions, family) -> Params:
     else:
         prec_chol = np.sqrt(precisions)
         covariances = 1.0 / precisions
-    n_components, n_features = means.shape
-    return Params(
-        weights=weights,
-        means=means,
-        covariances=covariances,
-        precisions_cholesky=prec_chol,
-        log_det_cholesky=_log_det_cholesky(prec_chol, family, n_components, n_features),
-        family=family,
-    )
+    return make_params(weights, means, covariances, prec_chol, family)

@@ -19,9 +19,10 @@ KIND = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "diag"}
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    """512-row blocks, 16-column sub-blocks, two threads."""
+    """512-row blocks, 16-column sub-blocks, full residuals in bands of 2, two threads."""
     monkeypatch.setattr(_stats, "BLOCK_ELEMENTS", 1 << 8)
     monkeypatch.setattr(_estep, "FULL_RESIDUAL_ELEMENTS", 1 << 6)
+    monkeypatch.setattr(_estep, "FULL_BAND_WIDTH", 2)
     _parallel.set_num_threads(2)
     yield
     _parallel.set_num_threads(None)
@@ -119,6 +120,7 @@ def test_threads_and_blocks_do_not_change_results(family, monkeypatch):
     _parallel.set_num_threads(1)
     monkeypatch.setattr(_stats, "BLOCK_ELEMENTS", 1 << 20)
     monkeypatch.setattr(_estep, "FULL_RESIDUAL_ELEMENTS", 1 << 20)
+    monkeypatch.setattr(_estep, "FULL_BAND_WIDTH", 1 << 20)
     one = estep_chunk(X, None, params, kind)
     np.testing.assert_allclose(many.nk, one.nk, rtol=1e-12)
     np.testing.assert_allclose(many.scatter, one.scatter, rtol=1e-10, atol=1e-10)
@@ -185,3 +187,132 @@ def test_integer_rows_are_accepted():
     np.testing.assert_allclose(log_gaussian_prob(Xi, params),
                                _reference_log_prob(Xi.astype(float), params, dense),
                                rtol=1e-11, atol=1e-11)
+
+
+# ---------------------------------------------------------------- sparse whitened scatter
+def _separated(n=2400, d=6, k=4, seed=11, sep=30.0, shift=0.0, bridge=60):
+    """Well-separated clusters (most responsibilities underflow far below 2**-100),
+    plus ``bridge`` rows half-way between two clusters (two components share them)
+    and five at the centre, where every component keeps a share.
+
+    The means sit on a regular simplex in the whitened coordinates of a common
+    covariance; each component's covariance is that one scaled by 1.0-1.1.
+    """
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    common = (q * rng.uniform(0.5, 2.0, d)) @ q.T
+    chol = np.linalg.cholesky(common)
+    means = sep * np.eye(k, d) @ chol.T
+    covs = np.stack([common * c for c in np.linspace(1.0, 1.1, k)])
+    labels = rng.integers(k, size=n)
+    X = means[labels] + np.einsum("nij,nj->ni", np.linalg.cholesky(covs)[labels],
+                                  rng.normal(size=(n, d)))
+    pairs = np.stack([np.arange(bridge) % k, (np.arange(bridge) + 1) % k], axis=1)
+    X[:bridge] = 0.5 * (means[pairs[:, 0]] + means[pairs[:, 1]])
+    X[bridge : bridge + 5] = means.mean(axis=0)
+    X = X[rng.permutation(n)]
+    params = params_from_covariances(np.full(k, 1.0 / k), means + shift, covs * 1.5, "full")
+    return X + shift, params, covs * 1.5
+
+
+def _reference_resp(X, params, dense):
+    wlp = _reference_log_prob(X, params, dense) + np.log(params.weights)
+    return np.exp(wlp - np.logaddexp.reduce(wlp, axis=1)[:, None])
+
+
+@pytest.mark.parametrize("max_fraction", [0.5, 1.0])
+def test_sparse_scatter_matches_dense_and_definition(max_fraction, monkeypatch):
+    """Skipping negligible responsibilities gives the dense scatter, with rows that
+    keep one, a few and all of their components."""
+    monkeypatch.setattr(_stats, "SPARSE_MAX_FRACTION", max_fraction)
+    X, params, dense = _separated()
+    resp = _reference_resp(X, params, dense)
+    kept = (resp >= _stats.SPARSE_TAU).sum(axis=1)
+    assert (kept == 1).mean() > 0.8 and (kept > 1).any() and (kept == resp.shape[1]).any()
+    sparse = estep_chunk(X, None, params, "full")
+    full = _estep._estep_chunk(X, None, params, "full", sparse=False)
+    nk, means, scat = _direct_stats(X, resp, "full")
+    np.testing.assert_allclose(sparse.nk, nk, rtol=1e-11)
+    np.testing.assert_allclose(sparse.scatter, scat, rtol=1e-9, atol=1e-10 * np.abs(scat).max())
+    np.testing.assert_allclose(sparse.scatter, full.scatter, rtol=1e-11,
+                               atol=1e-12 * np.abs(scat).max())
+    assert sparse.loglik == pytest.approx(full.loglik, rel=1e-13)
+
+
+def test_sparse_scatter_weighted_and_float32():
+    X, params, dense = _separated(seed=12, shift=1e3)
+    w = np.random.default_rng(13).uniform(0, 2, len(X))
+    w[::5] = 0.0
+    resp = _reference_resp(X, params, dense) * w[:, None]
+    s = estep_chunk(X, w, params, "full")
+    nk, _, scat = _direct_stats(X, resp, "full")
+    np.testing.assert_allclose(s.scatter, scat, rtol=1e-8, atol=1e-9 * np.abs(scat).max())
+    s32 = estep_chunk(X.astype(np.float32), w, params, "full")
+    s64 = estep_chunk(X.astype(np.float32).astype(np.float64), w, params, "full")
+    np.testing.assert_allclose(s32.scatter, s64.scatter, rtol=1e-3, atol=1e-3 * scat.max())
+    np.testing.assert_allclose(s32.nk, s64.nk, rtol=1e-4)
+
+
+def test_sparse_tally_is_the_skipped_trace():
+    """Moments.add_whitened's tally against the definition, on hand-made residuals."""
+    rng = np.random.default_rng(14)
+    k, d, m = 3, 5, 40
+    resid = rng.normal(size=(k, d, m))
+    half_maha = np.einsum("kdj,kdj->kj", resid, resid)
+    resp = rng.uniform(0.1, 1.0, (k, m))
+    resp[:, ::2] = 1e-40  # below SPARSE_TAU: skipped
+    resp[1, 5] = 0.0
+    feat = np.vstack([np.ones(m), rng.normal(size=(d, m))])
+    acc = _stats.Moments(k, d, "full")
+    bands = [(0, 2, resid[:, :2].copy()), (2, d, resid[:, 2:].copy())]
+    acc.add_whitened(feat, resp, bands, half_maha)
+    skip = resp < _stats.SPARSE_TAU
+    np.testing.assert_allclose(acc.dropped_trace, (resp * half_maha * skip).sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(acc.kept_trace, (resp * half_maha * ~skip).sum(axis=1), rtol=1e-13)
+    assert acc.certified()
+    acc._flush()
+    keep = np.where(skip, 0.0, resp)
+    want = np.einsum("kdj,kj,kej->kde", resid, keep, resid)
+    np.testing.assert_allclose(acc.second, want, rtol=1e-12)
+    np.testing.assert_allclose(acc.nk, resp.sum(axis=1), rtol=1e-13)
+
+
+def test_nearly_empty_component_falls_back_to_dense(monkeypatch):
+    """A component whose rows all sit below the threshold fails the certificate, and the
+    chunk is redone densely: its scatter is still the definition's."""
+    X, params, dense = _separated(seed=15, bridge=0)
+    # component 0: a copy of component 1 with weight 1e-40, so responsibilities ~1e-40
+    means, covs = params.means.copy(), dense.copy()
+    means[0], covs[0] = means[1], covs[1]
+    weights = np.array([1e-40, 1.0, 1.0, 1.0]) / 3.0
+    params = params_from_covariances(weights, means, covs, "full")
+    dense = covs
+    resp = _reference_resp(X, params, dense)
+    assert resp[:, 0].max() < _stats.SPARSE_TAU and resp[:, 0].max() > 0
+    calls = []
+    inner = _estep._estep_chunk
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("sparse", True))
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(_estep, "_estep_chunk", spy)
+    s = estep_chunk(X, None, params, "full")
+    assert calls == [True, False]
+    nk, means_ref, scat = _direct_stats(X, resp, "full")
+    np.testing.assert_allclose(s.nk, nk, rtol=1e-10)
+    np.testing.assert_allclose(s.scatter[0], scat[0], rtol=1e-8, atol=1e-8 * np.abs(scat[0]).max())
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 100])
+def test_band_cuts_do_not_change_results(width, monkeypatch):
+    """The full kernel's product cut into row bands (the factors' zeros skipped)."""
+    monkeypatch.setattr(_estep, "FULL_BAND_WIDTH", width)
+    X, params, dense = _problem("full", d=7, seed=16)
+    resp = _reference_resp(X, params, dense)
+    np.testing.assert_allclose(log_gaussian_prob(X, params), _reference_log_prob(X, params, dense),
+                               rtol=1e-11, atol=1e-11)
+    s = _estep._estep_chunk(X, None, params, "full", sparse=False)
+    nk, means, scat = _direct_stats(X, resp, "full")
+    np.testing.assert_allclose(s.scatter, scat, rtol=1e-9, atol=1e-9 * np.abs(scat).max())
+    np.testing.assert_allclose(s.means, means, rtol=1e-10, atol=1e-10)

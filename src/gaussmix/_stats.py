@@ -122,6 +122,15 @@ def empty_stats(n_components: int, n_features: int, kind: str) -> SuffStats:
     )
 
 
+# Sparse whitened scatter (Moments.add_whitened): pairs (component, row) with a
+# responsibility below SPARSE_TAU may be skipped, as long as the skipped trace stays
+# below CERTIFIED_RATIO (the float64 unit roundoff) of the kept one; blocks where more
+# than SPARSE_MAX_FRACTION of the pairs are kept go dense (gathering would not pay).
+SPARSE_TAU = 2.0**-100
+CERTIFIED_RATIO = 2.0**-53
+SPARSE_MAX_FRACTION = 0.5
+
+
 class Moments:
     """float64 running sums of weighted rows, about fixed points, block by block.
 
@@ -161,7 +170,13 @@ class Moments:
         self.offsets = None if offsets is None or not np.any(offsets) else offsets
         self._offsets_t = None if self.offsets is None else self.offsets.astype(dtype)[:, :, None]
         self.unwhiten = None  # set by set_whitening when ``second`` is whitened
-        self._z = self._sq = None  # work buffers, made on first use
+        self._z = self._sq = self._dense = None  # work buffers, made on first use
+        # Sparse whitened scatter (add_whitened with half_maha): staged rows, their
+        # components, and the trace certificate (see add_whitened).
+        self._stage = self._stage_k = None
+        self._staged = 0
+        self.kept_trace = np.zeros(n_components)
+        self.dropped_trace = np.zeros(n_components)
 
     def add(self, feat, resp_t, unit_rows=False):
         """Add a block.
@@ -208,28 +223,109 @@ class Moments:
                 z *= root[k]
             self.second[k] += z @ z.T
 
-    def add_whitened(self, feat, resp_t, resid):
+    def add_whitened(self, feat, resp_t, parts, half_maha=None):
         """Add a block of the full kernel from its whitened residuals.
 
-        ``resid[k]`` (D, b) holds ``c U_k^T (x - centre_k)`` for each row x, the
-        residuals the E-step has just computed (``c`` a constant). Their weighted
-        scatter is the scatter about the centres in whitened coordinates: one scaling
-        and K symmetric rank-b updates, no second centring pass over the rows.
-        :meth:`finish` maps it back with ``V_k^T . V_k`` (``V_k = U_k^{-1} / c``, set
-        by :meth:`set_whitening`). ``resid`` is overwritten.
+        ``feat`` is the block in the "lead" layout ``[1; X - s]`` (D + 1, b). ``parts``
+        is a list of ``(a, b, r)``: ``r[k]`` (b - a, b) holds rows ``a:b`` of the whitened
+        residuals ``c U_k^T (x - centre_k)`` of each row x (``c`` a constant), the
+        residuals the E-step has just computed, cut where it computed them. Their
+        weighted scatter is the scatter about the centres in whitened coordinates:
+        one scaling and K symmetric rank-b updates, no second centring pass over the
+        rows. :meth:`finish` maps it back with ``V_k^T . V_k`` (``V_k = U_k^{-1} / c``,
+        set by :meth:`set_whitening`). The parts may be overwritten.
+
+        With ``half_maha`` (K, b), the squared norms of the residuals, the scatter
+        may skip the pairs (k, i) whose responsibility is below ``SPARSE_TAU`` (most
+        of them when the components are well separated: each row then belongs to one
+        or two): only the other residuals are gathered, scaled and summed. What is
+        skipped is tallied exactly: ``dropped_trace[k]`` is the trace of the skipped
+        part of component k's whitened scatter and ``kept_trace[k]`` that of the
+        rest. The skipped part is positive semi-definite, so each of its entries is at
+        most its trace; when ``dropped_trace <= CERTIFIED_RATIO * kept_trace`` it is
+        below the rounding of the dense sum and the result is the dense one. The
+        caller checks that (:meth:`certified`) and recomputes densely otherwise.
         """
-        both = feat @ resp_t.T
-        nk_block = both[-1].astype(np.float64)
+        both = feat @ resp_t.T  # (D + 1, K): ones row -> n_k, X - s -> sums
+        nk_block = both[0].astype(np.float64)
         self.nk += nk_block
-        d = self.sums.shape[1]
-        self.sums += both[:d].T
+        self.sums += both[1:].T
         if self.offsets is not None:
             self.sums -= nk_block[:, None] * self.offsets
-        np.multiply(resid, np.sqrt(resp_t)[:, None, :], out=resid)
+        if half_maha is not None and self._add_sparse(resp_t, parts, half_maha):
+            return
+        root = np.sqrt(resp_t)[:, None, :]
+        if len(parts) == 1:
+            resid = parts[0][2]
+            np.multiply(resid, root, out=resid)
+        else:  # assemble the pieces while scaling them: no extra pass
+            n_comp, m = resp_t.shape
+            resid = self._dense_buffer((n_comp, self.sums.shape[1], m), resp_t.dtype)
+            for a, b, r in parts:
+                np.multiply(r, root, out=resid[:, a:b])
         # One batched product (a BLAS call per component, no Python loop).
         buf = self._square_buffer(resid.dtype)
         np.matmul(resid, resid.transpose(0, 2, 1), out=buf)
         self.second += buf
+
+    def _dense_buffer(self, shape, dtype):
+        buf = self._dense
+        if buf is None or buf.size < np.prod(shape) or buf.dtype != dtype:
+            buf = self._dense = np.empty(int(np.prod(shape)), dtype=dtype)
+        return buf[: int(np.prod(shape))].reshape(shape)
+
+    def _add_sparse(self, resp_t, parts, half_maha):
+        """The scatter of the pairs with responsibility >= SPARSE_TAU; False: go dense."""
+        n_comp, m = resp_t.shape
+        keep = resp_t >= SPARSE_TAU
+        nnz = int(np.count_nonzero(keep))
+        trace = resp_t * half_maha  # (K, b): each pair's share of its whitened trace
+        if nnz > SPARSE_MAX_FRACTION * n_comp * m:
+            self.kept_trace += trace.sum(axis=1, dtype=np.float64)
+            return False
+        if nnz < n_comp * m:
+            np.logical_not(keep, out=keep)
+            self.dropped_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
+            np.logical_not(keep, out=keep)
+        kk, ii = np.nonzero(keep)  # sorted by component
+        self.kept_trace += np.bincount(kk, weights=trace[kk, ii], minlength=n_comp)
+        d = self.sums.shape[1]
+        dtype = resp_t.dtype
+        if self._stage is None or self._stage.dtype != dtype or self._stage.shape[0] < nnz:
+            self._flush()
+            cap = max(nnz, (1 << 18) // max(d, 1))
+            self._stage = np.empty((cap, d), dtype=dtype)
+            self._stage_k = np.empty(cap, dtype=np.intp)
+        elif self._staged + nnz > self._stage.shape[0]:
+            self._flush()
+        lo, hi = self._staged, self._staged + nnz
+        root = np.sqrt(resp_t[kk, ii])[:, None]
+        for a, b, r in parts:
+            np.multiply(r[kk, :, ii], root, out=self._stage[lo:hi, a:b])
+        self._stage_k[lo:hi] = kk
+        self._staged = hi
+        return True
+
+    def _flush(self):
+        """Add the staged rows into the whitened scatter, one symmetric product each component."""
+        n = self._staged
+        if not n:
+            return
+        comp = self._stage_k[:n]
+        order = np.argsort(comp, kind="stable")
+        z = self._stage[:n][order]
+        counts = np.bincount(comp, minlength=self.second.shape[0])
+        start = 0
+        for k in np.flatnonzero(counts):
+            stop = start + counts[k]
+            zk = z[start:stop]
+            self.second[k] += zk.T @ zk  # NumPy hands a.T @ a to BLAS syrk
+            start = stop
+        self._staged = 0
+
+    def certified(self) -> bool:
+        """Whether what the sparse scatter skipped is below rounding (see add_whitened)."""
+        return bool(np.all(self.dropped_trace <= CERTIFIED_RATIO * self.kept_trace))
 
     def _square_buffer(self, dtype):
         buf = self._sq
@@ -249,13 +345,18 @@ class Moments:
 
     def merge(self, other: "Moments") -> "Moments":
         """Add another accumulator's sums (same shift and offsets) into this one."""
+        self._flush()
+        other._flush()
         self.nk += other.nk
         self.sums += other.sums
         self.second += other.second
+        self.kept_trace += other.kept_trace
+        self.dropped_trace += other.dropped_trace
         return self
 
     def finish(self, shift) -> SuffStats:
         """Statistics (nk, means, scatter about the means) of everything added."""
+        self._flush()
         nk = self.nk
         safe_nk = np.where(nk > 0, nk, 1.0)
         delta = self.sums / safe_nk[:, None]  # weighted mean minus centre
@@ -269,7 +370,8 @@ class Moments:
             second = np.swapaxes(v, 1, 2) @ second @ v
             second = 0.5 * (second + np.swapaxes(second, 1, 2))  # exactly symmetric
         if kind == "full":
-            scatter = second - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+            # d_i d_j first, then n_k: the correction (and the scatter) exactly symmetric
+            scatter = second - nk[:, None, None] * (delta[:, :, None] * delta[:, None, :])
         elif kind == "diag":
             scatter = second - nk[:, None] * delta**2
             np.maximum(scatter, 0.0, out=scatter)  # rounding must not make it negative
@@ -289,7 +391,8 @@ BLOCK_ELEMENTS = 1 << 17
 
 
 def feature_rows(n_features, kind) -> int:
-    """Rows of a feature-major block: ``[X - s; 1]``, or ``[(X - s)**2; X - s; 1]``."""
+    """Rows of a feature-major block: ``[X - s; 1]``, ``[1; X - s]`` ("lead"), or
+    ``[(X - s)**2; X - s; 1]`` ("diag")."""
     return 2 * n_features + 1 if kind == "diag" else n_features + 1
 
 
@@ -300,6 +403,10 @@ def fill_features(feat, X, shift_t, kind):
         xt = feat[d : 2 * d, :b]
         np.subtract(X.T, shift_t[:, None], out=xt)
         np.multiply(xt, xt, out=feat[:d, :b])
+    elif kind == "lead":  # the ones first: every prefix of rows is a product's input
+        np.subtract(X.T, shift_t[:, None], out=feat[1:, :b])
+        feat[0, :b] = 1.0
+        return feat[:, :b]
     else:
         np.subtract(X.T, shift_t[:, None], out=feat[:d, :b])
     feat[-1, :b] = 1.0

@@ -332,3 +332,34 @@ def test_em_memory_is_bounded_by_the_chunk():
     tracemalloc.stop()
     # One (n, K) responsibility matrix alone would be n * k * 8 = 12.8 MB.
     assert peak < 40 * chunk * max(k, d) * 8, peak
+
+
+def test_kmeans_start_on_large_data_uses_a_subset(monkeypatch):
+    from sklearn.cluster import KMeans
+
+    from gaussmix import _init
+
+    X = _data(n=3000, k=3, seed=16)
+    full = GaussianMixture(3, random_state=0, max_iter=0).fit(X)
+    monkeypatch.setattr(_init, "KMEANS_SUBSET", 300)
+    fitted = []
+    monkeypatch.setattr(KMeans, "fit", _recording(KMeans.fit, fitted))
+    sub = GaussianMixture(3, random_state=0, max_iter=0).fit(X)
+    assert fitted == [300]  # k-means saw only the subset
+    # every row starts in the component of its nearest subset centre: same clusters
+    order_f, order_s = np.argsort(full.means_[:, 0]), np.argsort(sub.means_[:, 0])
+    np.testing.assert_allclose(sub.means_[order_s], full.means_[order_f], atol=0.1)
+    w = np.ones(len(X))
+    w[::2] = 0  # zero-weight rows are never drawn into the subset
+    fitted.clear()
+    GaussianMixture(3, random_state=0, max_iter=0).fit(X, sample_weight=w)
+    assert fitted == [300]
+
+
+def _recording(fit, seen):
+    def wrapper(self, X, *args, **kwargs):
+        weights = kwargs.get("sample_weight")
+        assert weights is None or np.all(weights > 0)
+        seen.append(len(X))
+        return fit(self, X, *args, **kwargs)
+    return wrapper

@@ -15,13 +15,29 @@ from ._stats import SuffStats, empty_stats, stats_from_resp
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
+# Above this many rows the "kmeans" start clusters a random subset of this size.
+KMEANS_SUBSET = 100_000
+
 
 def _initial_labels(X, sample_weight, n_components, method, random_state):
     """Hard start: a label per row, -1 for rows that start in no component."""
     n_samples = X.shape[0]
     if method == "kmeans":
         km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-        return km.fit(X, sample_weight=sample_weight).labels_
+        if n_samples <= KMEANS_SUBSET:
+            return km.fit(X, sample_weight=sample_weight).labels_
+        # Large data: k-means on a random subset, then every row to its nearest centre,
+        # so the start never costs more than a few EM iterations (as mclust starts its
+        # hierarchical clustering on a subset).
+        rows = np.flatnonzero(sample_weight > 0) if sample_weight is not None else None
+        pool = n_samples if rows is None else rows.size
+        subset = np.sort(random_state.choice(pool, size=min(pool, KMEANS_SUBSET),
+                                             replace=False))
+        if rows is not None:
+            subset = rows[subset]
+        km.fit(X[subset], sample_weight=None if sample_weight is None
+               else sample_weight[subset])
+        return km.predict(X)
     labels = np.full(n_samples, -1, dtype=np.intp)
     if method == "k-means++":
         _, indices = kmeans_plusplus(

@@ -317,7 +317,7 @@ def _error_cases(tmp_path, model_file, data_csv):
         (["fit", f"{t}/nan.csv", "-k", "2"], "missing or non-finite"),
         (["fit", f"{t}/ragged.csv", "-k", "2"], "ragged"),
         (["fit", d, "-k", "2", "--columns", "nope"], "unknown column 'nope'"),
-        (["fit", d, "-k", "0"], "must be at least 1"),
+        (["fit", d, "-k", "0"], ">= 1"),
         (["fit", d, "-k", "2", "--covariance", "XXL"], "invalid choice"),
         (["fit", d, "-k", "2", "--bogus"], "unrecognized arguments"),
         (["fit", d, "-k", "2", "--tol", "-1"], "finite number >= 0"),
@@ -330,7 +330,7 @@ def _error_cases(tmp_path, model_file, data_csv):
         (["predict", m, f"{t}/three.csv", "--columns", "a"], "has 1 column(s) but"),
         (["predict", m, d, "--out", m], "never overwritten"),
         (["score", m, d, "--out", f"{t}/x.csv"], "--out is for --per-row"),
-        (["sample", m, "-n", "-3"], "must be at least 1"),
+        (["sample", m, "-n", "-3"], ">= 1"),
         (["plot", m, d, "--out", f"{t}/f.png", "--dims", "0", "0"], "--dims"),
         (["plot", m, d], "required: --out"),
     ]

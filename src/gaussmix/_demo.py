@@ -18,34 +18,16 @@ import warnings
 
 import numpy as np
 
+from .cli import _non_negative_int, _positive_int
+
 DEFAULT_SEED = 31
 DEFAULT_OUT = "gaussmix-demo"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the demo's options to ``parser``."""
     parser.add_argument(
-        "--seed", type=_nonnegative_int, default=DEFAULT_SEED,
+        "--seed", type=_non_negative_int, default=DEFAULT_SEED,
         help="random seed for the data and the random start (default: %(default)s)",
     )
     parser.add_argument(
@@ -57,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="clusters in the data and Gaussians in the mixture (default: %(default)s)",
     )
     parser.add_argument(
-        "--steps", type=_nonnegative_int, default=100,
+        "--steps", type=_non_negative_int, default=100,
         help="EM steps to run (default: %(default)s)",
     )
     parser.add_argument(

@@ -322,16 +322,23 @@ def mstep_vii(nk, means, scatter, state=None):
     return MstepResult(sigsq)
 
 
-def _eei_from(total_diag, denom, n_components):
-    if not total_diag.min() > 0.0:
-        _fail("singular covariance (a variance vanishes)")
-    g = float(_geomean(total_diag))
+def _scale_and_shape(diag, denom, vanish_message="singular covariance"):
+    """Volume and unit-determinant shape of a pooled diagonal, with mclust's checks."""
+    if not diag.min() > 0.0:
+        _fail(vanish_message)
+    g = float(_geomean(diag))
     if not g > EPS:
         _fail("singular covariance")
     scale = g / denom
-    shape = total_diag / g
+    shape = diag / g
     if not (shape.min() > EPS and scale > EPS):
         _fail("singular covariance")
+    return scale, shape
+
+
+def _eei_from(total_diag, denom, n_components):
+    scale, shape = _scale_and_shape(total_diag, denom,
+                                    "singular covariance (a variance vanishes)")
     return MstepResult(np.tile(scale * shape, (n_components, 1)))
 
 
@@ -454,16 +461,7 @@ def mstep_vvv(nk, means, scatter, state=None):
 
 
 def _eev_from(omega, vectors, denom):
-    shape = omega.sum(axis=0)
-    if not shape.min() > 0.0:
-        _fail("singular covariance")
-    g = float(_geomean(shape))
-    if not g > EPS:
-        _fail("singular covariance")
-    scale = g / denom
-    shape = shape / g
-    if not (shape.min() > EPS and scale > EPS):
-        _fail("singular covariance")
+    scale, shape = _scale_and_shape(omega.sum(axis=0), denom)
     if not np.sqrt(scale * shape).min() > RTEPS:
         _fail("singular covariance")
     return MstepResult(_compose(np.full(omega.shape[0], scale), shape[None, :], vectors))

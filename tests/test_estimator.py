@@ -363,3 +363,16 @@ def _recording(fit, seen):
         seen.append(len(X))
         return fit(self, X, *args, **kwargs)
     return wrapper
+
+
+@pytest.mark.parametrize("cov", ["full", "tied"])
+def test_precision_factors_are_exactly_upper_triangular(cov):
+    # Strongly correlated features: LU with pivoting would leave residue below the diagonal.
+    rng = np.random.default_rng(17)
+    t = rng.normal(size=(400, 1))
+    X = np.hstack([t, 3 * t + 0.1 * rng.normal(size=(400, 1)), rng.normal(size=(400, 1))])
+    gm = GaussianMixture(3, covariance_type=cov, random_state=0).fit(X)
+    pc = gm.precisions_cholesky_.reshape(-1, 3, 3)
+    assert np.all(np.tril(pc, -1) == 0) and np.all(np.diagonal(pc, axis1=1, axis2=2) > 0)
+    ref = np.linalg.cholesky(np.linalg.inv(gm.covariances_.reshape(-1, 3, 3)[..., ::-1, ::-1]))
+    np.testing.assert_allclose(pc, ref[..., ::-1, ::-1], rtol=1e-8, atol=1e-10)

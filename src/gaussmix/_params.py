@@ -86,7 +86,9 @@ def _precision_cholesky(covariances, family, error_hint=""):
         except np.linalg.LinAlgError:
             raise ValueError(message) from None
         eye = np.broadcast_to(np.eye(stacked.shape[-1]), stacked.shape)
-        out = np.swapaxes(np.linalg.solve(cov_chol, eye), -1, -2)
+        # The inverse of a lower-triangular factor is lower triangular; LU's pivoting
+        # can leave rounding residue above the diagonal, so zero it exactly.
+        out = np.triu(np.swapaxes(np.linalg.solve(cov_chol, eye), -1, -2))
         return out if family == "full" else out[0]
     if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
         raise ValueError(message)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gaussmix import _estep, _parallel, _stats
+from gaussmix import GaussianMixture, _estep, _parallel, _stats
 from gaussmix._estep import estep_chunk, log_gaussian_prob, log_resp_and_norm
 from gaussmix._params import params_from_covariances
 from gaussmix._stats import stats_from_resp
@@ -316,3 +316,18 @@ def test_band_cuts_do_not_change_results(width, monkeypatch):
     nk, means, scat = _direct_stats(X, resp, "full")
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-9, atol=1e-9 * np.abs(scat).max())
     np.testing.assert_allclose(s.means, means, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["full", "diag", "tied"])
+def test_threaded_pass_is_reproducible_bit_for_bit(kind):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3000, 3)) + rng.integers(0, 3, size=(3000, 1)) * 4
+    gm = GaussianMixture(3, covariance_type=kind, random_state=0, max_iter=3).fit(X)
+    from gaussmix._estimator import _as_params
+
+    params = _as_params(gm)
+    runs = [estep_chunk(X, None, params, kind) for _ in range(6)]
+    for other in runs[1:]:
+        assert other.loglik == runs[0].loglik
+        np.testing.assert_array_equal(other.scatter, runs[0].scatter)
+        np.testing.assert_array_equal(other.nk, runs[0].nk)

@@ -2,8 +2,8 @@
 
 NumPy's element-wise loops and BLAS release the GIL, so plain threads scale on the
 heavy parts of the E-step. Each thread keeps its own state (buffers, float64
-accumulators) and pulls the next block from a shared counter, so a slow core (this
-machine is shared) does not hold the others back; the caller adds the states up.
+accumulators) and takes a fixed, interleaved share of the blocks, so the same call
+gives the same bits every time; the caller adds the states up in thread order.
 While the threads run, BLAS is held to one thread each: OpenBLAS's own threading on
 the small products of a block costs more than it gains, and two BLAS pools on two
 cores would oversubscribe them.
@@ -12,7 +12,6 @@ cores would oversubscribe them.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -132,25 +131,25 @@ def run_blocks(
         with single_threaded_blas():
             return [_serial(n_rows, block_rows, make_state, work)]
 
-    counter = itertools.count()  # next() on it is atomic under the GIL
-
-    def worker():
+    # Thread t takes blocks t, t + n, t + 2n, ...: a fixed assignment, so each state
+    # sums the same rows in the same order on every run and results are reproducible
+    # bit for bit (a shared work queue balances load better but varies the grouping).
+    def worker(t):
         _local.inside = True
         try:
             state = make_state()
-            while True:
-                start = next(counter) * block_rows
-                if start >= n_rows:
-                    return state
+            for block in range(t, n_blocks, n):
+                start = block * block_rows
                 work(state, start, min(start + block_rows, n_rows))
+            return state
         finally:
             _local.inside = False
 
     with single_threaded_blas():
         pool = _get_pool(n - 1)
-        futures = [pool.submit(worker) for _ in range(n - 1)]
+        futures = [pool.submit(worker, t) for t in range(1, n)]
         try:
-            mine = worker()  # the calling thread works too
+            mine = worker(0)  # the calling thread works too
         finally:
             wait(futures)  # never leave a worker running past the BLAS limit
         return [mine] + [f.result() for f in futures]

@@ -5,18 +5,6 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 
-def expand_covariances(cov, covariance_type, n_components, n_features):
-    """Any scikit-learn covariance layout as (K, D, D) matrices."""
-    cov = np.asarray(cov, dtype=np.float64)
-    if covariance_type == "full":
-        return cov
-    if covariance_type == "tied":
-        return np.repeat(cov[None], n_components, axis=0)
-    if covariance_type == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return np.stack([np.eye(n_features) * c for c in cov])
-
-
 def reference_em(X, weights, means, covs, covariance_type, n_steps, reg_covar=1e-6,
                  sample_weight=None):
     """Run ``n_steps`` EM iterations; covs given as (K, D, D). Returns the final params
@@ -56,3 +44,17 @@ def reference_em(X, weights, means, covs, covariance_type, n_steps, reg_covar=1e
             cov_out = np.stack([np.trace(s) for s in scat]) / nk / d + reg_covar
             covs = np.stack([np.eye(d) * c for c in cov_out])
     return weights, means, cov_out, lls
+
+
+def direct_stats(X, resp_w, kind):
+    """Sufficient statistics from their definition: weight sums, weighted means and
+    scatters about them, in the "full", "diag" or "tied" layout."""
+    nk = resp_w.sum(axis=0)
+    means = resp_w.T @ X / nk[:, None]
+    scat = np.stack([(resp_w[:, j, None] * (X - means[j])).T @ (X - means[j])
+                     for j in range(len(nk))])
+    if kind == "diag":
+        scat = np.stack([np.diag(s) for s in scat])
+    elif kind == "tied":
+        scat = scat.sum(axis=0)
+    return nk, means, scat

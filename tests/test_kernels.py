@@ -13,6 +13,8 @@ from gaussmix._estep import estep_chunk, log_gaussian_prob, log_resp_and_norm
 from gaussmix._params import params_from_covariances
 from gaussmix._stats import stats_from_resp
 
+from reference_em import direct_stats
+
 FAMILIES = ["full", "tied", "diag", "spherical"]
 KIND = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "diag"}
 
@@ -75,18 +77,6 @@ def test_log_prob_matches_scipy(family):
     np.testing.assert_allclose(log_resp, wlp - ref_norm[:, None], rtol=1e-9, atol=1e-9)
 
 
-def _direct_stats(X, resp_w, kind):
-    nk = resp_w.sum(axis=0)
-    means = resp_w.T @ X / nk[:, None]
-    scat = np.stack([(resp_w[:, j, None] * (X - means[j])).T @ (X - means[j])
-                     for j in range(len(nk))])
-    if kind == "diag":
-        scat = np.stack([np.diag(s) for s in scat])
-    elif kind == "tied":
-        scat = scat.sum(axis=0)
-    return nk, means, scat
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_estep_stats_match_definition(family, weighted):
@@ -100,7 +90,7 @@ def test_estep_stats_match_definition(family, weighted):
     ww = np.ones(len(X)) if w is None else w
     kind = KIND[family]
     s = estep_chunk(X, w, params, kind)
-    nk, means, scat = _direct_stats(X, resp * ww[:, None], kind)
+    nk, means, scat = direct_stats(X, resp * ww[:, None], kind)
     np.testing.assert_allclose(s.nk, nk, rtol=1e-11)
     np.testing.assert_allclose(s.means, means, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-9, atol=1e-9 * np.abs(scat).max())
@@ -161,7 +151,7 @@ def test_full_scatter_with_ill_conditioned_covariances():
     wlp = _reference_log_prob(X, params, dense) + np.log(params.weights)
     resp = np.exp(wlp - np.logaddexp.reduce(wlp, axis=1)[:, None])
     s = estep_chunk(X, None, params, "full")
-    nk, means, scat = _direct_stats(X, resp, "full")
+    nk, means, scat = direct_stats(X, resp, "full")
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-7, atol=1e-9 * np.abs(scat).max())
     # and the smallest directions too: compare in the reference's whitened coordinates
     for k in range(len(nk)):
@@ -175,7 +165,7 @@ def test_stats_from_resp_blocks_match_definition(kind):
     X, _, _ = _problem("full", seed=7, shift=1e6)
     resp = np.random.default_rng(8).dirichlet(np.ones(3), size=len(X))
     s = stats_from_resp(X, resp, kind)
-    nk, means, scat = _direct_stats(X, resp, kind)
+    nk, means, scat = direct_stats(X, resp, kind)
     np.testing.assert_allclose(s.nk, nk, rtol=1e-12)
     np.testing.assert_allclose(s.means, means, rtol=1e-12)
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-8, atol=1e-8 * np.abs(scat).max())
@@ -231,7 +221,7 @@ def test_sparse_scatter_matches_dense_and_definition(max_fraction, monkeypatch):
     assert (kept == 1).mean() > 0.8 and (kept > 1).any() and (kept == resp.shape[1]).any()
     sparse = estep_chunk(X, None, params, "full")
     full = _estep._estep_chunk(X, None, params, "full", sparse=False)
-    nk, means, scat = _direct_stats(X, resp, "full")
+    nk, means, scat = direct_stats(X, resp, "full")
     np.testing.assert_allclose(sparse.nk, nk, rtol=1e-11)
     np.testing.assert_allclose(sparse.scatter, scat, rtol=1e-9, atol=1e-10 * np.abs(scat).max())
     np.testing.assert_allclose(sparse.scatter, full.scatter, rtol=1e-11,
@@ -245,7 +235,7 @@ def test_sparse_scatter_weighted_and_float32():
     w[::5] = 0.0
     resp = _reference_resp(X, params, dense) * w[:, None]
     s = estep_chunk(X, w, params, "full")
-    nk, _, scat = _direct_stats(X, resp, "full")
+    nk, _, scat = direct_stats(X, resp, "full")
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-8, atol=1e-9 * np.abs(scat).max())
     s32 = estep_chunk(X.astype(np.float32), w, params, "full")
     s64 = estep_chunk(X.astype(np.float32).astype(np.float64), w, params, "full")
@@ -299,7 +289,7 @@ def test_nearly_empty_component_falls_back_to_dense(monkeypatch):
     monkeypatch.setattr(_estep, "_estep_chunk", spy)
     s = estep_chunk(X, None, params, "full")
     assert calls == [True, False]
-    nk, means_ref, scat = _direct_stats(X, resp, "full")
+    nk, means_ref, scat = direct_stats(X, resp, "full")
     np.testing.assert_allclose(s.nk, nk, rtol=1e-10)
     np.testing.assert_allclose(s.scatter[0], scat[0], rtol=1e-8, atol=1e-8 * np.abs(scat[0]).max())
 
@@ -313,7 +303,7 @@ def test_band_cuts_do_not_change_results(width, monkeypatch):
     np.testing.assert_allclose(log_gaussian_prob(X, params), _reference_log_prob(X, params, dense),
                                rtol=1e-11, atol=1e-11)
     s = _estep._estep_chunk(X, None, params, "full", sparse=False)
-    nk, means, scat = _direct_stats(X, resp, "full")
+    nk, means, scat = direct_stats(X, resp, "full")
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-9, atol=1e-9 * np.abs(scat).max())
     np.testing.assert_allclose(s.means, means, rtol=1e-10, atol=1e-10)
 

@@ -31,6 +31,7 @@ block serves both the log-densities and the statistics:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -298,6 +299,24 @@ def _inverse_factors(prec_chol):
     return out
 
 
+def _tally(st, norm, resp, start, w, w_t):
+    """Add a run of rows' log-likelihoods, weight their responsibilities in place, and
+    track the worst-explained row (one with a positive weight)."""
+    m = norm.shape[0]
+    if w is None:
+        st.loglik += float(norm.sum(dtype=np.float64))
+        i = int(np.argmin(norm))
+    else:
+        wa = w[start : start + m]
+        st.loglik += float(norm.astype(np.float64) @ np.asarray(wa, dtype=np.float64))
+        resp *= w_t[start : start + m]
+        i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
+        if not wa[i] > 0:
+            return
+    if norm[i] < st.worst[0]:
+        st.worst = (float(norm[i]), start + i)
+
+
 def _full_fused(st, X, a, b, w, w_t):
     """E-step and statistics of full covariance, fused per group of columns.
 
@@ -317,20 +336,7 @@ def _full_fused(st, X, a, b, w, w_t):
         bands, half_maha = _whiten(prep, blk, cols)  # half_maha kept for the scatter
         wlp = blk.wlp[:, :m]
         np.subtract(prep.offset_t, half_maha, out=wlp)
-        norm = _logsumexp_cols(wlp)
-        lo = a + start
-        if w is None:
-            st.loglik += float(norm.sum(dtype=np.float64))
-            i = int(np.argmin(norm))
-        else:
-            wa = w[lo : lo + m]
-            st.loglik += float(norm.astype(np.float64) @ np.asarray(wa, dtype=np.float64))
-            wlp *= w_t[lo : lo + m]
-            i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
-            if not wa[i] > 0:
-                i = -1
-        if i >= 0 and norm[i] < st.worst[0]:
-            st.worst = (float(norm[i]), lo + i)
+        _tally(st, _logsumexp_cols(wlp), wlp, a + start, w, w_t)
         st.moments.add_whitened(cols, wlp, bands, half_maha if st.sparse else None)
 
 
@@ -371,19 +377,7 @@ def _estep_chunk(X, sample_weight, params, kind, sparse=True):
         if fused:
             return _full_fused(st, X, a, b, w, w_t)
         resp, feat = st.block.log_prob(X[a:b])
-        norm = _logsumexp_cols(resp)
-        if w is None:
-            st.loglik += float(norm.sum(dtype=np.float64))
-            i = int(np.argmin(norm))
-        else:
-            wa = w[a:b]
-            st.loglik += float(norm.astype(np.float64) @ np.asarray(wa, dtype=np.float64))
-            resp *= w_t[a:b]
-            i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
-            if not wa[i] > 0:
-                i = -1
-        if i >= 0 and norm[i] < st.worst[0]:
-            st.worst = (float(norm[i]), a + i)
+        _tally(st, _logsumexp_cols(resp), resp, a, w, w_t)
         if _layout(kind) != prep.layout:
             feat = fill_features(st.feat, X[a:b], prep.shift_t, kind)
         st.moments.add(feat, resp, unit_rows=w is None)
@@ -398,8 +392,6 @@ def _estep_chunk(X, sample_weight, params, kind, sparse=True):
             # this chunk again, with the dense scatter.
             return _estep_chunk(X, sample_weight, params, kind, sparse=False)
         moments.set_whitening(unwhiten)
-    stats = moments.finish(prep.shift)
-    loglik = sum(st.loglik for st in states)
     worst_ll, worst_i = min((st.worst for st in states), key=lambda t: t[0])
     if w is None:
         weight, n_rows = float(X.shape[0]), X.shape[0]
@@ -407,12 +399,9 @@ def _estep_chunk(X, sample_weight, params, kind, sparse=True):
         weight = float(np.sum(w, dtype=np.float64))
         n_rows = int(np.count_nonzero(np.asarray(w) > 0))
     found = worst_i >= 0
-    return SuffStats(
-        nk=stats.nk,
-        means=stats.means,
-        scatter=stats.scatter,
-        kind=kind,
-        loglik=loglik,
+    return replace(
+        moments.finish(prep.shift),
+        loglik=sum(st.loglik for st in states),
         weight=weight,
         n_rows=n_rows,
         worst_loglik=worst_ll if found else np.inf,

@@ -339,14 +339,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # -------------------------------------------------------------- prediction
     def _row_chunks(self, X):
+        # predict and score_samples return one value per row: chunking keeps their
+        # (n, K) temporaries bounded, as in fit.
         rows = self.chunk_size or default_chunk_rows(self.n_components, X.shape[1])
-        for start in range(0, X.shape[0], rows):
-            yield X[start:start + rows]
+        return (chunk for chunk, _ in ArraySource(X, None, rows).chunks())
 
     def _predict_validated(self, X):
         params = _as_params(self)
-        out = [np.argmax(weighted_log_prob(c, params), axis=1) for c in self._row_chunks(X)]
-        return np.concatenate(out) if out else np.empty(0, dtype=np.intp)
+        return np.concatenate(
+            [np.argmax(weighted_log_prob(c, params), axis=1) for c in self._row_chunks(X)]
+        )
 
     def score_samples(self, X):
         """Log-likelihood of each sample, shape (n_samples,)."""
@@ -371,10 +373,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Posterior probability of each component for each sample, (n_samples, K)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        params = _as_params(self)
-        return np.concatenate(
-            [np.exp(log_resp_and_norm(c, params)[0]) for c in self._row_chunks(X)]
-        )
+        return np.exp(log_resp_and_norm(X, _as_params(self))[0])
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-SCATTER_KINDS = ("full", "diag", "tied")
+from ._parallel import run_blocks
 
 
 @dataclass(frozen=True)
@@ -443,8 +443,6 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     SuffStats
         ``loglik`` and ``weight`` are left for the caller to fill in.
     """
-    from ._parallel import run_blocks
-
     n_samples, n_features = X.shape
     n_components = resp_w.shape[1]
     if n_samples == 0:

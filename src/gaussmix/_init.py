@@ -8,6 +8,8 @@ libraries at the same place when no sample weights are given.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
@@ -80,11 +82,10 @@ def initial_stats(source, n_components, kind, method, random_state) -> SuffStats
             resp[rows, lab[rows]] = 1.0
         if w is not None:
             resp *= w.astype(chunk.dtype)[:, None]
-        part = stats_from_resp(chunk, resp, kind)
-        weight = float(chunk.shape[0] if w is None else w.sum(dtype=np.float64))
-        total = total + SuffStats(
-            nk=part.nk, means=part.means, scatter=part.scatter, kind=kind,
-            weight=weight, n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
+        total = total + replace(
+            stats_from_resp(chunk, resp, kind),
+            weight=float(chunk.shape[0] if w is None else w.sum(dtype=np.float64)),
+            n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
         )
         start = stop
     return total

@@ -44,6 +44,10 @@ import math
 
 import numpy as np
 
+# The compiled Cholesky factor of the EM. Numba's on-disk cache does not follow calls
+# into another module: after editing ``_chol``, clear this module's cache too.
+from ._mclust_fast import _chol
+
 try:  # optional dependency
     import numba
     from llvmlite import ir as _llvm_ir
@@ -131,28 +135,12 @@ def _det_lu(A, n):
 def _chol_ok(S, L, p):
     """Lower Cholesky factor of ``S`` into ``L``; False if not positive definite or
     ill-conditioned (diagonal ratio below 1e-4), as ``_Agglomeration._chol``."""
-    for a in range(p):
-        for b in range(p):
-            L[a, b] = 0.0
-    for j in range(p):
-        s = S[j, j]
-        for k in range(j):
-            s -= L[j, k] * L[j, k]
-        if not s > 0.0:
-            return False
-        ljj = math.sqrt(s)
-        L[j, j] = ljj
-        for r in range(j + 1, p):
-            t = S[r, j]
-            for k in range(j):
-                t -= L[r, k] * L[j, k]
-            L[r, j] = t / ljj
+    if not _chol(S, L):  # also False for a non-finite factor
+        return False
     dmin = L[0, 0]
     dmax = L[0, 0]
     for j in range(p):
         v = L[j, j]
-        if not math.isfinite(v):
-            return False
         dmin = min(dmin, v)
         dmax = max(dmax, v)
     return dmin > 1e-4 * dmax

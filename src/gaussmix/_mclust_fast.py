@@ -30,6 +30,11 @@ import math
 
 import numpy as np
 
+# mclust's thresholds, shared with the NumPy reference (frozen into the compiled code).
+from ._mclust_models import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, SMALOG,
+                             MclustEMResult, MclustFitError, _canonical, _to_params,
+                             model_family)
+
 try:  # optional dependency
     import numba
     from numba import njit
@@ -48,12 +53,7 @@ def use_fast() -> bool:
     """Whether ``select`` runs its fits here (Numba installed and not switched off)."""
     return AVAILABLE and ENABLED
 
-EPS = float(np.finfo(np.float64).eps)
-RTEPS = math.sqrt(EPS)
-FLMAX = float(np.finfo(np.float64).max)
-SMALOG, BIGLOG = -708.0, 709.0
-INNER_TOL = RTEPS
-INNER_MAX_ITER = 100_000
+
 LOG_2PI = math.log(2.0 * math.pi)
 # exp(x) is subnormal below this (log of the smallest normal double, 2.2e-308).
 SUBNORMAL_LOG = math.log(float(np.finfo(np.float64).tiny))
@@ -62,8 +62,6 @@ _CODES = {"EII": 0, "VII": 1, "EEI": 2, "VEI": 3, "EVI": 4, "VVI": 5, "EEE": 6,
           "VEE": 7, "EVE": 8, "VVE": 9, "EEV": 10, "VEV": 11, "EVV": 12, "VVV": 13,
           "E": 0, "V": 1}
 FAST_MODELS = tuple(_CODES)
-# Models whose E-step reads variances (K, d) rather than covariance matrices.
-_DIAGONAL_CODES = (0, 1, 2, 3, 4, 5)
 
 if AVAILABLE:
     _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -178,6 +176,41 @@ def _polar(f):
     return u @ vt
 
 
+@_jit
+def _scale_shape_sweep(w, nk, shape_d, scale, old_shape, old_scale, shape_floor):
+    """One sweep of the VEI / VEV alternation in place (as ``_mclust_models``'s):
+    scale_k = sum_j w_kj / shape_j / (d n_k), then shape_j ∝ sum_k w_kj / scale_k
+    (det 1). Returns (ok, largest relative change); ok False where mclust fails."""
+    K, d = w.shape
+    old_scale[:] = scale
+    old_shape[:] = shape_d
+    for k in range(K):
+        s = 0.0
+        for j in range(d):
+            s += w[k, j] / shape_d[j]
+        scale[k] = s / (d * nk[k])
+    if not scale.min() > EPS:
+        return False, 0.0
+    for j in range(d):
+        s = 0.0
+        for k in range(K):
+            s += w[k, j] / scale[k]
+        shape_d[j] = s
+    if not shape_d.min() > shape_floor:
+        return False, 0.0
+    g, ok = _geomean(shape_d)
+    if not ok or not g > EPS:
+        return False, 0.0
+    for j in range(d):
+        shape_d[j] /= g
+    err = 0.0
+    for k in range(K):
+        err = max(err, abs(old_scale[k] - scale[k]) / (1.0 + scale[k]))
+    for j in range(d):
+        err = max(err, abs(old_shape[j] - shape_d[j]) / (1.0 + shape_d[j]))
+    return True, err
+
+
 # ----------------------------------------------------------------------- the M-steps
 # Every M-step reads n_k (K,), the scatters W (K, d, d) about each component's mean and
 # the warm-start state (shape_d (d,), scale (K,), shape_kd (K, d), orient (d, d)); it
@@ -245,32 +278,9 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
             if not shape_d.min() > EPS:
                 return False
             inner += 1
-            old_scale[:] = scale
-            old_shape[:] = shape_d
-            for k in range(K):
-                s = 0.0
-                for j in range(d):
-                    s += w[k, j] / shape_d[j]
-                scale[k] = s / (d * nk[k])
-            if not scale.min() > EPS:
+            ok, err = _scale_shape_sweep(w, nk, shape_d, scale, old_shape, old_scale, EPS)
+            if not ok:
                 return False
-            for j in range(d):
-                s = 0.0
-                for k in range(K):
-                    s += w[k, j] / scale[k]
-                shape_d[j] = s
-            if not shape_d.min() > EPS:
-                return False
-            g, ok = _geomean(shape_d)
-            if not ok or not g > EPS:
-                return False
-            for j in range(d):
-                shape_d[j] /= g
-            err = 0.0
-            for k in range(K):
-                err = max(err, abs(old_scale[k] - scale[k]) / (1.0 + scale[k]))
-            for j in range(d):
-                err = max(err, abs(old_shape[j] - shape_d[j]) / (1.0 + shape_d[j]))
             if not (err > INNER_TOL and inner <= INNER_MAX_ITER):
                 break
         for k in range(K):
@@ -368,33 +378,11 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
         old_scale = np.empty(K)
         old_shape = np.empty(d)
         while True:
-            old_shape[:] = shape_d
-            old_scale[:] = scale
-            for k in range(K):
-                s = 0.0
-                for j in range(d):
-                    s += omega[k, j] / shape_d[j]
-                scale[k] = s / (nk[k] * d)
-            if not scale.min() > EPS:
-                return False
-            for j in range(d):
-                s = 0.0
-                for k in range(K):
-                    s += omega[k, j] / scale[k]
-                shape_d[j] = s
             inner += 1
-            if not shape_d.min() > 0.0:
+            ok, err = _scale_shape_sweep(omega, nk, shape_d, scale, old_shape, old_scale,
+                                         0.0)
+            if not ok:
                 return False
-            g, ok = _geomean(shape_d)
-            if not ok or not g > EPS:
-                return False
-            for j in range(d):
-                shape_d[j] /= g
-            err = 0.0
-            for j in range(d):
-                err = max(err, abs(old_shape[j] - shape_d[j]) / (1.0 + shape_d[j]))
-            for k in range(K):
-                err = max(err, abs(scale[k] - old_scale[k]) / (1.0 + scale[k]))
             if not (err >= INNER_TOL and inner < INNER_MAX_ITER):
                 break
         if not (shape_d.min() > EPS and scale.min() > EPS):
@@ -790,9 +778,6 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
     MclustFitError
         Where mclust reports NA.
     """
-    from ._mclust_models import (MclustEMResult, MclustFitError, _canonical, _to_params,
-                                 model_family)
-
     if not AVAILABLE:  # pragma: no cover
         raise RuntimeError("numba is not installed")
     name = _canonical(model_name)

@@ -365,22 +365,32 @@ def _vei_iterate(w, denom, state):
         if not shape.min() > EPS:
             _fail("singular covariance (shape falls below threshold)")
         inner += 1
-        old_scale, old_shape = scale, shape
-        scale = (w / shape).sum(axis=1) / denom
-        if not scale.min() > EPS:
-            _fail("singular covariance (scale falls below threshold)")
-        shape = (w / scale[:, None]).sum(axis=0)
-        if not shape.min() > EPS:
-            _fail("singular covariance (shape falls below threshold)")
-        g = float(_geomean(shape))
-        if not g > EPS:
-            _fail("singular covariance")
-        shape = shape / g
-        err = max(np.max(np.abs(old_scale - scale) / (1.0 + scale)),
-                  np.max(np.abs(old_shape - shape) / (1.0 + shape)))
+        shape, scale, err = _scale_shape_sweep(w, shape, scale, denom, EPS)
         if not (err > INNER_TOL and inner <= INNER_MAX_ITER):
             break
     return shape, scale
+
+
+def _scale_shape_sweep(w, shape, scale, denom, shape_floor):
+    """One sweep of the VEI / VEV alternation: scale_k = sum_j w_kj / shape_j / denom_k,
+    then shape_j ∝ sum_k w_kj / scale_k (det 1), with mclust's checks.
+
+    Returns the new (shape, scale) and their largest relative change.
+    """
+    old_shape, old_scale = shape, scale
+    scale = (w / shape).sum(axis=1) / denom
+    if not scale.min() > EPS:
+        _fail("singular covariance (scale falls below threshold)")
+    shape = (w / scale[:, None]).sum(axis=0)
+    if not shape.min() > shape_floor:
+        _fail("singular covariance (shape falls below threshold)")
+    g = float(_geomean(shape))
+    if not g > EPS:
+        _fail("singular covariance")
+    shape = shape / g
+    err = max(np.max(np.abs(old_scale - scale) / (1.0 + scale)),
+              np.max(np.abs(old_shape - shape) / (1.0 + shape)))
+    return shape, scale, err
 
 
 def mstep_vei(nk, means, scatter, state=None):
@@ -497,20 +507,8 @@ def _vev_iterate(omega, nk, state, first_scale):
     denom = nk * d
     inner = 0
     while True:
-        old_shape, old_scale = shape, scale
-        scale = (omega / shape).sum(axis=1) / denom
-        if not scale.min() > EPS:
-            _fail("singular covariance (scale falls below threshold)")
-        shape = (omega / scale[:, None]).sum(axis=0)
         inner += 1
-        if not shape.min() > 0.0:
-            _fail("singular covariance")
-        g = float(_geomean(shape))
-        if not g > EPS:
-            _fail("singular covariance")
-        shape = shape / g
-        err = max(np.max(np.abs(old_shape - shape) / (1.0 + shape)),
-                  np.max(np.abs(scale - old_scale) / (1.0 + scale)))
+        shape, scale, err = _scale_shape_sweep(omega, shape, scale, denom, 0.0)
         if not (err >= INNER_TOL and inner < INNER_MAX_ITER):
             break
     if not (shape.min() > EPS and scale.min() > EPS):

@@ -19,7 +19,7 @@ neither do we (:data:`PRIOR_MODELS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,7 +69,6 @@ class PriorControl:
     mean: np.ndarray | None = None
     dof: float | None = None
     scale: float | np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
 
     def resolve(self, X, G: int, model_name: str) -> Prior:
         """The :class:`Prior` for data ``X``, ``G`` components and ``model_name``."""

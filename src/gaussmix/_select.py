@@ -33,28 +33,21 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import _mclust_models as _fam
 from ._estep import log_gaussian_prob, log_resp_and_norm
 from ._hc import HC_SUBSET, starting_partitions
+from ._mclust_models import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
+from ._prior import PRIOR_MODELS
 from ._stats import stats_from_resp
 
 __all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
 
-MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE",
-                 "EEV", "VEV", "EVV", "VVV")
-UNIVARIATE_MODELS = ("E", "V")
 # Models mclust fits with a spherical / diagonal covariance only: all it tries when
 # there are no more rows than dimensions.
 _SPHERICAL_DIAGONAL = ("EII", "VII", "EEI", "VEI", "EVI", "VVI")
-# Models mclust has no conjugate prior for.
-_NO_PRIOR = ("EVE", "VEE", "VVE", "EVV")
 # One component: the models of each class coincide (mclust's ``mvn``).
-_ONE_COMPONENT_CLASS = {
-    "E": "X", "V": "X",
-    "EII": "XII", "VII": "XII",
-    "EEI": "XXI", "VEI": "XXI", "EVI": "XXI", "VVI": "XXI",
-    "EEE": "XXX", "VEE": "XXX", "EVE": "XXX", "VVE": "XXX", "EEV": "XXX", "VEV": "XXX",
-    "EVV": "XXX", "VVV": "XXX",
-}
+_ONE_COMPONENT_CLASS = {m: _fam._SINGLE.get(m, "XXX")
+                        for m in MCLUST_MODELS + UNIVARIATE_MODELS}
 MODEL_TYPES = {
     "E": "univariate, equal variance",
     "V": "univariate, unequal variance",
@@ -73,14 +66,6 @@ MODEL_TYPES = {
     "EVV": "ellipsoidal, equal volume",
     "VVV": "ellipsoidal, varying volume, shape, and orientation",
 }
-_RTEPS = math.sqrt(np.finfo(np.float64).eps)
-
-
-def _family():
-    """mclust's model family (imported late: it registers models on import)."""
-    from . import _mclust_models
-
-    return _mclust_models
 
 
 # ----------------------------------------------------------------- the grid's cells
@@ -99,8 +84,7 @@ class _Cell:
 
 
 def _fit_failures():
-    fam = _family()
-    return (fam.MclustFitError, np.linalg.LinAlgError, FloatingPointError)
+    return (_fam.MclustFitError, np.linalg.LinAlgError, FloatingPointError)
 
 
 def _is_fit_failure(exc) -> bool:
@@ -123,14 +107,13 @@ def _mstep(name, X, z, prior, previous=None):
     The weights are ``n_k / n`` (so with a noise column they leave the noise share),
     and a prior is resolved on ``(X, G, name)`` as mclust's ``mstep`` resolves it.
     """
-    fam = _family()
-    stats = stats_from_resp(X, z, fam.model_stats_kind(name))
+    stats = stats_from_resp(X, z, _fam.model_stats_kind(name))
     stats = replace(stats, weight=float(X.shape[0]), n_rows=X.shape[0])
     if prior is not None:
         from ._prior import resolve_prior
 
         prior = resolve_prior(prior, X, z.shape[1], name)
-    return fam.mclust_mstep(name, stats, prior=prior, previous=previous)
+    return _fam.mclust_mstep(name, stats, prior=prior, previous=previous)
 
 
 def _em(X, name, z, tol, max_iter, prior):
@@ -144,7 +127,7 @@ def _em(X, name, z, tol, max_iter, prior):
         kwargs = {"tol": tol, "prior": prior}
         if max_iter is not None:
             kwargs["max_iter"] = max_iter
-        fit = _family().mclust_em(X, name, z, **kwargs)
+        fit = _fam.mclust_em(X, name, z, **kwargs)
     n_iter = int(fit.n_iter)
     converged = getattr(fit, "converged", max_iter is None or n_iter < max_iter)
     return _Cell(name, z.shape[1], fit.params, float(fit.loglik), n_iter,
@@ -173,7 +156,7 @@ def _noise_em(X, name, z, log_vinv, tol, max_iter, prior):
         zg = z[:, :G]
         nk = zg.sum(axis=0)
         if nk.min() <= _RTEPS:
-            raise _family().MclustFitError("a component vanished")
+            raise _fam.MclustFitError("a component vanished")
         params = _mstep(name, X, zg, prior, previous=params)
         pro = np.append(nk, z[:, G].sum()) / n
         with np.errstate(divide="ignore"):
@@ -294,7 +277,7 @@ def _resolve_models(models, n, d, prior):
             raise ValueError("Models E and V are for 1-D data only.")
         chosen = list(dict.fromkeys(chosen))
     if prior is not None:
-        chosen = [m for m in chosen if m not in _NO_PRIOR]
+        chosen = [m for m in chosen if m in PRIOR_MODELS]  # as mclust: none for the rest
     if not chosen:
         raise ValueError("No model left to fit.")
     return chosen
@@ -376,7 +359,6 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
 
     X, col_names, feature_names = _check_data(X)
     n, d = X.shape
-    fam = _family()
     models = _resolve_models(models, n, d, prior)
     noise_mask = _noise_mask(noise, n)
     if G is None:
@@ -444,7 +426,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         progress = tqdm(total=len(Gs) * len(models), desc="select", unit="fit")
 
     def n_params(name, g):
-        k = int(fam.n_mclust_params(name, g, d))
+        k = int(_fam.n_mclust_params(name, g, d))
         return k + 2 if noise_mask is not None else k
 
     def consider(cell, gi, mi, bic_value, icl_value):

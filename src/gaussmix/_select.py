@@ -95,12 +95,6 @@ def _is_fit_failure(exc) -> bool:
     return isinstance(exc, ValueError) and "ill-defined empirical covariance" in str(exc)
 
 
-def _one_hot(labels, G):
-    z = np.zeros((labels.size, G))
-    z[np.arange(labels.size), labels] = 1.0
-    return z
-
-
 def _mstep(name, X, z, prior, previous=None):
     """mclust's ``mstep`` on data ``X`` with responsibilities ``z`` (Gaussian columns).
 
@@ -531,7 +525,7 @@ def _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv, tol,
             if isinstance(found, Exception):
                 raise found
             return replace(found, model=name)
-        z0 = _one_hot(partitions[g], g)
+        z0 = _fam.unmap(partitions[g], g)
         if rows is None:
             return _em(X, name, z0, tol, max_iter, prior)
         # Initialise on the subset: an M-step there, an E-step on all rows.
@@ -540,9 +534,9 @@ def _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv, tol,
         return _em(X, name, z, tol, max_iter, prior)
     z = np.zeros((n, g + 1))
     if rows is None:
-        z[hc_rows, :g] = _one_hot(partitions[g], g) if g > 1 else 1.0
+        z[hc_rows, :g] = _fam.unmap(partitions[g], g) if g > 1 else 1.0
     else:
-        z0 = _one_hot(partitions[g], g) if g > 1 else np.ones((rows.size, 1))
+        z0 = _fam.unmap(partitions[g], g) if g > 1 else np.ones((rows.size, 1))
         params = _mstep(name, X[rows], z0, prior)
         z[:, :g] = np.exp(log_resp_and_norm(X, params)[0])
     z[noise_mask] = 0.0

@@ -161,6 +161,15 @@ def test_progress_hook_leaves_no_trace_on_the_model(tmp_path, data_csv, X, capsy
 
 
 # ------------------------------------------------------------------ predict / score
+def _sklearn_with_parameters_of(gm):
+    """scikit-learn's GaussianMixture given gm's fitted parameters: an independent
+    implementation of predict and score."""
+    sk = SkGaussianMixture(gm.n_components, covariance_type=gm.covariance_type)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(sk, name, getattr(gm, name))
+    return sk
+
+
 def test_predict_labels_and_probabilities(model_file, data_csv, X, tmp_path, capsys):
     gm = load(model_file)
     frame = pd.DataFrame(X, columns=["u", "v"])
@@ -169,9 +178,7 @@ def test_predict_labels_and_probabilities(model_file, data_csv, X, tmp_path, cap
     assert list(labels.columns) == ["label"]
     np.testing.assert_array_equal(labels["label"], gm.predict(frame))
     # Against scikit-learn given the same parameters.
-    sk = SkGaussianMixture(3)
-    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
-        setattr(sk, name, getattr(gm, name))
+    sk = _sklearn_with_parameters_of(gm)
     np.testing.assert_array_equal(labels["label"], sk.predict(X))
 
     out = tmp_path / "proba.csv"
@@ -219,10 +226,7 @@ def test_predict_on_npy_and_parquet_output(model_file, X, tmp_path, capsys):
 
 
 def test_score(model_file, data_csv, X, tmp_path, capsys):
-    sk = SkGaussianMixture(3)
-    gm = load(model_file)
-    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
-        setattr(sk, name, getattr(gm, name))
+    sk = _sklearn_with_parameters_of(load(model_file))
     assert main(["score", str(model_file), str(data_csv)]) == 0
     assert float(capsys.readouterr().out) == pytest.approx(sk.score(X), rel=1e-12)
     assert main(["score", str(model_file), str(data_csv), "--per-row"]) == 0
@@ -364,17 +368,26 @@ def test_input_files_are_never_modified(tmp_path, model_file, data_csv, capsys):
     assert [os.stat(p).st_mtime_ns for p in inputs] == stats
 
 
+def _saved_with_npy_data(model, tmp_path, X):
+    """Paths of ``model`` saved from Python and of X as a .npy file (no column names)."""
+    path = tmp_path / "py.gmm"
+    save(model, path)
+    npy = tmp_path / "x.npy"
+    np.save(npy, X)
+    return str(path), str(npy)
+
+
+def _cli_labels(model, data, capsys):
+    assert main(["predict", model, data]) == 0
+    return _read_csv(capsys.readouterr().out)["label"]
+
+
 def test_model_file_saved_by_python_is_used_by_the_cli(tmp_path, X, capsys):
     # No feature names (fitted on an array): the CLI matches columns by position.
     gm = GaussianMixture(2, random_state=0).fit(X)
-    model = tmp_path / "py.gmm"
-    save(gm, model)
-    npy = tmp_path / "x.npy"
-    np.save(npy, X)
-    assert main(["predict", str(model), str(npy)]) == 0
-    np.testing.assert_array_equal(_read_csv(capsys.readouterr().out)["label"],
-                                  gm.predict(X))
-    assert main(["sample", str(model), "-n", "3"]) == 0
+    model, npy = _saved_with_npy_data(gm, tmp_path, X)
+    np.testing.assert_array_equal(_cli_labels(model, npy, capsys), gm.predict(X))
+    assert main(["sample", model, "-n", "3"]) == 0
     assert list(_read_csv(capsys.readouterr().out).columns) == ["x0", "x1"]
 
 
@@ -385,13 +398,8 @@ def test_mixture_model_file_is_used_by_the_cli(tmp_path, X, capsys):
         _mixture.Gauss(rng.standard_normal(2) * 4, np.eye(2), 1 / 3) for _ in range(3)
     )
     mixture.fit(X, n_steps=20)
-    model = tmp_path / "mix.gmm"
-    save(mixture, model)
-    npy = tmp_path / "x.npy"
-    np.save(npy, X)
-    assert main(["predict", str(model), str(npy)]) == 0
-    np.testing.assert_array_equal(_read_csv(capsys.readouterr().out)["label"],
-                                  mixture.predict(X))
-    assert main(["score", str(model), str(npy)]) == 0
+    model, npy = _saved_with_npy_data(mixture, tmp_path, X)
+    np.testing.assert_array_equal(_cli_labels(model, npy, capsys), mixture.predict(X))
+    assert main(["score", model, npy]) == 0
     assert float(capsys.readouterr().out) == pytest.approx(
         mixture.log_likelihood(X) / len(X), rel=1e-12)

@@ -130,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
         Gauss(rng.standard_normal(2) * 4, np.eye(2), 1 / n_components)
         for _ in range(n_components)
     )
-    start = (mixture.weights, mixture.means, mixture.covariances)
-    snapshots = []
+    snapshots = []  # the parameters after each step, from step 0 (the start)
 
     def keep(step, m):
         snapshots.append((m.weights, m.means, m.covariances))
@@ -149,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {message}")
 
     log_likelihood = mixture.log_likelihoods_[-1]
-    agreement = adjusted_rand_score(y, mixture.predict(X))
+    predicted = mixture.predict(X)
+    agreement = adjusted_rand_score(y, predicted)
     print()
     print("Fitted mixture:")
     print(mixture)
@@ -169,13 +169,14 @@ def run(args: argparse.Namespace) -> int:
         )
 
     outputs: list[tuple[str, str]] = []
+    start = snapshots[0]
     frame_limits = plot._frame_limits(X, [start, snapshots[-1]])
     # Colour each true cluster as the component that found it, so pictures 1 and 3
     # can be compared at a glance.
     from scipy.optimize import linear_sum_assignment
 
     counts = np.zeros((n_components, n_components))
-    np.add.at(counts, (y, mixture.predict(X)), 1)
+    np.add.at(counts, (y, predicted), 1)
     _, component_of = linear_sum_assignment(-counts)
 
     def picture(model, title, labels=None, color_by="cluster"):

@@ -478,12 +478,19 @@ def _read_member(zf: zipfile.ZipFile, name: str, shape, dtype, fail) -> np.ndarr
     return array
 
 
-def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
-    path = os.fspath(path)
+def _invalid_file(path):
+    """``fail(problem)``: raise a ModelFileError that names the file."""
+    where = f"invalid model file {os.fspath(path)!r}"
 
     def fail(problem):
-        raise ModelFileError(f"invalid model file {path!r}: {problem}")
+        raise ModelFileError(f"{where}: {problem}")
 
+    return fail
+
+
+def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
+    path = os.fspath(path)
+    fail = _invalid_file(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path!r} is a directory, not a model file")
     with open(path, "rb") as handle:  # a missing or unreadable file raises OSError here
@@ -601,18 +608,19 @@ def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
     return gm
 
 
+def _load(path):
+    """(header, fitted GaussianMixture) of a model file."""
+    header, arrays = _read(path)
+    return header, _build_estimator(header, arrays, _invalid_file(path))
+
+
 def load_estimator(path):
     """Load any model file as a fitted :class:`GaussianMixture` (a ``Mixture`` file too).
 
     What the command line uses: predictions and scores come from the stored arrays
     directly, without the object model in between.
     """
-    header, arrays = _read(path)
-
-    def fail(problem):
-        raise ModelFileError(f"invalid model file {os.fspath(path)!r}: {problem}")
-
-    return _build_estimator(header, arrays, fail)
+    return _load(path)[1]
 
 
 def load(path):
@@ -638,12 +646,7 @@ def load(path):
     FileNotFoundError
         If there is no such file.
     """
-    header, arrays = _read(path)
-
-    def fail(problem):
-        raise ModelFileError(f"invalid model file {os.fspath(path)!r}: {problem}")
-
-    gm = _build_estimator(header, arrays, fail)
+    header, gm = _load(path)
     if header["kind"] == "Mixture":
         from ._mixture import Mixture
 

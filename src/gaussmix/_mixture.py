@@ -12,7 +12,6 @@ from the same start.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import MutableSequence
 from dataclasses import replace
@@ -24,6 +23,7 @@ from ._covariance import get_model
 from ._em import EmptyComponentWarning
 from ._estep import log_gaussian_prob, log_resp_and_norm, weighted_log_prob
 from ._mstep import EMPTY_SHARE, _NK_GUARD, mstep, reseed_empty
+from ._parallel import with_single_threaded_blas
 from ._params import Params, params_from_covariances
 from ._stats import stats_from_resp
 
@@ -32,32 +32,6 @@ DEFAULT_REG_COVAR = 1e-6
 # A covariance whose smallest eigenvalue is below -_PSD_RTOL * (largest) is not a
 # rounding-error away from positive semi-definite: it is wrong, and we say so.
 _PSD_RTOL = 1e-8
-
-
-_controller = None
-
-
-def _one_blas_thread(method):
-    """Run ``method`` with BLAS held to one thread.
-
-    The object model makes many small BLAS and LAPACK calls (D x D factorisations,
-    thin products); with NumPy's and SciPy's OpenBLAS pools both awake they fight
-    over the cores and each call costs milliseconds instead of microseconds (3-4x
-    slower fits, measured on 150 and on 200,000 rows). The engine's kernels bring
-    their own threads.
-    """
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        global _controller
-        if _controller is None:
-            from threadpoolctl import ThreadpoolController
-
-            _controller = ThreadpoolController()  # slow to build: once
-        with _controller.limit(limits=1, user_api="blas"):
-            return method(*args, **kwargs)
-
-    return wrapper
 
 
 def _fmt(value: float) -> str:
@@ -523,7 +497,9 @@ class Mixture(MutableSequence):
         )
 
     # -------------------------------------------------------------------- EM
-    @_one_blas_thread
+    # BLAS is held to one thread: these are many small D x D calls, which OpenBLAS's
+    # thread pools make 3-4x slower (measured on 150 and on 200,000 rows).
+    @with_single_threaded_blas
     def expectation(self, X) -> float:
         """E-step: set every component's ``r`` to its normalised responsibilities.
 
@@ -536,7 +512,10 @@ class Mixture(MutableSequence):
         log_likelihood : float
             Total log-likelihood of X under the current parameters.
         """
-        X = _check_X(X, self.n_features)
+        return self._expectation(_check_X(X, self.n_features))
+
+    def _expectation(self, X) -> float:
+        # On a checked X: fit checks its X once, not in every step.
         log_resp, row_loglik = log_resp_and_norm(X, self._params())
         resp = np.exp(log_resp)
         for k, g in enumerate(self._components):
@@ -546,7 +525,7 @@ class Mixture(MutableSequence):
         self._n_rows = X.shape[0]
         return log_likelihood
 
-    @_one_blas_thread
+    @with_single_threaded_blas
     def maximization(self, X) -> None:
         """M-step: new ``mu``, ``cov`` and ``pi`` for every component from its ``r``.
 
@@ -554,7 +533,9 @@ class Mixture(MutableSequence):
         current means (exact for data far from the origin), ``reg_covar`` added to
         every covariance, an emptied component re-seeded.
         """
-        X = _check_X(X, self.n_features)
+        self._maximization(_check_X(X, self.n_features))
+
+    def _maximization(self, X) -> None:
         components = self._nonempty()
         resp = np.column_stack([g._resp(X) for g in components])
         model = get_model("full")
@@ -575,7 +556,7 @@ class Mixture(MutableSequence):
                     "row the mixture explained worst. Consider fewer components or a "
                     "start nearer the data.",
                     EmptyComponentWarning,
-                    stacklevel=2,
+                    stacklevel=4,  # the caller of fit or maximization
                 )
         params = mstep(stats, model, self.reg_covar)
         for k, g in enumerate(components):
@@ -583,7 +564,7 @@ class Mixture(MutableSequence):
                           params.weights[k])
         self.n_iter_ += 1
 
-    @_one_blas_thread
+    @with_single_threaded_blas
     def fit(self, X, n_steps: int = 100, tol: float | None = None, callback=None):
         """Run EM: exactly ``n_steps`` steps, or fewer if ``tol`` is given.
 
@@ -612,12 +593,12 @@ class Mixture(MutableSequence):
         self.log_likelihoods_ = []
         self.n_iter_ = 0
         self.converged_ = False
-        current = self.expectation(X)
+        current = self._expectation(X)
         if callback is not None:
             callback(0, self)
         for step in range(1, int(n_steps) + 1):
-            self.maximization(X)
-            previous, current = current, self.expectation(X)
+            self._maximization(X)
+            previous, current = current, self._expectation(X)
             if callback is not None:
                 callback(step, self)
             if tol is not None and abs(current - previous) / X.shape[0] < tol:
@@ -626,7 +607,7 @@ class Mixture(MutableSequence):
         return self
 
     # ------------------------------------------------------------ prediction
-    @_one_blas_thread
+    @with_single_threaded_blas
     def log_p(self, X) -> np.ndarray:
         """Log-density of the mixture at each row of X, shape (n,)."""
         X = _check_X(X, self.n_features)
@@ -640,7 +621,7 @@ class Mixture(MutableSequence):
         """Total log-likelihood of the rows of X."""
         return float(self.log_p(X).sum())
 
-    @_one_blas_thread
+    @with_single_threaded_blas
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities of every component for each row, shape (n, K).
 
@@ -649,7 +630,7 @@ class Mixture(MutableSequence):
         X = _check_X(X, self.n_features)
         return np.exp(log_resp_and_norm(X, self._params())[0])
 
-    @_one_blas_thread
+    @with_single_threaded_blas
     def predict(self, X) -> np.ndarray:
         """The most probable component of each row, shape (n,)."""
         X = _check_X(X, self.n_features)
@@ -714,19 +695,20 @@ class Mixture(MutableSequence):
         from ._estimator import GaussianMixture  # the face, imported where needed
 
         params = self._params()
+        precisions = params.precisions()
         gm = GaussianMixture(
             n_components=len(self),
             covariance_type="full",
             reg_covar=self.reg_covar,
             weights_init=params.weights.copy(),
             means_init=params.means.copy(),
-            precisions_init=params.precisions(),
+            precisions_init=precisions.copy(),
         )
         gm.weights_ = params.weights.copy()
         gm.means_ = params.means.copy()
         gm.covariances_ = params.covariances.copy()
         gm.precisions_cholesky_ = params.precisions_cholesky.copy()
-        gm.precisions_ = params.precisions()
+        gm.precisions_ = precisions
         n = self._n_rows
         history = [ll / n for ll in self.log_likelihoods_] if n else []
         gm.converged_ = bool(self.converged_)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import importlib
 import os
 import sys
@@ -84,11 +83,10 @@ def _seed(text):
 
 
 # ------------------------------------------------------------------ parser
-def _add_data_arguments(parser, *, data=True):
-    if data:
-        parser.add_argument("data", metavar="DATA",
-                            help="data file: .csv, .tsv (optionally compressed), "
-                                 ".parquet or .npy")
+def _add_data_arguments(parser):
+    parser.add_argument("data", metavar="DATA",
+                        help="data file: .csv, .tsv (optionally compressed), "
+                             ".parquet or .npy")
     parser.add_argument("--columns", action="append", metavar="COLS",
                         help="columns to use, comma-separated (or repeat the option): "
                              "names, or 0-based indices for files without column names. "
@@ -97,6 +95,19 @@ def _add_data_arguments(parser, *, data=True):
                         help="whether a CSV's first line is a header (default: detect)")
     parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),
                         help="data format (default: from the file extension)")
+
+
+_TABLE_OUT_HELP = "output file (.csv, .tsv, .parquet, .npy); default stdout"
+
+
+def _add_model_command(sub, name, handler, *, data=True, **kwargs):
+    """A subcommand that reads MODEL (and, with ``data``, DATA and its options)."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
+    if data:
+        _add_data_arguments(parser)
+    parser.set_defaults(_handler=handler)
+    return parser
 
 
 def _covariance_choices():
@@ -149,57 +160,49 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                           "terminal)")
     fit.set_defaults(_handler=_cmd_fit)
 
-    predict = sub.add_parser(
-        "predict", help="cluster labels (or probabilities) of DATA as CSV",
+    predict = _add_model_command(
+        sub, "predict", _cmd_predict,
+        help="cluster labels (or probabilities) of DATA as CSV",
         description="Write the most probable component of each row of DATA (0-based), "
                     "or with --proba the probability of every component, as CSV.",
     )
-    predict.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
-    _add_data_arguments(predict)
     predict.add_argument("--proba", action="store_true",
                          help="write component probabilities instead of labels")
-    predict.add_argument("--out", metavar="FILE",
-                         help="output file (.csv, .tsv, .parquet, .npy); default stdout")
-    predict.set_defaults(_handler=_cmd_predict)
+    predict.add_argument("--out", metavar="FILE", help=_TABLE_OUT_HELP)
 
-    score = sub.add_parser(
-        "score", help="mean log-likelihood of DATA under MODEL",
+    score = _add_model_command(
+        sub, "score", _cmd_score,
+        help="mean log-likelihood of DATA under MODEL",
         description="Print the mean log-likelihood per row of DATA; with --per-row, "
                     "the log-likelihood of every row as CSV.",
     )
-    score.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
-    _add_data_arguments(score)
     score.add_argument("--per-row", action="store_true",
                        help="write every row's log-likelihood instead of the mean")
     score.add_argument("--out", metavar="FILE",
                        help="output file for --per-row (.csv, .tsv, .parquet, .npy); "
                             "default stdout")
-    score.set_defaults(_handler=_cmd_score)
 
-    sample = sub.add_parser(
-        "sample", help="draw rows from MODEL",
+    sample = _add_model_command(
+        sub, "sample", _cmd_sample, data=False,
+        help="draw rows from MODEL",
         description="Draw N rows from the mixture, written as CSV with the model's "
                     "column names.",
     )
-    sample.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
     sample.add_argument("-n", "--n-samples", type=_positive_int, required=True, metavar="N",
                         help="number of rows to draw")
     sample.add_argument("--seed", type=_seed,
                         help="random seed (default: the model's random_state)")
     sample.add_argument("--labels", action="store_true",
                         help="add a 'component' column: which component drew each row")
-    sample.add_argument("--out", metavar="FILE",
-                        help="output file (.csv, .tsv, .parquet, .npy); default stdout")
-    sample.set_defaults(_handler=_cmd_sample)
+    sample.add_argument("--out", metavar="FILE", help=_TABLE_OUT_HELP)
 
-    plot = sub.add_parser(
-        "plot", help="picture of MODEL over DATA",
+    plot = _add_model_command(
+        sub, "plot", _cmd_plot,
+        help="picture of MODEL over DATA",
         description="Draw DATA coloured by cluster under the component ellipses (1, 2 "
                     "and 3 standard deviations); with more than two features, a grid "
                     "of every pair unless --dims picks two.",
     )
-    plot.add_argument("model", metavar="MODEL", help="model file written by 'fit'")
-    _add_data_arguments(plot)
     plot.add_argument("--out", metavar="FIG", required=True,
                       help="image file; the format follows the extension (.png, .svg, "
                            ".pdf, ...)")
@@ -209,7 +212,6 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                       default="cluster", help="colour of the points (default %(default)s)")
     plot.add_argument("--dpi", type=_positive_int, default=150,
                       help="resolution of raster images (default %(default)s)")
-    plot.set_defaults(_handler=_cmd_plot)
 
     wanted = _command_in(argv)
     for name, (module, help_text) in _DELEGATED.items():
@@ -302,6 +304,13 @@ def _model_input(gm, table, columns_given):
     if model_names is not None:
         return pd.DataFrame(values, columns=model_names, copy=False)
     return np.asarray(values)
+
+
+def _model_and_data(args):
+    """MODEL, and DATA arranged as its features; refuses an --out over either file."""
+    _check_output(args.out, [args.data, args.model])
+    gm = _load_model(args.model)
+    return gm, _model_input(gm, _read_table(args, gm), bool(args.columns))
 
 
 def _feature_names(gm):
@@ -456,10 +465,7 @@ def _cmd_fit(args):
 def _cmd_predict(args):
     import pandas as pd
 
-    _check_output(args.out, [args.data, args.model])
-    gm = _load_model(args.model)
-    table = _read_table(args, gm)
-    X = _model_input(gm, table, bool(args.columns))
+    gm, X = _model_and_data(args)
     if args.proba:
         proba = gm.predict_proba(X)
         frame = pd.DataFrame(proba, columns=[f"proba_{k}" for k in range(proba.shape[1])])
@@ -475,10 +481,8 @@ def _cmd_score(args):
 
     if args.out and not args.per_row:
         raise CommandError("--out is for --per-row; the mean is printed")
-    _check_output(args.out, [args.data, args.model])
-    gm = _load_model(args.model)
-    table = _read_table(args, gm)
-    per_row = gm.score_samples(_model_input(gm, table, bool(args.columns)))
+    gm, X = _model_and_data(args)
+    per_row = gm.score_samples(X)
     if args.per_row:
         _write_table(pd.DataFrame({"log_likelihood": per_row}), args.out)
     else:
@@ -505,16 +509,11 @@ def _cmd_plot(args):
     from . import plot
     from ._io import atomic_write
 
-    _check_output(args.out, [args.data, args.model])
-    gm = _load_model(args.model)
-    table = _read_table(args, gm)
-    X = _model_input(gm, table, bool(args.columns))
+    gm, X = _model_and_data(args)
     values = getattr(X, "to_numpy", lambda: X)()
+    # The plots predict on bare arrays; they silence scikit-learn's warning that the
+    # array has no feature names, and take the names for the axis labels.
     names = _feature_names(gm)
-    # The plots call predict on bare arrays: a copy without feature names keeps
-    # scikit-learn from warning that the array has none.
-    gm = copy.copy(gm)
-    gm.__dict__.pop("feature_names_in_", None)
     n_features = values.shape[1]
     if args.dims is not None:
         i, j = args.dims
@@ -525,21 +524,11 @@ def _cmd_plot(args):
     elif n_features < 2:
         raise CommandError("plot needs at least two features")
     if args.dims is not None or n_features == 2:
-        i, j = args.dims if args.dims is not None else (0, 1)
-        ax = plot.mixture(gm, values, dims=(i, j), color_by=args.color_by)
-        ax.set_xlabel(names[i])
-        ax.set_ylabel(names[j])
-        fig = ax.figure
+        dims = args.dims if args.dims is not None else (0, 1)
+        fig = plot.mixture(gm, values, dims=dims, color_by=args.color_by,
+                           feature_names=names).figure
     else:
-        fig = plot.pairs(gm, values, color_by=args.color_by)
-        m = n_features
-        for r in range(m):
-            for c in range(m):
-                ax = fig.axes[r * m + c]
-                if ax.get_xlabel():
-                    ax.set_xlabel(names[c])
-                if ax.get_ylabel():
-                    ax.set_ylabel(names[r])
+        fig = plot.pairs(gm, values, color_by=args.color_by, feature_names=names)
     fmt = os.path.splitext(args.out)[1].lstrip(".").lower() or "png"
     supported = fig.canvas.get_supported_filetypes()
     if fmt not in supported:

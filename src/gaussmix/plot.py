@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from ._mixture import Mixture, estimator_parameters
+from ._mixture import Gauss, Mixture, estimator_parameters
 
 __all__ = [
     "animate",
@@ -90,8 +90,6 @@ def _parameters(model):
 def _predictor(model):
     """Something with ``predict`` and ``predict_proba`` for any supported model."""
     if isinstance(model, tuple):
-        from ._mixture import Gauss
-
         weights, means, covs = _parameters(model)
         return Mixture(Gauss(m, c, w) for w, m, c in zip(weights, means, covs))
     return model
@@ -206,6 +204,12 @@ def scatter(X, model=None, *, labels=None, color_by="cluster", ax=None, dims=(0,
     X = _check_X(X)
     i, j = _check_dims(dims, X.shape[1])
     ax = _axes(ax)
+    _draw_points(ax, X, _point_colors(X, model, labels, color_by), i, j, s, **kwargs)
+    return ax
+
+
+def _point_colors(X, model, labels, color_by):
+    """One RGBA colour per row of X, as :func:`scatter` describes."""
     if color_by not in ("cluster", "responsibility", "none"):
         raise ValueError(
             "color_by must be 'cluster', 'responsibility' or 'none', got "
@@ -216,27 +220,26 @@ def scatter(X, model=None, *, labels=None, color_by="cluster", ax=None, dims=(0,
         if labels.shape != (X.shape[0],):
             raise ValueError(f"labels must have one entry per row of X ({X.shape[0]}).")
         values, codes = np.unique(labels, return_inverse=True)
-        palette = np.array(_colors(len(values)))
-        colors = palette[codes]
-    elif model is None or color_by == "none":
-        colors = np.array([_NEUTRAL] * X.shape[0])
-    else:
-        n_components = _parameters(model)[0].shape[0]
-        palette = np.array(_colors(n_components))
-        predictor = _predictor(model)
-        with warnings.catch_warnings():
-            # An estimator fitted on a DataFrame is plotted from a bare array.
-            warnings.filterwarnings("ignore", message="X does not have valid feature")
-            if color_by == "responsibility":
-                resp = np.asarray(predictor.predict_proba(X))
-                colors = np.clip(resp @ palette, 0.0, 1.0)
-            else:
-                colors = palette[np.asarray(predictor.predict(X))]
+        return np.array(_colors(len(values)))[codes]
+    if model is None or color_by == "none":
+        return np.array([_NEUTRAL] * X.shape[0])
+    n_components = _parameters(model)[0].shape[0]
+    palette = np.array(_colors(n_components))
+    predictor = _predictor(model)
+    with warnings.catch_warnings():
+        # An estimator fitted on a DataFrame is plotted from a bare array.
+        warnings.filterwarnings("ignore", message="X does not have valid feature")
+        if color_by == "responsibility":
+            resp = np.asarray(predictor.predict_proba(X))
+            return np.clip(resp @ palette, 0.0, 1.0)
+        return palette[np.asarray(predictor.predict(X))]
+
+
+def _draw_points(ax, X, colors, i, j, s, **kwargs):
     kwargs.setdefault("edgecolors", "white")
     kwargs.setdefault("linewidths", 0.4)
     kwargs.setdefault("zorder", 2)
     ax.scatter(X[:, i], X[:, j], c=colors, s=s, **kwargs)
-    return ax
 
 
 def ellipses(model, *, ax=None, dims=(0, 1), n_std=DEFAULT_N_STD, colors=None,
@@ -455,6 +458,8 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
         )
     if X is not None:
         X = _check_X(X, n_features)
+        # One prediction for every panel.
+        point_colors = _point_colors(X, model, labels, color_by)
     m = len(dims)
     names = _names(feature_names, n_features)
     if fig is None:
@@ -463,7 +468,7 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
         fig.clear()
     grid = fig.subplots(m, m, squeeze=False)
     colors = _colors(len(means))
-    sds = np.sqrt(np.stack([np.diag(c) for c in covs]))  # (K, D)
+    sds = np.sqrt(np.diagonal(covs, axis1=1, axis2=2))  # (K, D)
     limits = {}
     for d in dims:
         extent = np.concatenate([means[:, d] - 3 * sds[:, d], means[:, d] + 3 * sds[:, d]])
@@ -487,8 +492,7 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
                 ax.set_yticks([])
             else:
                 if X is not None:
-                    scatter(X, model, labels=labels, color_by=color_by, ax=ax,
-                            dims=(dc, dr), s=8, linewidths=0.2)
+                    _draw_points(ax, X, point_colors, dc, dr, s=8, linewidths=0.2)
                 ellipses(model, ax=ax, dims=(dc, dr), n_std=n_std, linewidth=1.0)
                 ax.set_ylim(*limits[dr])
             ax.set_xlim(*limits[dc])
@@ -524,7 +528,7 @@ def _frame_limits(X, snapshots, n_std=3.0):
     points = [X[:, :2]]
     for snapshot in snapshots:
         _, means, covs = _parameters(snapshot)
-        sds = np.sqrt(np.stack([np.diag(c)[:2] for c in covs]))
+        sds = np.sqrt(np.diagonal(covs, axis1=1, axis2=2)[:, :2])
         points += [means[:, :2] - n_std * sds, means[:, :2] + n_std * sds]
     points = np.concatenate(points)
     (x0, x1), (y0, y1) = _limits(points[:, 0], 0.03), _limits(points[:, 1], 0.03)

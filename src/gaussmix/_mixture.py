@@ -24,7 +24,7 @@ from ._em import EmptyComponentWarning
 from ._estep import log_gaussian_prob, log_resp_and_norm, weighted_log_prob
 from ._mstep import EMPTY_SHARE, _NK_GUARD, mstep, reseed_empty
 from ._parallel import with_single_threaded_blas
-from ._params import Params, params_from_covariances
+from ._params import Params, full_covariances, params_from_covariances
 from ._stats import stats_from_resp
 
 DEFAULT_REG_COVAR = 1e-6
@@ -320,18 +320,6 @@ def _check_X(X, n_features: int) -> np.ndarray:
     return X
 
 
-def _full_covariances(covariances, family, n_components, n_features) -> np.ndarray:
-    """Any covariance layout as (K, D, D) matrices."""
-    cov = np.asarray(covariances, dtype=np.float64)
-    if family == "full":
-        return cov.copy()
-    if family == "tied":
-        return np.repeat(cov[None], n_components, axis=0)
-    if family == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return cov[:, None, None] * np.eye(n_features)[None]
-
-
 def estimator_parameters(estimator):
     """(weights, means, full covariances) of a fitted mixture estimator.
 
@@ -346,7 +334,7 @@ def estimator_parameters(estimator):
             )
     means = np.asarray(estimator.means_, dtype=np.float64)
     family = get_model(getattr(estimator, "covariance_type", "full")).family
-    covs = _full_covariances(estimator.covariances_, family, *means.shape)
+    covs = full_covariances(estimator.covariances_, family, *means.shape)
     return np.asarray(estimator.weights_, dtype=np.float64), means, covs
 
 

@@ -53,6 +53,10 @@ class Params:
     def n_features(self) -> int:
         return self.means.shape[1]
 
+    def full_covariances(self) -> np.ndarray:
+        """Covariances as (K, D, D) matrices, whatever the family."""
+        return full_covariances(self.covariances, self.family, *self.means.shape)
+
     def precisions(self) -> np.ndarray:
         """Precision matrices (or vectors) in the family's layout."""
         pc = self.precisions_cholesky
@@ -61,6 +65,18 @@ class Params:
         if self.family == "tied":
             return pc @ pc.T
         return pc**2
+
+
+def full_covariances(covariances, family, n_components, n_features) -> np.ndarray:
+    """Covariances in a family's layout as a new (K, D, D) array."""
+    cov = np.asarray(covariances, dtype=np.float64)
+    if family == "full":
+        return cov.copy()
+    if family == "tied":
+        return np.repeat(cov[None], n_components, axis=0)
+    if family == "diag":
+        return cov[:, :, None] * np.eye(n_features)[None]
+    return cov[:, None, None] * np.eye(n_features)[None]
 
 
 def _log_det_cholesky(prec_chol, family, n_components, n_features):

@@ -846,24 +846,12 @@ def _plot_criterion(table, label, ax=None):
 def _ellipse(ax, mean, cov, color):
     from matplotlib.patches import Ellipse
 
-    vals, vecs = np.linalg.eigh(cov)
-    vals = np.clip(vals, 0.0, None)
-    angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
+    from .plot import ellipse_geometry
+
     # One standard deviation, as mclust draws them.
-    ax.add_patch(Ellipse(mean, 2 * np.sqrt(vals[-1]), 2 * np.sqrt(vals[0]), angle=angle,
-                         fill=False, color=color, lw=1.2))
-
-
-def _full_covariances(params):
-    covs = np.asarray(params.covariances)
-    K, D = params.means.shape
-    if params.family == "full":
-        return covs
-    if params.family == "tied":
-        return np.broadcast_to(covs, (K, D, D))
-    if params.family == "diag":
-        return np.stack([np.diag(c) for c in covs])
-    return covs[:, None, None] * np.eye(D)[None]
+    width, height, angle = ellipse_geometry(cov)
+    ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=color,
+                         lw=1.2))
 
 
 def _plot_points(result, what, dims=None, ax=None):
@@ -889,7 +877,7 @@ def _plot_points(result, what, dims=None, ax=None):
         point_colors = np.column_stack([shades, shades, shades, np.ones_like(shades)])
     else:
         sizes = np.where(labels >= 0, 12.0, 4.0)
-    covs = None if result.params is None else _full_covariances(result.params)
+    covs = None if result.params is None else result.params.full_covariances()
     means = None if result.params is None else np.asarray(result.params.means)
 
     def panel(axis, a, b):

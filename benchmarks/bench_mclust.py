@@ -46,7 +46,7 @@ import gaussmix._select  # noqa: E402
 from gaussmix._hc import scaled_svd_transform, hc  # noqa: E402
 from gaussmix._select import select  # noqa: E402
 
-DEFAULT_REFERENCE = Path("/work/shared/reference/mclust")
+DEFAULT_REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mclust_reference"
 
 R_SCRIPT = r"""
 suppressMessages(library(mclust))

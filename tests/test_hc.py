@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 
+from mclust_reference import MCLUST_REFERENCE
+
 from gaussmix._hc import (
     hc,
     hclass,
@@ -20,14 +22,11 @@ from gaussmix._hc import (
     starting_partitions,
 )
 
-SHARED = Path("/work/shared/reference/mclust")
 EXTRA = Path(__file__).parent / "data" / "mclust_extra"
 
 
 def _shared(name):
-    if not SHARED.exists():
-        pytest.skip("shared mclust reference not available")
-    return SHARED / name
+    return MCLUST_REFERENCE / name
 
 
 def _same_partition(a, b):

@@ -14,9 +14,10 @@ import pytest
 from gaussmix import _hc_fast
 from gaussmix._hc import hc, scaled_svd_transform
 
+from mclust_reference import reference_data
+
 pytestmark = pytest.mark.skipif(not _hc_fast.AVAILABLE, reason="numba not installed")
 
-SHARED = Path("/work/shared/reference/mclust")
 EXTRA = Path(__file__).parent / "data" / "mclust_extra"
 
 
@@ -32,9 +33,7 @@ def _both(Z, **kw):
 
 def _data(name):
     if name in ("iris", "faithful"):
-        if not SHARED.exists():
-            pytest.skip("shared mclust reference not available")
-        return pd.read_csv(SHARED / f"{name}.csv").select_dtypes("number").to_numpy()
+        return reference_data(name)
     return pd.read_csv(EXTRA / f"{name}.csv").to_numpy(dtype=float)
 
 

@@ -6,26 +6,19 @@ rounding), the same parameters. The reference, mclust_em, is itself checked agai
 mclust in tests/test_mclust_models.py.
 """
 
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from gaussmix import _mclust_fast
 from gaussmix._hc import starting_partitions
 from gaussmix._mclust_models import MCLUST_MODELS, MclustFitError, mclust_bic, mclust_em
 
-REF = Path("/work/shared/reference/mclust")
+from mclust_reference import reference_data
 
-pytestmark = [
-    pytest.mark.skipif(not _mclust_fast.AVAILABLE, reason="numba not installed"),
-    pytest.mark.skipif(not REF.is_dir(), reason="mclust reference data not present"),
-]
+pytestmark = pytest.mark.skipif(not _mclust_fast.AVAILABLE, reason="numba not installed")
 
-
-def _data(name):
-    return pd.read_csv(REF / f"{name}.csv").select_dtypes("number").to_numpy()
+_data = reference_data
 
 
 def _fit(fn, X, model, z):

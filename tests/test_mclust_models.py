@@ -1,6 +1,6 @@
 """mclust's covariance models against R's mclust 6.0.0 and against their definitions.
 
-References: /work/shared/reference/mclust (iris, faithful; see its README) and
+References: tests/data/mclust_reference (iris, faithful; see its README) and
 tests/data/mclust (more tables, computed by tests/data/mclust/make_reference.R).
 """
 
@@ -31,14 +31,12 @@ from gaussmix._mclust_models import (
 from gaussmix._prior import PRIOR_MODELS, default_prior, prior_control
 from gaussmix._stats import stats_from_resp
 
-REF = Path("/work/shared/reference/mclust")
+from mclust_reference import MCLUST_REFERENCE, reference_data
+
+REF = MCLUST_REFERENCE
 LOCAL = Path(__file__).parent / "data" / "mclust"
 
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="mclust reference data not present")
-
-
-def _numeric(name):
-    return pd.read_csv(REF / f"{name}.csv").select_dtypes("number").to_numpy(float)
+_numeric = reference_data
 
 
 @pytest.fixture(scope="module")

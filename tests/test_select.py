@@ -1,7 +1,7 @@
 """Model selection against R's mclust 6.0.0, number for number.
 
 References: the BIC / ICL tables, best models, classifications and uncertainties that
-mclust computed on iris and faithful (/work/shared/reference/mclust) and on the data
+mclust computed on iris and faithful (tests/data/mclust_reference) and on the data
 in tests/data/mclust_extra (see its README for the R commands). R is not needed.
 """
 
@@ -16,15 +16,14 @@ import gaussmix
 from gaussmix import _mclust_fast
 from gaussmix._select import SelectionResult, hypervolume, select
 
-SHARED = Path("/work/shared/reference/mclust")
+from mclust_reference import MCLUST_REFERENCE
+
 EXTRA = Path(__file__).parent / "data" / "mclust_extra"
 BIC_TOL = 0.01  # acceptance: every cell within 0.01 of mclust's
 
 
 def _shared(name):
-    if not SHARED.exists():
-        pytest.skip("shared mclust reference not available")
-    return SHARED / name
+    return MCLUST_REFERENCE / name
 
 
 def _extra_data(name):

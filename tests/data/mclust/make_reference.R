@@ -4,7 +4,7 @@
 suppressMessages(library(mclust))
 options(digits = 15)
 models <- mclust.options("emModelNames")
-ref <- "/work/shared/reference/mclust/"
+ref <- "tests/data/mclust_reference/"  # run from the repository root
 iris4 <- as.matrix(read.csv(file.path(ref, "iris.csv"))[, 1:4])
 faith <- as.matrix(read.csv(file.path(ref, "faithful.csv")))
 

@@ -47,12 +47,12 @@ from threadpoolctl import threadpool_info
 
 import gaussmix
 from gaussmix import GaussianMixture
-from gaussmix import _em, _parallel
-from gaussmix._chunks import ArraySource, default_chunk_rows
-from gaussmix._covariance import get_model
-from gaussmix._init import initial_stats
-from gaussmix._mstep import mstep
-from gaussmix._params import params_from_precisions
+from gaussmix._engine import loop as _em, parallel as _parallel
+from gaussmix._engine.sources import ArraySource, default_chunk_rows
+from gaussmix._models.registry import get_model
+from gaussmix._engine.init import initial_stats
+from gaussmix._engine.mstep import mstep
+from gaussmix._engine.params import params_from_precisions
 
 WORKLOADS = {
     # name: (N, D, K, covariance, dtype, data seed)
@@ -360,7 +360,7 @@ def main(argv=None):
                    help="skip timing gaussmix's public fit per iteration")
     p.add_argument("--mstep-one-blas-thread", action="store_true",
                    help="preview: run gaussmix's M-step under one BLAS thread "
-                        "(wraps gaussmix._em.mstep; the change proposed for _em.run_em)")
+                        "(wraps gaussmix._engine.loop.mstep; the change proposed for _em.run_em)")
     args = p.parse_args(argv)
     if args.mstep_one_blas_thread:
         _wrap_mstep()

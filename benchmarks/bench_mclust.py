@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import gaussmix  # noqa: E402
-import gaussmix._select  # noqa: E402
-from gaussmix._hc import scaled_svd_transform, hc  # noqa: E402
-from gaussmix._select import select  # noqa: E402
+import gaussmix._mclust.select  # noqa: E402
+from gaussmix._mclust.hc import scaled_svd_transform, hc  # noqa: E402
+from gaussmix._mclust.select import select  # noqa: E402
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mclust_reference"
 
@@ -143,10 +143,10 @@ def main(argv=None):
     data = datasets(args.reference_dir)
     # The first select of a process loads gaussmix's compiled EM (Numba's on-disk
     # cache; it compiles, once, when the cache is empty): the cold start, reported apart.
-    from gaussmix import _mclust_fast
+    from gaussmix._mclust import fast_em as _mclust_fast
 
     t0 = time.perf_counter()
-    select(data["mix2000x6"][:200], G=[1, 2], models=list(gaussmix._select.MCLUST_MODELS))
+    select(data["mix2000x6"][:200], G=[1, 2], models=list(gaussmix._mclust.select.MCLUST_MODELS))
     cold = time.perf_counter() - t0
     print(f"compiled EM: {'numba ' + _mclust_fast.numba.__version__ if _mclust_fast.use_fast() else 'off (NumPy path)'}; "
           f"first select of the process (load or compile, then a 200-row grid): {cold:.2f} s\n")

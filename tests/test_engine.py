@@ -6,13 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaussmix import GaussianMixture
-from gaussmix._covariance import get_model
-from gaussmix._em import run_em, sum_stats
-from gaussmix._chunks import ArraySource
-from gaussmix._estep import estep_chunk
-from gaussmix._mstep import mstep
-from gaussmix._params import params_from_covariances
-from gaussmix._stats import empty_stats, stats_from_resp
+from gaussmix._models.registry import get_model
+from gaussmix._engine.loop import run_em, sum_stats
+from gaussmix._engine.sources import ArraySource
+from gaussmix._engine.estep import estep_chunk
+from gaussmix._engine.mstep import mstep
+from gaussmix._engine.params import params_from_covariances
+from gaussmix._engine.stats import empty_stats, stats_from_resp
 
 from reference_em import direct_stats, reference_em
 

@@ -337,7 +337,7 @@ def test_em_memory_is_bounded_by_the_chunk():
 def test_kmeans_start_on_large_data_uses_a_subset(monkeypatch):
     from sklearn.cluster import KMeans
 
-    from gaussmix import _init
+    from gaussmix._engine import init as _init
 
     X = _data(n=3000, k=3, seed=16)
     full = GaussianMixture(3, random_state=0, max_iter=0).fit(X)

@@ -14,7 +14,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from mclust_reference import MCLUST_REFERENCE
 
-from gaussmix._hc import (
+from gaussmix._mclust.hc import (
     hc,
     hclass,
     qclass,

@@ -1,4 +1,4 @@
-"""The compiled agglomeration (gaussmix._hc_fast) against the NumPy reference (_hc).
+"""The compiled agglomeration (gaussmix._mclust.hc_fast) against the NumPy reference (_hc).
 
 Both must give exactly the same merge sequence: on every stored data set (whose merges
 also equal mclust's, see test_hc.py), on random data, and with duplicate rows (exact
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gaussmix import _hc_fast
-from gaussmix._hc import hc, scaled_svd_transform
+from gaussmix._mclust import hc_fast as _hc_fast
+from gaussmix._mclust.hc import hc, scaled_svd_transform
 
 from mclust_reference import reference_data
 

@@ -16,7 +16,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import gaussmix
 from gaussmix import GaussianMixture, ModelFileError, load, save
-from gaussmix._io import FORMAT_VERSION, atomic_write, read_header
+from gaussmix._files.model_files import FORMAT_VERSION, atomic_write, read_header
 
 
 def _blobs(n=300, d=3, seed=0):
@@ -194,7 +194,7 @@ def test_selection_result_saves_best_model_and_metadata(tmp_path, X, fitted):
 
 
 def test_real_selection_result_round_trip(tmp_path, X):
-    _select = pytest.importorskip("gaussmix._select")
+    _select = pytest.importorskip("gaussmix._mclust.select")
     result = _select.select(X[:150], G=[2, 3], models=["VVV", "EII"])
     save(result, tmp_path / "sel.gmm")
     loaded = load(tmp_path / "sel.gmm")
@@ -228,7 +228,7 @@ def test_interrupted_save_leaves_the_old_file(tmp_path, monkeypatch, fitted, X):
             raise KeyboardInterrupt
         return np.lib.format.write_array(file, arr, allow_pickle=allow_pickle)
 
-    monkeypatch.setattr("gaussmix._io.np.save", failing_save)
+    monkeypatch.setattr("gaussmix._files.model_files.np.save", failing_save)
     other = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(KeyboardInterrupt):
         save(other, path)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gaussmix import GaussianMixture, _estep, _parallel, _stats
-from gaussmix._estep import estep_chunk, log_gaussian_prob, log_resp_and_norm
-from gaussmix._params import params_from_covariances
-from gaussmix._stats import stats_from_resp
+from gaussmix import GaussianMixture
+from gaussmix._engine import estep as _estep, parallel as _parallel, stats as _stats
+from gaussmix._engine.estep import estep_chunk, log_gaussian_prob, log_resp_and_norm
+from gaussmix._engine.params import params_from_covariances
+from gaussmix._engine.stats import stats_from_resp
 
 from reference_em import direct_stats
 

@@ -1,4 +1,4 @@
-"""The compiled mclust EM (gaussmix._mclust_fast) against the NumPy reference mclust_em.
+"""The compiled mclust EM (gaussmix._mclust.fast_em) against the NumPy reference mclust_em.
 
 Every model, G = 2..9, from mclust's hierarchical starts on iris and faithful: the same
 failed (NA) cells, the same iteration counts, the same log-likelihoods and BIC cells (to
@@ -10,9 +10,9 @@ mclust in tests/test_mclust_models.py.
 import numpy as np
 import pytest
 
-from gaussmix import _mclust_fast
-from gaussmix._hc import starting_partitions
-from gaussmix._mclust_models import MCLUST_MODELS, MclustFitError, mclust_bic, mclust_em
+from gaussmix._mclust import fast_em as _mclust_fast
+from gaussmix._mclust.hc import starting_partitions
+from gaussmix._models.mclust import MCLUST_MODELS, MclustFitError, mclust_bic, mclust_em
 
 from mclust_reference import reference_data
 
@@ -64,7 +64,7 @@ def test_compiled_em_equals_reference_on_every_cell(name):
 
 
 def test_select_is_the_same_with_and_without_the_compiled_path(monkeypatch):
-    from gaussmix._select import select
+    from gaussmix._mclust.select import select
 
     X = _data("iris")
     fast = select(X, G=range(1, 6))

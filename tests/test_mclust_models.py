@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy.linalg import expm
 
-from gaussmix._covariance import get_model
-from gaussmix._mclust_models import (
+from gaussmix._models.registry import get_model
+from gaussmix._models.mclust import (
     MCLUST_MODELS,
     MclustFitError,
     mclust_bic,
@@ -28,8 +28,8 @@ from gaussmix._mclust_models import (
     n_var_params,
     single_component,
 )
-from gaussmix._prior import PRIOR_MODELS, default_prior, prior_control
-from gaussmix._stats import stats_from_resp
+from gaussmix._models.prior import PRIOR_MODELS, default_prior, prior_control
+from gaussmix._engine.stats import stats_from_resp
 
 from mclust_reference import MCLUST_REFERENCE, reference_data
 

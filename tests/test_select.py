@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import gaussmix
-from gaussmix import _mclust_fast
-from gaussmix._select import SelectionResult, hypervolume, select
+from gaussmix._mclust import fast_em as _mclust_fast
+from gaussmix._mclust.select import SelectionResult, hypervolume, select
 
 from mclust_reference import MCLUST_REFERENCE
 
@@ -103,7 +103,7 @@ EXTRA_CASES = ["diabetes", "banknote", "mix3d", "mix1d", "big2d", "noise2d",
 # banknote G = 9 starts a component on 5 rows in 6 dimensions: its scatter is singular
 # in exact arithmetic, and whether a Cholesky factorisation notices is up to rounding.
 # mclust's Fortran VEE fails at its first M-step there (NA), and so does the compiled
-# EM (gaussmix._mclust_fast, used when Numba is installed); the NumPy path's statistics
+# EM (gaussmix._mclust.fast_em, used when Numba is installed); the NumPy path's statistics
 # round the other way and it fits the model (README).
 _COMPILED = _mclust_fast.use_fast()
 KNOWN = {} if _COMPILED else {"banknote": [(9, "VEE")]}

@@ -4,12 +4,12 @@ One engine (E-step over chunks -> additive sufficient statistics -> M-step) behi
 several faces: :class:`GaussianMixture`, a drop-in for scikit-learn's estimator.
 """
 
-from ._covariance import get_model, model_names
-from ._em import EmptyComponentWarning
+from ._models.registry import get_model, model_names
+from ._engine.loop import EmptyComponentWarning
 from ._estimator import GaussianMixture
-from ._io import ModelFileError, load, save
+from ._files.model_files import ModelFileError, load, save
 from ._mixture import Gauss, Mixture
-from ._select import select
+from ._mclust.select import select
 from . import plot
 
 __version__ = "0.1.0"

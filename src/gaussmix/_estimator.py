@@ -19,13 +19,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._chunks import ArraySource, default_chunk_rows
-from ._covariance import ALIASES, get_model, model_names
-from ._em import run_em, sum_stats
-from ._estep import log_resp_and_norm, weighted_log_prob
-from ._init import INIT_METHODS, initial_stats
-from ._mstep import mstep
-from ._params import Params, make_params, params_from_precisions
+from ._engine.sources import ArraySource, default_chunk_rows
+from ._models.registry import ALIASES, get_model, model_names
+from ._engine.loop import run_em, sum_stats
+from ._engine.estep import log_resp_and_norm, weighted_log_prob
+from ._engine.init import INIT_METHODS, initial_stats
+from ._engine.mstep import mstep
+from ._engine.params import Params, make_params, params_from_precisions
 from ._validation import (
     check_means,
     check_precisions,

@@ -124,7 +124,7 @@ def _format_table(frame, digits):
 
 def run(args) -> int:
     """Run ``gaussmix select`` with parsed ``args``; returns the exit status."""
-    from ._select import select
+    from ._mclust.select import select
 
     try:
         columns = ([c.strip() for spec in args.columns for c in spec.split(",") if c.strip()]

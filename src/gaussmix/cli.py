@@ -1,7 +1,7 @@
 """The ``gaussmix`` command: fit, predict, score, sample, plot, select and demo.
 
-Each subcommand is a thin shell: read a data file (:mod:`gaussmix._data`), load or save a
-model file (:mod:`gaussmix._io`), call the estimator. A user error (a missing or unusable
+Each subcommand is a thin shell: read a data file (:mod:`gaussmix._files.data`), load or save a
+model file (:mod:`gaussmix._files.model_files`), call the estimator. A user error (a missing or unusable
 file, a bad option, an invalid model file) prints one line ``gaussmix: error: ...`` to
 stderr and returns a non-zero exit status; input files are only ever read.
 
@@ -111,7 +111,7 @@ def _add_model_command(sub, name, handler, *, data=True, **kwargs):
 
 
 def _covariance_choices():
-    from ._covariance import ALIASES, model_names
+    from ._models.registry import ALIASES, model_names
 
     return list(ALIASES) + [m for m in model_names() if m not in ALIASES]
 
@@ -262,7 +262,7 @@ def _check_output(out, inputs):
 
 def _read_table(args, model=None):
     """DATA as a Table; for a model with feature names, only those columns if present."""
-    from ._data import parse_columns, read_data
+    from ._files.data import parse_columns, read_data
 
     names = getattr(model, "feature_names_in_", None)
     return read_data(args.data, parse_columns(args.columns), header=args.header,
@@ -271,7 +271,7 @@ def _read_table(args, model=None):
 
 
 def _load_model(path):
-    from ._io import load_estimator
+    from ._files.model_files import load_estimator
 
     if not os.path.exists(path):
         raise CommandError(f"{path}: no such model file")
@@ -324,8 +324,8 @@ def _write_table(frame, out):
     """A DataFrame to stdout (CSV) or to ``out`` in the format of its extension."""
     import numpy as np
 
-    from ._data import DataError, detect_format
-    from ._io import atomic_write
+    from ._files.data import DataError, detect_format
+    from ._files.model_files import atomic_write
 
     if out is None:
         frame.to_csv(sys.stdout, index=False, lineterminator="\n")
@@ -416,7 +416,7 @@ def _cmd_fit(args):
     import pandas as pd
 
     from ._estimator import GaussianMixture
-    from ._io import save
+    from ._files.model_files import save
 
     _check_output(args.out, [args.data])
     table = _read_table(args)
@@ -436,7 +436,7 @@ def _cmd_fit(args):
     log_likelihood = float(np.sum(gm.score_samples(X)))
     bic = float(gm.bic(X))
     names = _feature_names(gm)
-    from ._covariance import get_model
+    from ._models.registry import get_model
 
     canonical = get_model(gm.covariance_type).name
     cov = gm.covariance_type + ("" if canonical == gm.covariance_type else f" ({canonical})")
@@ -507,7 +507,7 @@ def _cmd_sample(args):
 
 def _cmd_plot(args):
     from . import plot
-    from ._io import atomic_write
+    from ._files.model_files import atomic_write
 
     gm, X = _model_and_data(args)
     values = getattr(X, "to_numpy", lambda: X)()
@@ -561,8 +561,8 @@ def main(argv=None) -> int:
         0 on success, 1 for a user error (one line on stderr), 2 for a bad command
         line, 130 when interrupted.
     """
-    from ._data import DataError
-    from ._io import ModelFileError
+    from ._files.data import DataError
+    from ._files.model_files import ModelFileError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

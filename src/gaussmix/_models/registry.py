@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._stats import SuffStats
+from .._engine.stats import SuffStats
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class CovarianceModel:
     family : {"full", "tied", "diag", "spherical"}
         Layout of the covariances and the E-step kernel that reads them.
     stats_kind : {"full", "diag", "tied"}
-        Scatter layout the M-step needs (see :mod:`gaussmix._stats`).
+        Scatter layout the M-step needs (see :mod:`gaussmix._engine.stats`).
     n_cov_parameters : callable (K, D) -> int
         Free parameters in the covariances.
     estimate : callable (stats, nk, reg_covar, previous) -> covariances
@@ -121,4 +121,4 @@ register(CovarianceModel(
     "spherical, varying volume (scikit-learn 'spherical')",
 ))
 
-from . import _mclust_models  # noqa: E402,F401  registers mclust's models
+from . import mclust as _mclust_models  # noqa: E402,F401  registers mclust's models

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._covariance import CovarianceModel
-from ._parallel import with_single_threaded_blas
-from ._params import Params, params_from_covariances
-from ._stats import SuffStats
+from .._models.registry import CovarianceModel
+from .parallel import with_single_threaded_blas
+from .params import Params, params_from_covariances
+from .stats import SuffStats
 
 # Guards a component count of zero, as scikit-learn does, so an empty component
 # gives a finite weight and mean instead of 0 / 0.

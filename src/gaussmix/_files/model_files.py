@@ -106,7 +106,7 @@ def _fsync_directory(directory: str) -> None:
 
 
 def _family(covariance_type: str) -> str:
-    from ._covariance import get_model
+    from .._models.registry import get_model
 
     return get_model(covariance_type).family
 
@@ -138,7 +138,7 @@ def _plain(value):
 
 
 def _is_estimator(obj) -> bool:
-    from ._estimator import GaussianMixture
+    from .._estimator import GaussianMixture
 
     return isinstance(obj, GaussianMixture)
 
@@ -238,7 +238,7 @@ def _estimator_content(gm) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _mixture_content(mixture) -> tuple[dict, dict[str, np.ndarray]]:
-    from ._params import params_from_covariances
+    from .._engine.params import params_from_covariances
 
     components = list(mixture)
     if not components:
@@ -310,7 +310,7 @@ def save(model, path) -> None:
             f"Cannot save a {type(model).__name__}: pass a fitted gaussmix "
             "GaussianMixture, a Mixture, or the result of gaussmix.select."
         )
-    from . import __version__
+    from .. import __version__
 
     header = {
         "format": FORMAT_NAME,
@@ -575,7 +575,7 @@ def read_header(path) -> dict:
 
 
 def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
-    from ._estimator import GaussianMixture
+    from .._estimator import GaussianMixture
 
     params = dict(header["params"])
     known = set(GaussianMixture().get_params())
@@ -648,7 +648,7 @@ def load(path):
     """
     header, gm = _load(path)
     if header["kind"] == "Mixture":
-        from ._mixture import Mixture
+        from .._mixture import Mixture
 
         return Mixture.from_estimator(gm)
     return gm

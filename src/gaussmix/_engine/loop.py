@@ -20,11 +20,11 @@ from typing import Callable
 
 import numpy as np
 
-from ._covariance import CovarianceModel
-from ._mstep import mstep, reseed_empty
-from ._params import Params
-from ._stats import SuffStats, empty_stats
-from ._estep import estep_chunk
+from .._models.registry import CovarianceModel
+from .mstep import mstep, reseed_empty
+from .params import Params
+from .stats import SuffStats, empty_stats
+from .estep import estep_chunk
 
 
 class EmptyComponentWarning(UserWarning):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._parallel import run_blocks
+from .parallel import run_blocks
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _mclust_models as mm
+from . import mclust as mm
 
 __all__ = ["Prior", "PriorControl", "PRIOR_MODELS", "default_prior", "prior_control",
            "resolve_prior", "map_mstep", "map_single"]
@@ -81,7 +81,7 @@ def prior_control(shrinkage=None, mean=None, dof=None, scale=None) -> PriorContr
 
     Examples
     --------
-    >>> from gaussmix._prior import prior_control
+    >>> from gaussmix._models.prior import prior_control
     >>> prior_control(shrinkage=0.05).shrinkage
     0.05
     """

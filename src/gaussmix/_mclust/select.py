@@ -6,7 +6,7 @@ model, its classification and uncertainty, a summary and plots.
 
 mclust's conventions, kept number for number:
 
-* each fit with G >= 2 starts from the hierarchical partition of :mod:`gaussmix._hc`
+* each fit with G >= 2 starts from the hierarchical partition of :mod:`gaussmix._mclust.hc`
   (VVV agglomeration on the scaled SVD transform; quantile classes for 1-D data) with
   an M-step, then alternates E- and M-steps until the relative change of the
   log-likelihood ``|l_t - l_{t-1}| / (1 + |l_t|)`` is at most ``tol`` (1e-5);
@@ -33,12 +33,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _mclust_models as _fam
-from ._estep import log_gaussian_prob, log_resp_and_norm
-from ._hc import HC_SUBSET, starting_partitions
-from ._mclust_models import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
-from ._prior import PRIOR_MODELS
-from ._stats import stats_from_resp
+from .._models import mclust as _fam
+from .._engine.estep import log_gaussian_prob, log_resp_and_norm
+from .hc import HC_SUBSET, starting_partitions
+from .._models.mclust import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
+from .._models.prior import PRIOR_MODELS
+from .._engine.stats import stats_from_resp
 
 __all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
 
@@ -104,14 +104,14 @@ def _mstep(name, X, z, prior, previous=None):
     stats = stats_from_resp(X, z, _fam.model_stats_kind(name))
     stats = replace(stats, weight=float(X.shape[0]), n_rows=X.shape[0])
     if prior is not None:
-        from ._prior import resolve_prior
+        from .._models.prior import resolve_prior
 
         prior = resolve_prior(prior, X, z.shape[1], name)
     return _fam.mclust_mstep(name, stats, prior=prior, previous=previous)
 
 
 def _em(X, name, z, tol, max_iter, prior):
-    from . import _mclust_fast
+    from . import fast_em as _mclust_fast
 
     if prior is None and z.shape[1] >= 2 and _mclust_fast.use_fast():
         # The same EM compiled (see _mclust_fast): one call per fit instead of a few
@@ -138,7 +138,7 @@ def _noise_em(X, name, z, log_vinv, tol, max_iter, prior):
     n = X.shape[0]
     G = z.shape[1] - 1
     if prior is not None:
-        from ._prior import resolve_prior
+        from .._models.prior import resolve_prior
 
         prior = resolve_prior(prior, X, G, name)
     max_iter = sys.maxsize if max_iter is None else int(max_iter)
@@ -761,8 +761,8 @@ class SelectionResult:
 
 def _as_estimator(params, cell, X, feature_names):
     """A fitted :class:`gaussmix.GaussianMixture` holding ``params``."""
-    from ._covariance import ALIASES, get_model
-    from ._estimator import GaussianMixture
+    from .._models.registry import ALIASES, get_model
+    from .._estimator import GaussianMixture
 
     name = cell.model
     try:
@@ -846,7 +846,7 @@ def _plot_criterion(table, label, ax=None):
 def _ellipse(ax, mean, cov, color):
     from matplotlib.patches import Ellipse
 
-    from .plot import ellipse_geometry
+    from ..plot import ellipse_geometry
 
     # One standard deviation, as mclust draws them.
     width, height, angle = ellipse_geometry(cov)

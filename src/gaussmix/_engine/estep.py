@@ -6,7 +6,7 @@ exponentiated on its own. The kernels compute in the chunk's dtype (float32 halv
 memory traffic); every sum that leaves a chunk is float64.
 
 Shape of the work, for speed. Rows go through in blocks small enough for the cache,
-on every core (:mod:`gaussmix._parallel`), feature-major (one row per feature, one
+on every core (:mod:`gaussmix._engine.parallel`), feature-major (one row per feature, one
 column per data row, so element-wise steps run along long contiguous rows whatever D
 and K). Each block is shifted once by the mixture's mean ``s`` (a point near the data,
 so nothing below cancels because the data sit far from the origin), and that shifted
@@ -35,9 +35,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._params import Params
-from ._parallel import run_blocks, single_threaded_blas
-from ._stats import Moments, SuffStats, block_rows, feature_rows, fill_features
+from .params import Params
+from .parallel import run_blocks, single_threaded_blas
+from .stats import Moments, SuffStats, block_rows, feature_rows, fill_features
 
 LOG_2PI = math.log(2.0 * math.pi)
 

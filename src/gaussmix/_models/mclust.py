@@ -16,9 +16,9 @@ covariances in the layout of the model's E-step family plus the new state. They 
 mclust's failure rules: a vanishing component or a (numerically) singular covariance
 raises :class:`MclustFitError`, which mclust reports as an NA BIC.
 
-:func:`mclust_mstep` turns statistics into :class:`~gaussmix._params.Params` (weights
+:func:`mclust_mstep` turns statistics into :class:`~gaussmix._engine.params.Params` (weights
 n_k / n, no ``reg_covar``), optionally with mclust's conjugate prior (see
-:mod:`gaussmix._prior`); :func:`mclust_em` runs mclust's EM (M-step first from a partition,
+:mod:`gaussmix._models.prior`); :func:`mclust_em` runs mclust's EM (M-step first from a partition,
 stop when |l_t - l_{t-1}| / (1 + |l_t|) <= tol) on the engine's E-step. Importing this
 module registers the models that the engine's registry did not already hold, with
 scikit-learn's ``reg_covar`` semantics, so ``GaussianMixture(covariance_type="VEV")`` works.
@@ -33,10 +33,10 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 from scipy.linalg.lapack import dgesvd as _dgesvd
 
-from ._covariance import CovarianceModel, _REGISTRY, register
-from ._estep import log_resp_and_norm, weighted_log_prob
-from ._params import ILL_DEFINED_COVARIANCE, Params
-from ._stats import SuffStats, stats_from_resp
+from .registry import CovarianceModel, _REGISTRY, register
+from .._engine.estep import log_resp_and_norm, weighted_log_prob
+from .._engine.params import ILL_DEFINED_COVARIANCE, Params
+from .._engine.stats import SuffStats, stats_from_resp
 
 __all__ = [
     "MCLUST_MODELS",
@@ -103,7 +103,7 @@ class MstepResult(NamedTuple):
 
 @dataclass(frozen=True)
 class MclustParams(Params):
-    """:class:`~gaussmix._params.Params` plus what mclust's iterative M-steps carry over.
+    """:class:`~gaussmix._engine.params.Params` plus what mclust's iterative M-steps carry over.
 
     Attributes
     ----------
@@ -744,7 +744,7 @@ def _scatter_for(name, stats: SuffStats):
 def _precision_factors(covariances, family):
     """Upper-triangular U with U U^T = Sigma^-1, and log det U, per component (batched).
 
-    Same convention as :func:`gaussmix._params.params_from_covariances`, computed with
+    Same convention as :func:`gaussmix._engine.params.params_from_covariances`, computed with
     NumPy's stacked LAPACK calls: one call for all components, and no SciPy triangular
     solve (slow for tiny matrices when OpenBLAS runs threaded on a busy machine).
     """
@@ -794,8 +794,8 @@ def mclust_mstep(name: str, stats: SuffStats, prior=None, previous: Params | Non
     stats : SuffStats
         Statistics of the E-step (or of a partition), in the model's layout
         (:func:`model_stats_kind`) or a richer one ("full" serves every model).
-    prior : gaussmix._prior.Prior, optional
-        A resolved conjugate prior (see :func:`gaussmix._prior.default_prior`): the M-step
+    prior : gaussmix._models.prior.Prior, optional
+        A resolved conjugate prior (see :func:`gaussmix._models.prior.default_prior`): the M-step
         is then mclust's MAP step. Not available for EVE, VEE, VVE, EVV (as in mclust).
     previous : Params, optional
         The current parameters: warm start of the iterative M-steps (VEI, VEV, EVE, VVE),
@@ -825,7 +825,7 @@ def mclust_mstep(name: str, stats: SuffStats, prior=None, previous: Params | Non
         means = stats.means
         result = MSTEPS[name](nk, means, scatter, state)
     else:
-        from ._prior import map_mstep  # the MAP steps reuse this module's kernels
+        from .prior import map_mstep  # the MAP steps reuse this module's kernels
 
         means, result = map_mstep(name, nk, stats.means, scatter, prior, state)
     total = stats.weight if stats.weight > 0 else nk.sum()
@@ -860,7 +860,7 @@ def single_component(X, name: str, prior=None) -> tuple[MclustParams, float]:
     centred = X - mean
     scatter = _symmetrise(centred.T @ centred)
     if prior is not None:
-        from ._prior import map_single, resolve_prior
+        from .prior import map_single, resolve_prior
 
         prior = resolve_prior(prior, X, 1, cls)
         mean, cov = map_single(cls, n, mean, scatter, prior)
@@ -940,8 +940,8 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
         mclust's ``emControl()$tol[1]``.
     max_iter : int, optional
         Limit on EM iterations (mclust's default is effectively unlimited).
-    prior : gaussmix._prior.Prior or PriorControl, optional
-        Conjugate prior; a :class:`~gaussmix._prior.PriorControl` is resolved on
+    prior : gaussmix._models.prior.Prior or PriorControl, optional
+        Conjugate prior; a :class:`~gaussmix._models.prior.PriorControl` is resolved on
         ``(X, G, model_name)`` as mclust's ``priorControl()`` is.
     noise_vinv : float, optional
         Density of mclust's uniform noise component (``Vinv``, the reciprocal of the data's
@@ -972,7 +972,7 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
         params, loglik = single_component(X, name, prior)
         return MclustEMResult(params, loglik, 1, np.ones((n, 1)), True, name, (loglik,))
     if prior is not None:
-        from ._prior import resolve_prior
+        from .prior import resolve_prior
 
         prior = resolve_prior(prior, X, G, name)
     max_iter = np.iinfo(np.int32).max if max_iter is None else int(max_iter)

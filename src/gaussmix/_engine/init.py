@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from ._stats import SuffStats, empty_stats, stats_from_resp
+from .stats import SuffStats, empty_stats, stats_from_resp
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 

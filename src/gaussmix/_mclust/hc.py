@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
-from gaussmix import _hc_fast
+from gaussmix._mclust import hc_fast as _hc_fast
 
 __all__ = [
     "hc",

@@ -1,6 +1,6 @@
 """mclust's EM compiled: the whole loop of one fit in one Numba call, for model selection.
 
-:func:`gaussmix._mclust_models.mclust_em` runs mclust's EM on the engine (its E-step
+:func:`gaussmix._models.mclust.mclust_em` runs mclust's EM on the engine (its E-step
 kernels, its statistics, one M-step function per model in NumPy). On the small data sets
 mclust is mostly used on (a few hundred rows, a few columns), each of its iterations costs
 a fraction of a millisecond of Python and NumPy call overhead for a few microseconds of
@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 # mclust's thresholds, shared with the NumPy reference (frozen into the compiled code).
-from ._mclust_models import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, SMALOG,
+from .._models.mclust import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, SMALOG,
                              MclustEMResult, MclustFitError, _canonical, _to_params,
                              model_family)
 
@@ -767,10 +767,10 @@ _MESSAGES = {
 
 def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
                    max_iter: int | None = None):
-    """:func:`gaussmix._mclust_models.mclust_em` without prior or noise, compiled.
+    """:func:`gaussmix._models.mclust.mclust_em` without prior or noise, compiled.
 
     Same arguments (``z_init`` an (n, G) matrix with G >= 2) and the same
-    :class:`~gaussmix._mclust_models.MclustEMResult`, but ``history`` holds only the
+    :class:`~gaussmix._models.mclust.MclustEMResult`, but ``history`` holds only the
     last log-likelihood.
 
     Raises

@@ -1,6 +1,6 @@
-"""mclust's VVV agglomeration compiled: the whole merge loop of :func:`gaussmix._hc.hc` in one Numba call.
+"""mclust's VVV agglomeration compiled: the whole merge loop of :func:`gaussmix._mclust.hc.hc` in one Numba call.
 
-:class:`gaussmix._hc._Agglomeration` (NumPy) spends ~150 us of Python and NumPy call
+:class:`gaussmix._mclust.hc._Agglomeration` (NumPy) spends ~150 us of Python and NumPy call
 overhead per merge for a few microseconds of arithmetic; this module is the same search
 -- the same symmetric cost matrix, the same column minima with the same incremental
 updates and rescans, the same slot layout after a merge (mclust's Fortran), the same
@@ -13,7 +13,7 @@ exact arithmetic, so the arithmetic follows the NumPy code operation for operati
 that is possible:
 
 * the starting costs (pairs of singletons) are computed by the very same NumPy
-  expression (:func:`gaussmix._hc._initial_costs`), then handed over;
+  expression (:func:`gaussmix._mclust.hc._initial_costs`), then handed over;
 * factors, traces, scatter updates, the criterion and the cost differences are the same
   elementwise operations in the same order; squared distances are summed feature by
   feature (what ``np.einsum`` does for up to 4 features; beyond, NumPy's SIMD order is
@@ -46,7 +46,7 @@ import numpy as np
 
 # The compiled Cholesky factor of the EM. Numba's on-disk cache does not follow calls
 # into another module: after editing ``_chol``, clear this module's cache too.
-from ._mclust_fast import _chol
+from .fast_em import _chol
 
 try:  # optional dependency
     import numba
@@ -66,7 +66,7 @@ ENABLED = True
 
 
 def use_fast() -> bool:
-    """Whether :func:`gaussmix._hc.hc` agglomerates here (Numba installed and not off)."""
+    """Whether :func:`gaussmix._mclust.hc.hc` agglomerates here (Numba installed and not off)."""
     return AVAILABLE and ENABLED
 
 
@@ -342,7 +342,7 @@ def agglomerate_vvv(Z, cost, alpha, beta, ablog, total) -> np.ndarray:
     ----------
     Z : ndarray of shape (n, p)
     cost : ndarray of shape (n, n)
-        :func:`gaussmix._hc._initial_costs` of ``Z`` (overwritten).
+        :func:`gaussmix._mclust.hc._initial_costs` of ``Z`` (overwritten).
     alpha, beta : float
         The criterion's constants (``alpha`` already scaled, as in ``hc``).
     ablog : float

@@ -1,0 +1,1 @@
+"""The engine: sources, E-step kernels, additive statistics, M-step, the one EM loop."""

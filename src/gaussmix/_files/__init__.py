@@ -1,0 +1,1 @@
+"""Files: the data reader and model files."""

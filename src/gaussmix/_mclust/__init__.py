@@ -1,0 +1,1 @@
+"""mclust's model-based clustering: hierarchical start, compiled EM, select."""

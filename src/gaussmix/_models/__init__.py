@@ -1,0 +1,1 @@
+"""Covariance models: the registry, mclust's M-steps, the conjugate prior."""

@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from gaussmix import GaussianMixture
 from gaussmix._models.registry import get_model
-from gaussmix._engine.loop import run_em, sum_stats
+from gaussmix._engine.loop import run_em, sklearn_policy
+from gaussmix._engine.mstep import MStep
+from gaussmix._engine.producers import sum_stats
 from gaussmix._engine.sources import ArraySource
 from gaussmix._engine.estep import estep_chunk
 from gaussmix._engine.mstep import mstep
@@ -113,8 +115,8 @@ def test_run_em_from_params_reports_final_loglik():
     src = ArraySource(X, None, 64)
     start = params_from_covariances(np.full(3, 1 / 3), X[:3], np.stack([np.eye(3)] * 3),
                                     "full")
-    res = run_em(lambda p: sum_stats(src, p, "full"), start, model,
-                 reg_covar=1e-6, tol=0, max_iter=5)
+    res = run_em(lambda p: sum_stats(src, p, "full"), MStep(model, reg_covar=1e-6), start,
+                 sklearn_policy(tol=0), max_iter=5)
     direct = estep_chunk(X, None, res.params, "full").mean_loglik
     assert res.log_likelihood == pytest.approx(direct, rel=1e-13)
     assert res.n_iter == 5 and not res.converged

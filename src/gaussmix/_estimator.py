@@ -19,13 +19,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._engine.sources import ArraySource, default_chunk_rows
-from ._models.registry import ALIASES, get_model, model_names
-from ._engine.loop import run_em, sum_stats
 from ._engine.estep import log_resp_and_norm, weighted_log_prob
 from ._engine.init import INIT_METHODS, initial_stats
-from ._engine.mstep import mstep
+from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy
+from ._engine.mstep import MStep
 from ._engine.params import Params, make_params, params_from_precisions
+from ._engine.producers import row_pass, thread_pass
+from ._engine.sources import ArraySource, Source, default_chunk_rows
+from ._models.registry import ALIASES, get_model, model_names
 from ._validation import (
     check_means,
     check_precisions,
@@ -223,31 +224,42 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._fit(X, sample_weight)
-        return self._predict_validated(X)
+        source = self._fit(X, sample_weight)
+        params = _as_params(self)
+        return row_pass(source, lambda c: np.argmax(weighted_log_prob(c, params), axis=1))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
-        X = self._validate_X(X, reset=True)
-        n_samples, n_features = X.shape
-        sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
-        n_rows = n_samples if sample_weight is None else int(np.count_nonzero(sample_weight))
+        source = self._source(X, sample_weight)
+        n_features, dtype = source.n_features, source.dtype
+        w = getattr(source, "sample_weight", None)
+        n_rows = source.n_rows if w is None else int(np.count_nonzero(w))
         if n_rows < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
                 f"n_samples = {n_rows}"
-                + ("" if sample_weight is None else " (rows with a positive weight)")
+                + ("" if w is None else " (rows with a positive weight)")
                 + ". Use fewer components or more data."
             )
         model = get_model(self.covariance_type)
-        weights_init, means_init, precisions_init = self._checked_init(n_features, X.dtype)
-        hint = _FLOAT32_HINT if X.dtype == np.float32 else ""
-        chunk_rows = self.chunk_size or default_chunk_rows(self.n_components, n_features)
-        source = ArraySource(X, sample_weight, chunk_rows)
+        weights_init, means_init, precisions_init = self._checked_init(n_features, dtype)
+        hint = _FLOAT32_HINT if dtype == np.float32 else ""
+        pass_fn = thread_pass(source, model.stats_kind)
+        mstep = MStep(model, reg_covar=self.reg_covar, error_hint=hint)
 
-        def pass_fn(params):
-            return sum_stats(source, params, model.stats_kind)
+        def on_reseed(component, n_iter):
+            warnings.warn(
+                f"Component {component} became empty at iteration {n_iter}; it was "
+                "re-seeded at the sample the mixture explained worst. Consider fewer "
+                "components.",
+                EmptyComponentWarning,
+                stacklevel=6,  # on_reseed < run_em < _fit < fit context < fit < caller
+            )
+
+        def on_iteration(n_iter, value, change, stats, params):
+            if n_iter:
+                self._print_verbose_msg_iter_end(n_iter, value, change)
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
@@ -257,19 +269,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._print_verbose_msg_init_beg(init)
             if do_init:
                 start = self._initial_params(
-                    source, model, random_state, weights_init, means_init,
-                    precisions_init, hint,
+                    source, model, mstep, random_state, weights_init, means_init,
+                    precisions_init,
                 )
                 previous_ll = -np.inf
             else:
                 start = _as_params(self)
                 previous_ll = self._previous_log_likelihood
             result = run_em(
-                pass_fn, start, model,
-                reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
-                previous_log_likelihood=previous_ll,
-                on_iteration=self._print_verbose_msg_iter_end,
-                error_hint=hint,
+                pass_fn, mstep, start, sklearn_policy(self.tol, previous_ll),
+                max_iter=self.max_iter, state=start.covariances,
+                on_iteration=on_iteration, on_reseed=on_reseed,
             )
             self._print_verbose_msg_init_end(result.log_likelihood, result.converged)
             if best is None or result.log_likelihood > best.log_likelihood:
@@ -282,13 +292,33 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        self._set_params_attributes(best.params, X.dtype)
+        self._set_params_attributes(best.params, dtype)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.log_likelihood
-        self.lower_bounds_ = best.history
+        weight = best.stats.weight
+        self.lower_bounds_ = [ll / weight for ll in best.log_likelihoods[1:]]
         self._previous_log_likelihood = best.previous_log_likelihood
-        return X
+        return source
+
+    def _source(self, X, sample_weight):
+        """The fit's rows: a Source as given, or validated X and weights as one."""
+        if isinstance(X, Source):
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight cannot be given with a Source: its chunks carry the "
+                    "row weights."
+                )
+            for attr in ("feature_names_in_",):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+            self.n_features_in_ = X.n_features
+            return X
+        X = self._validate_X(X, reset=True)
+        n_samples, n_features = X.shape
+        sample_weight = check_sample_weight(sample_weight, n_samples, X.dtype)
+        chunk_rows = self.chunk_size or default_chunk_rows(self.n_components, n_features)
+        return ArraySource(X, sample_weight, chunk_rows)
 
     def _validate_X(self, X, reset):
         try:
@@ -313,14 +343,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return weights, means, precisions
 
-    def _initial_params(self, source, model, random_state, weights_init, means_init,
-                        precisions_init, hint) -> Params:
+    def _initial_params(self, source, model, mstep, random_state, weights_init,
+                        means_init, precisions_init) -> Params:
         given = (weights_init, means_init, precisions_init)
         if any(v is None for v in given):
             stats = initial_stats(
                 source, self.n_components, model.stats_kind, self.init_params, random_state
             )
-            params = mstep(stats, model, self.reg_covar, error_hint=hint)
+            params = mstep(stats)[0]
         else:
             params = None
         weights = params.weights if weights_init is None else weights_init

@@ -20,7 +20,10 @@ import numpy as np
 from scipy import linalg
 
 from ._models.registry import get_model
-from ._engine.loop import EmptyComponentWarning
+from ._engine.loop import EmptyComponentWarning, fixed_steps_policy, run_em
+from ._engine.mstep import MStep
+from ._engine.producers import row_pass, thread_pass
+from ._engine.sources import ArraySource, Source, default_chunk_rows
 from ._engine.estep import log_gaussian_prob, log_resp_and_norm, weighted_log_prob
 from ._engine.mstep import EMPTY_SHARE, _NK_GUARD, mstep, reseed_empty
 from ._engine.parallel import with_single_threaded_blas
@@ -558,7 +561,7 @@ class Mixture(MutableSequence):
 
         Parameters
         ----------
-        X : array-like of shape (n, D)
+        X : array-like of shape (n, D), or a Source
         n_steps : int, default=100
             EM steps (an E-step then an M-step each).
         tol : float or None, default=None
@@ -577,22 +580,56 @@ class Mixture(MutableSequence):
             raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}.")
         if tol is not None and not tol >= 0:
             raise ValueError(f"tol must be None or a number >= 0, got {tol!r}.")
-        X = _check_X(X, self.n_features)
+        source = self._source(X)
         self.log_likelihoods_ = []
         self.n_iter_ = 0
         self.converged_ = False
-        current = self._expectation(X)
-        if callback is not None:
-            callback(0, self)
-        for step in range(1, int(n_steps) + 1):
-            self._maximization(X)
-            previous, current = current, self._expectation(X)
+
+        def on_iteration(step, value, change, stats, params):
+            self.log_likelihoods_.append(stats.loglik)
+            self.n_iter_ = step
             if callback is not None:
+                self._take(params, source)
                 callback(step, self)
-            if tol is not None and abs(current - previous) / X.shape[0] < tol:
-                self.converged_ = True
-                break
+
+        def on_reseed(component, step):
+            warnings.warn(
+                f"Component {component} lost every row; it was re-seeded at the row the "
+                "mixture explained worst. Consider fewer components or a start nearer "
+                "the data.",
+                EmptyComponentWarning,
+                stacklevel=5,  # on_reseed < run_em < fit < BLAS limiter < caller
+            )
+
+        model = get_model("full")
+        result = run_em(
+            thread_pass(source, model.stats_kind), MStep(model, reg_covar=self.reg_covar),
+            self._params(), fixed_steps_policy(tol), max_iter=int(n_steps),
+            on_iteration=on_iteration, on_reseed=on_reseed,
+        )
+        self.converged_ = result.converged
+        self._take(result.params, source)
         return self
+
+    def _source(self, X):
+        """A Source as given, or the checked rows of X as one."""
+        if isinstance(X, Source):
+            if X.n_features != self.n_features:
+                raise ValueError(f"The source has {X.n_features} columns but the "
+                                 f"mixture's components have {self.n_features}.")
+            return X
+        X = _check_X(X, self.n_features)
+        return ArraySource(X, None, default_chunk_rows(len(self), X.shape[1]))
+
+    def _take(self, params: Params, source) -> None:
+        """Set every component to ``params`` and its ``r`` to the responsibilities of
+        the source's rows under them (one pass)."""
+        resp = np.exp(row_pass(source, lambda c: log_resp_and_norm(c, params)[0]))
+        for k, g in enumerate(self._components):
+            g._set_fitted(params.means[k].copy(), params.covariances[k].copy(),
+                          params.weights[k])
+            g.r = resp[:, k].copy()
+        self._n_rows = source.n_rows
 
     # ------------------------------------------------------------ prediction
     @with_single_threaded_blas

@@ -65,6 +65,13 @@ class _Prepared:
         self.family = family = params.family
         self.dtype = dtype = np.dtype(dtype)
         self.n_components, self.n_features = n_components, n_features
+        # The uniform noise component's weighted log-density, a row after the K
+        # Gaussian ones (mclust's noise; -inf while its proportion is 0); None: no noise.
+        self.noise = None
+        if params.noise_log_density is not None:
+            pro = params.noise_proportion
+            self.noise = (math.log(pro) + params.noise_log_density if pro > 0
+                          else -math.inf)
         # Feature layout of the blocks (see _stats.Moments): diag and spherical read
         # [(X - s)**2; X - s; 1], tied [X - s; 1], full [1; X - s] ("lead").
         self.layout = {"diag": "diag", "spherical": "diag", "full": "lead"}.get(family, "full")
@@ -170,14 +177,26 @@ class _Block:
         elif prep.family == "tied":
             self.y = np.empty((d + 1, rows), dtype=dtype)
             self.y[d] = 1.0
-        self.wlp = np.empty((k, rows), dtype=dtype)
+        # K Gaussian rows, then the noise row if there is one (see _Prepared.noise).
+        self.wlp = np.empty((k + (prep.noise is not None), rows), dtype=dtype)
+        if prep.noise is not None:
+            self.wlp[k] = prep.noise
+
+    def rows(self, n):
+        """The first ``n`` columns of the log-densities, the noise row included."""
+        return self.wlp[:, :n]
 
     def log_prob(self, X):
-        """Weighted log-densities of a block of rows, (K, b); and its features."""
+        """Weighted log-densities of a block of rows, (K, b); and its features.
+
+        The noise row, if any, is (re)set too: responsibilities overwrite it.
+        """
         prep = self.prep
         n, d, k = X.shape[0], prep.n_features, prep.n_components
         feat = fill_features(self.feat, X, prep.shift_t, prep.layout)
-        wlp = self.wlp[:, :n]
+        if prep.noise is not None:
+            self.wlp[k, :n] = prep.noise
+        wlp = self.wlp[:k, :n]
         if prep.family == "full":
             step = prep.sub_rows
             for start in range(0, n, step):
@@ -202,7 +221,9 @@ class _Block:
 def _logsumexp_cols(wlp, keep_log=False):
     """Per-column log-sum-exp of ``wlp`` (K, b); turns ``wlp`` into responsibilities.
 
-    With ``keep_log`` it becomes the log-responsibilities instead.
+    With ``keep_log`` it becomes the log-responsibilities instead. Without it, returns
+    the per-column log-likelihoods and ``log sum_k exp(wlp_k - max_k wlp_k)``, which is
+    minus the log of each column's largest responsibility.
     """
     top = wlp.max(axis=0)
     if keep_log:
@@ -216,9 +237,8 @@ def _logsumexp_cols(wlp, keep_log=False):
     np.exp(wlp, out=wlp)
     total = wlp.sum(axis=0)
     wlp *= np.reciprocal(total)
-    norm = np.log(total)
-    norm += top
-    return norm
+    log_total = np.log(total)
+    return log_total + top, log_total
 
 
 def _as_float(X):
@@ -229,9 +249,9 @@ def _as_float(X):
     return X.astype(np.float64)
 
 
-def _per_block(X, prep, fill):
+def _per_block(X, prep, fill, n_threads=None):
     """Run ``fill(block, start, stop)`` over blocks of X on the kernel threads."""
-    run_blocks(X.shape[0], prep.rows, lambda: _Block(prep), fill)
+    run_blocks(X.shape[0], prep.rows, lambda: _Block(prep), fill, n_threads)
 
 
 def _log_prob_rows(X, prep):
@@ -256,19 +276,25 @@ def weighted_log_prob(X: np.ndarray, params: Params) -> np.ndarray:
     return _log_prob_rows(X, _Prepared(params, X.dtype))
 
 
-def log_resp_and_norm(X: np.ndarray, params: Params):
-    """Log-responsibilities (n, K) and per-row log-likelihoods (n,)."""
+def log_resp_and_norm(X: np.ndarray, params: Params, n_threads=None):
+    """Log-responsibilities (n, K) and per-row log-likelihoods (n,).
+
+    With a noise component (``params.noise_log_density``) the responsibilities have a
+    last column for it, (n, K + 1).
+    """
     X = _as_float(X)
     prep = _Prepared(params, X.dtype)
-    log_resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
+    width = params.n_components + (prep.noise is not None)
+    log_resp = np.empty((X.shape[0], width), dtype=X.dtype)
     norm = np.empty(X.shape[0], dtype=X.dtype)
 
     def fill(blk, a, b):
-        wlp = blk.log_prob(X[a:b])[0]
+        blk.log_prob(X[a:b])
+        wlp = blk.rows(b - a)
         norm[a:b] = _logsumexp_cols(wlp, keep_log=True)
         log_resp[a:b] = wlp.T
 
-    _per_block(X, prep, fill)
+    _per_block(X, prep, fill, n_threads)
     return log_resp, norm
 
 
@@ -280,6 +306,8 @@ class _ChunkState:
         self.sparse = sparse  # full: may the scatter skip negligible responsibilities
         self.moments = Moments(prep.n_components, prep.n_features, kind, offsets, prep.dtype)
         self.loglik = 0.0
+        self.map_loglik = 0.0
+        self.noise_nk = 0.0
         self.worst = (np.inf, -1)
         if _layout(kind) != prep.layout:  # statistics that need other features
             self.feat = np.empty((feature_rows(prep.n_features, kind), prep.rows),
@@ -299,25 +327,52 @@ def _inverse_factors(prec_chol):
     return out
 
 
-def _tally(st, norm, resp, start, w, w_t):
-    """Add a run of rows' log-likelihoods, weight their responsibilities in place, and
-    track the worst-explained row (one with a positive weight)."""
-    m = norm.shape[0]
+def _fixed_rows(wlp, labels):
+    """Rows of a run whose component is given: (columns, labels, their log-densities)."""
+    cols = np.flatnonzero(labels >= 0)
+    lab = labels[cols]
+    return cols, lab, wlp[lab, cols].copy()
+
+
+def _respond(st, wlp, start, w, w_t, labels):
+    """Turn a run's weighted log-densities (K [+ 1], m) into weighted responsibilities in
+    place and add its log-likelihood, its ICL term and its worst-explained row.
+
+    Rows with a label keep that component's responsibility 1 (semi-supervised rows, or a
+    start from a partition) and count its log-density, as mclust does for known labels.
+    """
+    m = wlp.shape[1]
+    fixed = None
+    if labels is not None:
+        fixed = _fixed_rows(wlp, labels[start : start + m])
+    norm, log_total = _logsumexp_cols(wlp)
+    if fixed is not None and fixed[0].size:
+        cols, lab, log_density = fixed
+        wlp[:, cols] = 0.0
+        wlp[lab, cols] = 1.0
+        norm[cols] = log_density
+        log_total[cols] = 0.0
     if w is None:
         st.loglik += float(norm.sum(dtype=np.float64))
+        st.map_loglik -= float(log_total.sum(dtype=np.float64))
         i = int(np.argmin(norm))
     else:
-        wa = w[start : start + m]
-        st.loglik += float(norm.astype(np.float64) @ np.asarray(wa, dtype=np.float64))
-        resp *= w_t[start : start + m]
+        wa = np.asarray(w[start : start + m], dtype=np.float64)
+        st.loglik += float(norm.astype(np.float64) @ wa)
+        st.map_loglik -= float(log_total.astype(np.float64) @ wa)
+        wlp *= w_t[start : start + m]
         i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
         if not wa[i] > 0:
-            return
-    if norm[i] < st.worst[0]:
+            i = -1
+    k = st.block.prep.n_components
+    if wlp.shape[0] > k:  # the noise row
+        st.noise_nk += float(wlp[k].sum(dtype=np.float64))
+    if i >= 0 and norm[i] < st.worst[0]:
         st.worst = (float(norm[i]), start + i)
+    return wlp[:k]
 
 
-def _full_fused(st, X, a, b, w, w_t):
+def _full_fused(st, X, a, b, w, w_t, labels):
     """E-step and statistics of full covariance, fused per group of columns.
 
     The whitened residuals of all components come from one product per band; their squares
@@ -330,18 +385,21 @@ def _full_fused(st, X, a, b, w, w_t):
     feat = fill_features(blk.feat, X[a:b], prep.shift_t, "lead")
     n = b - a
     step = prep.sub_rows
+    k = prep.n_components
     for start in range(0, n, step):
         m = min(step, n - start)
         cols = feat[:, start : start + m]
         bands, half_maha = _whiten(prep, blk, cols)  # half_maha kept for the scatter
-        wlp = blk.wlp[:, :m]
-        np.subtract(prep.offset_t, half_maha, out=wlp)
-        _tally(st, _logsumexp_cols(wlp), wlp, a + start, w, w_t)
-        st.moments.add_whitened(cols, wlp, bands, half_maha if st.sparse else None)
+        np.subtract(prep.offset_t, half_maha, out=blk.wlp[:k, :m])
+        if prep.noise is not None:
+            blk.wlp[k, :m] = prep.noise
+        resp = _respond(st, blk.rows(m), a + start, w, w_t, labels)
+        st.moments.add_whitened(cols, resp, bands, half_maha if st.sparse else None)
 
 
 def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
-                kind: str) -> SuffStats:
+                kind: str, labels: np.ndarray | None = None,
+                n_threads: int | None = None) -> SuffStats:
     """One chunk's E-step: the chunk's sufficient statistics under ``params``.
 
     Parameters
@@ -350,15 +408,22 @@ def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
     sample_weight : ndarray of shape (n,) or None
         Row weights (a weight w counts the row w times); None means all ones.
     params : Params
+        With ``noise_log_density`` set, a uniform noise component joins the E-step: its
+        responsibility is summed in ``noise_nk`` and left out of the Gaussians' statistics.
     kind : {"full", "diag", "tied"}
         Scatter layout the M-step needs.
+    labels : ndarray of int of shape (n,), optional
+        Rows with a label ``k >= 0`` have their responsibilities fixed to component
+        ``k`` (``K``: the noise component); rows with ``-1`` are estimated.
+    n_threads : int, optional
+        Kernel threads; default $GAUSSMIX_NUM_THREADS, else every core.
     """
     # Small factorisations and products below: one BLAS thread (see _parallel).
     with single_threaded_blas():
-        return _estep_chunk(_as_float(X), sample_weight, params, kind)
+        return _estep_chunk(_as_float(X), sample_weight, params, kind, labels, n_threads)
 
 
-def _estep_chunk(X, sample_weight, params, kind, sparse=True):
+def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sparse=True):
     prep = _Prepared(params, X.dtype)
     offsets = params.means - prep.shift if kind == "full" else None
     w = sample_weight
@@ -373,16 +438,19 @@ def _estep_chunk(X, sample_weight, params, kind, sparse=True):
         # V_k = U_k^{-1} / sqrt(1/2) maps the (scaled) whitened scatter back.
         unwhiten = _inverse_factors(params.precisions_cholesky) / math.sqrt(0.5)
 
+    # Tied statistics save a pass when every row's responsibilities sum to one.
+    unit_rows = w is None and prep.noise is None
+
     def work(st, a, b):
         if fused:
-            return _full_fused(st, X, a, b, w, w_t)
-        resp, feat = st.block.log_prob(X[a:b])
-        _tally(st, _logsumexp_cols(resp), resp, a, w, w_t)
+            return _full_fused(st, X, a, b, w, w_t, labels)
+        feat = st.block.log_prob(X[a:b])[1]
+        resp = _respond(st, st.block.rows(b - a), a, w, w_t, labels)
         if _layout(kind) != prep.layout:
             feat = fill_features(st.feat, X[a:b], prep.shift_t, kind)
-        st.moments.add(feat, resp, unit_rows=w is None)
+        st.moments.add(feat, resp, unit_rows=unit_rows)
 
-    states = run_blocks(X.shape[0], prep.rows, make_state, work)
+    states = run_blocks(X.shape[0], prep.rows, make_state, work, n_threads)
     moments = states[0].moments
     for st in states[1:]:
         moments.merge(st.moments)
@@ -390,7 +458,8 @@ def _estep_chunk(X, sample_weight, params, kind, sparse=True):
         if sparse and not moments.certified():
             # Something skipped was not negligible (a nearly empty component):
             # this chunk again, with the dense scatter.
-            return _estep_chunk(X, sample_weight, params, kind, sparse=False)
+            return _estep_chunk(X, sample_weight, params, kind, labels, n_threads,
+                                sparse=False)
         moments.set_whitening(unwhiten)
     worst_ll, worst_i = min((st.worst for st in states), key=lambda t: t[0])
     if w is None:
@@ -406,4 +475,6 @@ def _estep_chunk(X, sample_weight, params, kind, sparse=True):
         n_rows=n_rows,
         worst_loglik=worst_ll if found else np.inf,
         worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
+        noise_nk=sum(st.noise_nk for st in states),
+        map_loglik=sum(st.map_loglik for st in states),
     )

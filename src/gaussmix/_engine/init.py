@@ -1,9 +1,12 @@
-"""Starting statistics: scikit-learn's four initialisations, sample weights honoured.
+"""Starting statistics: scikit-learn's four initialisations, read through a Source.
 
-Each method yields responsibilities chunk by chunk (hard labels for the k-means family,
-random ones for "random"), turned into sufficient statistics the M-step can start from.
-Random draws follow scikit-learn's call sequence so a given ``random_state`` starts both
-libraries at the same place when no sample weights are given.
+Each method settles a hard label for some rows from an in-memory sample of the source
+(k-means on all rows when they fit in the sample, else on a random subset and then one
+assignment pass; k-means++ and random_from_data pick rows of the sample), or random
+responsibilities ("random"); one pass over the source then gives the statistics the
+first M-step starts from. Sample weights are honoured throughout. Random draws follow
+scikit-learn's call sequence, so a given ``random_state`` starts both libraries at the
+same place when the sample holds every row.
 """
 
 from __future__ import annotations
@@ -17,75 +20,91 @@ from .stats import SuffStats, empty_stats, stats_from_resp
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
-# Above this many rows the "kmeans" start clusters a random subset of this size.
+# The starting clustering runs on at most this many rows of the source.
 KMEANS_SUBSET = 100_000
 
 
-def _initial_labels(X, sample_weight, n_components, method, random_state):
-    """Hard start: a label per row, -1 for rows that start in no component."""
-    n_samples = X.shape[0]
+def _picked_rows(sample, n_components, method, random_state):
+    """Positions (in the sample) of the rows k-means++ or random_from_data picks."""
+    X, w = sample.X, sample.weights
+    if method == "k-means++":
+        return kmeans_plusplus(X, n_components, random_state=random_state,
+                               sample_weight=w)[1]
+    # random_from_data: distinct rows, a row drawn in proportion to its weight. Draw
+    # among rows that carry weight, as for unweighted data, so a zero weight is exactly
+    # an absent row (and no weights matches scikit-learn).
+    rows = np.arange(X.shape[0])
+    p = None
+    if w is not None:
+        rows = np.flatnonzero(w > 0)
+        if not np.all(w[rows] == w[rows][0]):
+            p = w[rows] / w[rows].sum()
+    return rows[random_state.choice(rows.size, size=n_components, replace=False, p=p)]
+
+
+def start_labels(source, n_components, method, random_state):
+    """A function ``(start, chunk) -> labels`` giving each row's starting component
+    (-1: none), for every method but "random"."""
+    sample = source.sample(KMEANS_SUBSET, random_state)
     if method == "kmeans":
         km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-        if n_samples <= KMEANS_SUBSET:
-            return km.fit(X, sample_weight=sample_weight).labels_
-        # Large data: k-means on a random subset, then every row to its nearest centre,
-        # so the start never costs more than a few EM iterations (as mclust starts its
-        # hierarchical clustering on a subset).
-        rows = np.flatnonzero(sample_weight > 0) if sample_weight is not None else None
-        pool = n_samples if rows is None else rows.size
-        subset = np.sort(random_state.choice(pool, size=min(pool, KMEANS_SUBSET),
-                                             replace=False))
-        if rows is not None:
-            subset = rows[subset]
-        km.fit(X[subset], sample_weight=None if sample_weight is None
-               else sample_weight[subset])
-        return km.predict(X)
-    labels = np.full(n_samples, -1, dtype=np.intp)
-    if method == "k-means++":
-        _, indices = kmeans_plusplus(
-            X, n_components, random_state=random_state, sample_weight=sample_weight
-        )
-    else:  # random_from_data: distinct rows, a row drawn in proportion to its weight
-        # Draw among rows that carry weight, in the same way as for unweighted data, so
-        # a zero weight is exactly an absent row (and no weights matches scikit-learn).
-        rows = np.arange(n_samples)
-        p = None
-        if sample_weight is not None:
-            rows = np.flatnonzero(sample_weight > 0)
-            w = sample_weight[rows]
-            if not np.all(w == w[0]):
-                p = w / w.sum()
-        indices = rows[random_state.choice(rows.size, size=n_components, replace=False, p=p)]
-    labels[indices] = np.arange(n_components)
+        km.fit(sample.X, sample_weight=sample.weights)
+        if sample.complete:
+            return lambda start, chunk: km.labels_[start : start + chunk.shape[0]]
+        # Large data: every row to its nearest centre, so the start never costs more
+        # than a few EM iterations (as mclust starts its hierarchy on a subset).
+        return lambda start, chunk: km.predict(chunk)
+    picked = sample.rows[_picked_rows(sample, n_components, method, random_state)]
+    order = np.argsort(picked)
+    positions, components = picked[order], np.arange(n_components)[order]
+
+    def labels(start, chunk):
+        out = np.full(chunk.shape[0], -1, dtype=np.intp)
+        lo, hi = np.searchsorted(positions, [start, start + chunk.shape[0]])
+        out[positions[lo:hi] - start] = components[lo:hi]
+        return out
+
     return labels
 
 
-def initial_stats(source, n_components, kind, method, random_state) -> SuffStats:
-    """Statistics of the starting responsibilities over every chunk of ``source``."""
-    X, sample_weight = source.X, source.sample_weight
-    n_features = X.shape[1]
-    labels = None
-    if method != "random":
-        labels = _initial_labels(X, sample_weight, n_components, method, random_state)
-    total = empty_stats(n_components, n_features, kind)
+def labelled_stats(source, n_components, kind, labels_of=None, random_state=None,
+                   centers=None) -> SuffStats:
+    """Statistics of given responsibilities over every chunk of ``source``.
+
+    Parameters
+    ----------
+    labels_of : callable (start, chunk) -> labels, optional
+        Hard labels per row (-1: the row starts in no component). None: random
+        responsibilities drawn from ``random_state``, as scikit-learn's "random".
+    centers : ndarray of shape (K, D), optional
+        Points the "full" scatter is accumulated about (see ``stats_from_resp``).
+    """
+    total = empty_stats(n_components, source.n_features, kind)
     start = 0
     for chunk, w in source.chunks():
-        stop = start + chunk.shape[0]
-        if labels is None:
+        if labels_of is None:
             resp = random_state.uniform(size=(chunk.shape[0], n_components))
             resp /= resp.sum(axis=1)[:, None]
             resp = resp.astype(chunk.dtype)
         else:
             resp = np.zeros((chunk.shape[0], n_components), dtype=chunk.dtype)
-            lab = labels[start:stop]
+            lab = np.asarray(labels_of(start, chunk))
             rows = np.flatnonzero(lab >= 0)
             resp[rows, lab[rows]] = 1.0
         if w is not None:
             resp *= w.astype(chunk.dtype)[:, None]
         total = total + replace(
-            stats_from_resp(chunk, resp, kind),
+            stats_from_resp(chunk, resp, kind, centers=centers),
             weight=float(chunk.shape[0] if w is None else w.sum(dtype=np.float64)),
             n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
         )
-        start = stop
+        start += chunk.shape[0]
     return total
+
+
+def initial_stats(source, n_components, kind, method, random_state) -> SuffStats:
+    """Statistics of the starting responsibilities of ``method`` over ``source``."""
+    labels_of = None
+    if method != "random":
+        labels_of = start_labels(source, n_components, method, random_state)
+    return labelled_stats(source, n_components, kind, labels_of, random_state)

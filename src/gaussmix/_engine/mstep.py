@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from .._models.registry import CovarianceModel
@@ -30,6 +33,35 @@ def mstep(stats: SuffStats, model: CovarianceModel, reg_covar: float,
     )
     return params_from_covariances(weights, stats.means, covariances, model.family,
                                    error_hint)
+
+
+@dataclass(frozen=True)
+class MStep:
+    """The M-step in the loop's slot: ``(SuffStats, state) -> (Params, state)``.
+
+    One adapter, three options: scikit-learn's ``reg_covar`` (counts guarded against
+    zero, ``reg_covar`` on every covariance, an ill-defined covariance raised with
+    scikit-learn's message), mclust's strict semantics (``strict``: weights ``n_k / n``,
+    no regularisation, a vanishing component or singular covariance is a
+    :class:`~gaussmix.FitError`) and mclust's conjugate ``prior`` (a MAP step). ``state``
+    is what an iterative M-step carries from one iteration to the next.
+    """
+
+    model: CovarianceModel
+    reg_covar: float = 0.0
+    prior: Any = None
+    strict: bool = False
+    error_hint: str = ""
+
+    def __call__(self, stats: SuffStats, state=None) -> tuple[Params, Any]:
+        previous = None if state is None else _Previous(state)
+        params = mstep(stats, self.model, self.reg_covar, previous, self.error_hint)
+        return params, params.covariances
+
+
+class _Previous:
+    def __init__(self, covariances):
+        self.covariances = covariances
 
 
 def reseed_empty(stats: SuffStats) -> tuple[SuffStats, list[int]]:

@@ -44,6 +44,10 @@ class Params:
     precisions_cholesky: np.ndarray
     log_det_cholesky: np.ndarray  # (K,): log det of each component's precision factor
     family: str
+    # mclust's uniform noise component: its log-density (log 1 / hypervolume) and its
+    # proportion; the Gaussian weights then sum to 1 - noise_proportion. None: no noise.
+    noise_log_density: float | None = None
+    noise_proportion: float = 0.0
 
     @property
     def n_components(self) -> int:

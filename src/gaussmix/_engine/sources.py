@@ -1,13 +1,21 @@
-"""Data sources: where the rows of a fit come from, one bounded chunk at a time."""
+"""Sources: where the rows of a fit come from, one bounded chunk at a time.
+
+A Source is anything with ``n_rows``, ``n_features``, ``dtype``, ``chunks()`` (a
+re-iterable of ``(X_chunk, weight_chunk_or_None)`` in row order) and
+``sample(n, random_state)`` (an in-memory random subset). The engine reads data only
+through these: the E-step passes through ``chunks()``, initialisation (k-means on a
+subset, mclust's hierarchical start) through ``sample``. A file, a Dask array or a GPU
+array becomes fittable by every face by being a Source.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
 # The E-step kernel works through a chunk in cache-sized blocks on every core and
-# allocates per thread, not per chunk (see _estep), so a chunk can be large: it only
+# allocates per thread, not per chunk (see estep), so a chunk can be large: it only
 # has to amortise the per-chunk set-up (factors, merges) and give every core blocks.
 # About this many elements of (D + K)-wide rows per chunk:
 _TARGET_ELEMENTS = 1 << 23
@@ -16,6 +24,49 @@ _TARGET_ELEMENTS = 1 << 23
 def default_chunk_rows(n_components: int, n_features: int) -> int:
     """Rows per chunk for K components and D features."""
     return int(max(16384, _TARGET_ELEMENTS // max(n_components + n_features, 1)))
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Rows of a fit: the protocol every producer and initialisation reads through."""
+
+    n_rows: int
+    n_features: int
+    dtype: np.dtype
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """``(X_chunk, weight_chunk_or_None)`` in row order; may be iterated again."""
+
+    def sample(self, n: int, random_state) -> "Sample":
+        """At most ``n`` rows in memory (see :class:`Sample`)."""
+
+
+class Sample:
+    """An in-memory subset of a source's rows.
+
+    Attributes
+    ----------
+    X : ndarray of shape (m, D)
+    weights : ndarray of shape (m,) or None
+    rows : ndarray of int of shape (m,)
+        Their positions in the source, increasing.
+    complete : bool
+        Whether these are all the source's rows, in order.
+    """
+
+    def __init__(self, X, weights, rows, complete):
+        self.X, self.weights, self.rows, self.complete = X, weights, rows, complete
+
+
+def draw_rows(n_rows: int, n: int, random_state, weights=None) -> np.ndarray | None:
+    """Sorted positions of ``n`` distinct rows drawn uniformly among those with a positive
+    weight, or None when every row is kept (no random number is drawn then)."""
+    if n >= n_rows:
+        return None
+    pool = None if weights is None else np.flatnonzero(weights > 0)
+    size = n_rows if pool is None else pool.size
+    picked = np.sort(random_state.choice(size, size=min(size, n), replace=False))
+    return picked if pool is None else pool[picked]
 
 
 class ArraySource:
@@ -38,9 +89,33 @@ class ArraySource:
     def n_rows(self) -> int:
         return self.X.shape[0]
 
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.X.dtype
+
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(X_chunk, weight_chunk_or_None)`` in row order."""
         w = self.sample_weight
         for start in range(0, self.X.shape[0], self.chunk_rows):
             stop = start + self.chunk_rows
             yield self.X[start:stop], (None if w is None else w[start:stop])
+
+    def sample(self, n: int, random_state) -> Sample:
+        """All rows when ``n >= n_rows``, else ``n`` rows with a positive weight drawn
+        without replacement by ``random_state`` (NumPy RandomState or Generator)."""
+        rows = draw_rows(self.n_rows, n, random_state, self.sample_weight)
+        w = self.sample_weight
+        if rows is None:
+            return Sample(self.X, w, np.arange(self.n_rows), True)
+        return Sample(self.X[rows], None if w is None else w[rows], rows, False)
+
+
+def as_source(data, sample_weight=None, chunk_rows=None):
+    """``data`` if it is a Source already, else an :class:`ArraySource` over it."""
+    if isinstance(data, Source) and not isinstance(data, np.ndarray):
+        return data
+    return ArraySource(data, sample_weight, chunk_rows or 4096)

@@ -45,6 +45,11 @@ class SuffStats:
     worst_loglik, worst_row :
         The row the parameters explain worst and its log-density; used to re-seed a
         component that has emptied. ``worst_row`` is None when unknown.
+    noise_nk : float
+        Weighted responsibility of the uniform noise component (0 without one).
+    map_loglik : float
+        Sum over rows of ``weight * log max_k z_k``, the log of each row's largest
+        responsibility (noise included): mclust's ICL adds twice this to the BIC.
     """
 
     nk: np.ndarray
@@ -56,6 +61,8 @@ class SuffStats:
     n_rows: int = 0
     worst_loglik: float = np.inf
     worst_row: np.ndarray | None = None
+    noise_nk: float = 0.0
+    map_loglik: float = 0.0
 
     @property
     def mean_loglik(self) -> float:
@@ -93,6 +100,8 @@ class SuffStats:
             n_rows=self.n_rows + other.n_rows,
             worst_loglik=worst[0],
             worst_row=worst[1],
+            noise_nk=self.noise_nk + other.noise_nk,
+            map_loglik=self.map_loglik + other.map_loglik,
         )
 
     def with_component(self, k: int, nk: float, mean, scatter) -> "SuffStats":

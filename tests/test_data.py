@@ -107,6 +107,18 @@ def test_default_columns_apply_only_when_all_present(tmp_path):
     assert read_data(parquet, default_columns=["b", "a"]).names == ["b", "a"]
 
 
+def test_a_table_without_any_numeric_column(tmp_path):
+    path = _csv(tmp_path / "text.csv", "a,b\nx,y\nz,w\n")
+    with pytest.raises(DataError, match="no numeric column: column 'a' has 'x' in row 1"):
+        read_data(path)
+    with pytest.raises(DataError, match="column 'b' is not numeric"):
+        read_data(path, columns=["b"])  # a chosen column: named as such
+    parquet = tmp_path / "text.parquet"
+    pq.write_table(pa.table({"s": ["x", "y"]}), parquet)
+    with pytest.raises(DataError, match="no numeric column: column 's' has type string"):
+        read_data(parquet)
+
+
 def test_parse_columns():
     assert parse_columns(None) is None
     assert parse_columns(["a,b", "c", " d "]) == ["a", "b", "c", "d"]

@@ -164,6 +164,21 @@ def test_hclass_validates_G():
     np.testing.assert_array_equal(hclass(pairs, 10, 10), np.arange(10))
 
 
+def test_backend_argument(monkeypatch):
+    from gaussmix._mclust import hc_fast
+
+    Z = np.random.default_rng(3).normal(size=(25, 2))
+    np.testing.assert_array_equal(hc(Z, backend="numpy"), hc(Z))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        hc(Z, backend="fortran")
+    monkeypatch.setattr(hc_fast, "AVAILABLE", False)  # as without Numba
+    np.testing.assert_array_equal(hc(Z), hc(Z, backend="numpy"))
+    for call in (lambda: hc(Z, backend="numba"),
+                 lambda: starting_partitions(Z[:, 0], [2], backend="numba")):
+        with pytest.raises(ValueError, match=r"pip install gaussmix\[fast\]"):
+            call()
+
+
 # ------------------------------------------------------------------------------ qclass
 def test_qclass_equals_mclust():
     x = pd.read_csv(EXTRA / "mix1d.csv")["x1"].to_numpy()

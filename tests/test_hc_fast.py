@@ -22,13 +22,7 @@ EXTRA = Path(__file__).parent / "data" / "mclust_extra"
 
 
 def _both(Z, **kw):
-    fast = hc(Z, "VVV", **kw)
-    _hc_fast.ENABLED = False
-    try:
-        ref = hc(Z, "VVV", **kw)
-    finally:
-        _hc_fast.ENABLED = True
-    return fast, ref
+    return hc(Z, "VVV", backend="numba", **kw), hc(Z, "VVV", backend="numpy", **kw)
 
 
 def _data(name):

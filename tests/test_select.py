@@ -293,3 +293,24 @@ def test_cli_reports_unreadable_input(tmp_path, capsys):
     bad.write_text("a,b\nx,y\nz,w\n")
     code, out = _cli([str(bad)], capsys)
     assert code == 2 and "no numeric column" in out.err
+
+
+def test_cli_reads_data_as_fit_does(tmp_path, capsys, monkeypatch):
+    import gaussmix._mclust.select as select_module
+
+    path = tmp_path / "mixed.csv"
+    path.write_text("u,v,label\n1,2,a\n3,5,b\n4,4,c\n6,1,d\n")
+    code, out = _cli([str(path), "-G", "1"], capsys)
+    assert code == 2 and "column 'label' is not numeric" in out.err
+    seen = []
+
+    def fake_select(X, **kwargs):
+        seen.append(X)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(select_module, "select", fake_select)
+    code, out = _cli([str(path), "--columns", "v,u"], capsys)
+    assert code == 1 and "stop here" in out.err
+    # The column names reach select (its plots label axes with them).
+    assert list(seen[0].columns) == ["v", "u"]
+    np.testing.assert_array_equal(seen[0].to_numpy(), [[2, 1], [5, 3], [4, 4], [1, 6]])

@@ -1,19 +1,17 @@
 """``gaussmix select DATA``: mclust-style model selection from the command line.
 
-Reads a CSV (pandas; numeric columns), Parquet (pyarrow) or NumPy ``.npy`` file
-(``allow_pickle=False``), fits the grid of numbers of components and covariance models,
-and prints the BIC table (optionally the ICL table) and the best model's summary.
+Reads DATA as ``gaussmix fit`` does (:mod:`gaussmix._files.data`: CSV, TSV, Parquet or
+``.npy``, with ``--columns``, ``--header`` and ``--format``), fits the grid of numbers of
+components and covariance models, and prints the BIC table (optionally the ICL table) and
+the best model's summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-import numpy as np
-
-__all__ = ["add_arguments", "run", "read_data", "parse_G"]
+__all__ = ["add_arguments", "run", "parse_G"]
 
 
 def parse_G(text: str) -> list[int]:
@@ -45,65 +43,15 @@ def _G_type(text):
         ) from None
 
 
-def read_data(path, columns=None):
-    """The numeric data in ``path`` as (array, column names or None).
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.csv`` / ``.txt`` / ``.tsv`` (pandas), ``.parquet`` / ``.pq`` (pyarrow) or
-        ``.npy`` (NumPy, no pickles).
-    columns : list of str, optional
-        Columns to keep (tables only); default every numeric column.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        X = np.load(path, allow_pickle=False)
-        if columns:
-            raise ValueError("--columns applies to tables (CSV, Parquet), not .npy")
-        return np.asarray(X, dtype=np.float64), None
-    import pandas as pd
-
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        frame = pq.read_table(path, columns=columns or None).to_pandas()
-    else:
-        sep = "\t" if suffix == ".tsv" else None
-        frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c")
-    if columns:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"no column(s) {', '.join(missing)} in {path}")
-        frame = frame[list(columns)]
-    numeric = frame.select_dtypes(include="number")
-    if numeric.shape[1] == 0:
-        raise ValueError(f"no numeric column in {path}")
-    if columns is None and numeric.shape[1] < frame.shape[1]:
-        dropped = [str(c) for c in frame.columns if c not in numeric.columns]
-        print(f"gaussmix select: ignoring non-numeric column(s) {', '.join(dropped)}",
-              file=sys.stderr)
-    elif numeric.shape[1] < frame.shape[1]:
-        bad = [str(c) for c in frame.columns if c not in numeric.columns]
-        raise ValueError(f"column(s) {', '.join(bad)} are not numeric")
-    values = numeric.to_numpy(dtype=np.float64)
-    if values.shape[0] == 0:
-        raise ValueError(f"no data rows in {path}")
-    return values, [str(c) for c in numeric.columns]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``gaussmix select``'s arguments to ``parser``."""
-    parser.add_argument("data", metavar="DATA",
-                        help="CSV, Parquet or .npy file of rows (numeric columns are used)")
+    from .cli import _add_data_arguments
+
+    _add_data_arguments(parser)  # DATA, --columns, --header, --format: as for fit
     parser.add_argument("-G", "--G", dest="G", type=_G_type, default=None,
                         help="numbers of components, e.g. 1:9 (default), 2-5 or 2,3,4")
     parser.add_argument("-m", "--models", default=None,
                         help="comma-separated mclust models (default: all 14; E,V in 1-D)")
-    parser.add_argument("--columns", action="append", metavar="COLS", default=None,
-                        help="columns to use, comma-separated (or repeat the option); "
-                             "default: every numeric column")
     parser.add_argument("--icl", action="store_true", help="also print the ICL table")
     parser.add_argument("--tol", type=float, default=1e-5,
                         help="relative log-likelihood change that stops EM (default 1e-5)")
@@ -124,20 +72,19 @@ def _format_table(frame, digits):
 
 def run(args) -> int:
     """Run ``gaussmix select`` with parsed ``args``; returns the exit status."""
+    from ._files.data import DataError
     from ._mclust.select import select
+    from .cli import _read_table
 
     try:
-        columns = ([c.strip() for spec in args.columns for c in spec.split(",") if c.strip()]
-                   if args.columns else None)
-        X, names = read_data(args.data, columns)
-    except (OSError, ValueError) as exc:
-        print(f"gaussmix: error: cannot read {args.data}: {exc}", file=sys.stderr)
+        # A DataFrame when the file has column names: select keeps them for its plots.
+        X = _read_table(args).frame()
+    except (DataError, OSError) as exc:
+        # 2, not fit's 1: select's status for unreadable input since it was written.
+        message = " ".join(str(exc).split())
+        print(f"gaussmix: error: cannot read data: {message}", file=sys.stderr)
         return 2
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    if names is not None:
-        import pandas as pd
-
-        X = pd.DataFrame(X, columns=names)
     try:
         result = select(X, G=args.G, models=models, tol=args.tol, random_state=args.seed)
     except (ValueError, RuntimeError) as exc:

@@ -90,7 +90,7 @@ def _add_data_arguments(parser):
     parser.add_argument("--columns", action="append", metavar="COLS",
                         help="columns to use, comma-separated (or repeat the option): "
                              "names, or 0-based indices for files without column names. "
-                             "Default: all columns (fit) or the model's columns")
+                             "Default: all columns (fit, select) or the model's columns")
     parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                         help="whether a CSV's first line is a header (default: detect)")
     parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),

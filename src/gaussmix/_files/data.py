@@ -104,8 +104,9 @@ def read_data(path, columns=None, *, header=None, format=None,
     Raises
     ------
     DataError
-        If the file is missing, empty, ragged, has non-numeric columns, unknown columns,
-        or rows with missing or non-finite values.
+        If the file is missing, empty, ragged, has non-numeric columns (no numeric
+        column at all: a message saying "no numeric column"), unknown columns, or rows
+        with missing or non-finite values.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -219,20 +220,30 @@ def _read_csv(path, columns, header, sep, default_columns=None):
         frame = frame.iloc[:, keep]
         if names is not None:
             names = [names[i] for i in keep]
+    first_bad = None  # (column name, row, value) of the first non-numeric column
+    n_text = 0  # columns without a single number
     for position, label in enumerate(frame.columns):
         column = frame.iloc[:, position]
         if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
             numbers = pd.to_numeric(column, errors="coerce")
             bad = numbers.isna() & column.notna()
-            name = repr(str(label)) if header else f"{label} (0-based)"
             if bad.any():
                 row = int(np.argmax(bad.to_numpy()))
-                raise DataError(
-                    f"{path}: column {name} is not numeric: row {row + 1} has "
-                    f"{column.iloc[row]!r}" + ("" if columns else "; pick numeric "
-                                               "columns with --columns")
-                )
+                name = repr(str(label)) if header else f"{label} (0-based)"
+                first_bad = first_bad or (name, row + 1, column.iloc[row])
+                n_text += bool(numbers.isna().all())
+                continue
             frame[frame.columns[position]] = numbers
+    if first_bad is not None:
+        name, row, value = first_bad
+        if columns is None and n_text == frame.shape[1]:
+            # All text: a wrong file or format rather than one column to leave out.
+            raise DataError(f"{path}: no numeric column: column {name} has {value!r} "
+                            f"in row {row}")
+        raise DataError(
+            f"{path}: column {name} is not numeric: row {row} has {value!r}"
+            + ("" if columns else "; pick numeric columns with --columns")
+        )
     return _to_float(path, frame.to_numpy()), names
 
 
@@ -248,14 +259,18 @@ def _read_parquet(path, columns, default_columns=None):
     columns = _defaults(columns, names, default_columns)
     keep = names if columns is None else [names[i] for i in
                                           _resolve_columns(path, columns, names, len(names))]
-    for name in keep:
-        kind = schema.field(name).type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                or pa.types.is_decimal(kind)):
-            raise DataError(
-                f"{path}: column {name!r} is not numeric (type {kind})"
-                + ("" if columns else "; pick numeric columns with --columns")
-            )
+    kinds = {name: schema.field(name).type for name in keep}
+    text = [name for name, kind in kinds.items()
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                    or pa.types.is_decimal(kind))]
+    if text and columns is None and len(text) == len(keep):
+        raise DataError(f"{path}: no numeric column: column {text[0]!r} has type "
+                        f"{kinds[text[0]]}")
+    if text:
+        raise DataError(
+            f"{path}: column {text[0]!r} is not numeric (type {kinds[text[0]]})"
+            + ("" if columns else "; pick numeric columns with --columns")
+        )
     try:
         table = pq.read_table(path, columns=keep)
     except (pa.ArrowException, OSError) as exc:

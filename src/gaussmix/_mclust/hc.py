@@ -54,6 +54,22 @@ __all__ = [
 # mclust.options("subset"): the hierarchical stage runs on at most this many rows.
 HC_SUBSET = 2000
 
+BACKENDS = ("auto", "numba", "numpy")
+
+
+def _compiled(backend) -> bool:
+    """Whether ``backend`` means the compiled agglomeration; checks that it can run."""
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}."
+        )
+    if backend == "numba" and not _hc_fast.AVAILABLE:
+        raise ValueError(
+            "backend='numba' needs Numba, which is not installed; "
+            "pip install gaussmix[fast] (or use backend='numpy')."
+        )
+    return backend == "numba" or (backend == "auto" and _hc_fast.AVAILABLE)
+
 
 def scaled_svd_transform(X) -> np.ndarray:
     """mclust's ``hc(use = "SVD")`` transform of the data.
@@ -284,7 +300,8 @@ class _Agglomeration:
         self._rescan(np.flatnonzero(stale))
 
 
-def hc(Z, model_name="VVV", *, alpha=1.0, beta=1.0, n_merges=None) -> np.ndarray:
+def hc(Z, model_name="VVV", *, alpha=1.0, beta=1.0, n_merges=None,
+       backend="auto") -> np.ndarray:
     """Model-based agglomerative hierarchical clustering, from singletons.
 
     The equivalent of mclust's ``hcVVV(Z)`` (or ``hcEII(Z)``, Ward's criterion, which
@@ -300,15 +317,27 @@ def hc(Z, model_name="VVV", *, alpha=1.0, beta=1.0, n_merges=None) -> np.ndarray
         ``Z / sqrt(n d)``) and ``beta``.
     n_merges : int, optional
         Stop after this many merges (default: ``n - 1``, down to one cluster).
+    backend : {"auto", "numba", "numpy"}, default="auto"
+        How the VVV agglomeration runs: "numba" compiled (:mod:`gaussmix._mclust.hc_fast`,
+        needs Numba: ``pip install gaussmix[fast]``), "numpy" the NumPy reference,
+        "auto" compiled when Numba is importable and NumPy otherwise. Both give the
+        same merges. Ward's criterion (``"EII"``) always runs in NumPy.
 
     Returns
     -------
     pairs : ndarray of shape (n_merges, 2), int
         Merge ``k`` joins the clusters whose smallest row indices (0-based) are
         ``pairs[k, 0] < pairs[k, 1]``: mclust's ``hcPairs``, transposed, less one.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``model_name`` or ``backend``, ``backend="numba"`` without
+        Numba, or data with NaN or infinite values.
     """
     if model_name not in ("VVV", "EII"):
         raise ValueError(f"hc: model_name must be 'VVV' or 'EII', got {model_name!r}.")
+    compiled = _compiled(backend)
     Z = np.asarray(Z, dtype=np.float64)
     if Z.ndim == 1:
         Z = Z[:, None]
@@ -321,7 +350,7 @@ def hc(Z, model_name="VVV", *, alpha=1.0, beta=1.0, n_merges=None) -> np.ndarray
     scaled = Z / np.sqrt(n * max(p, 1))
     within = float(((scaled - scaled.mean(axis=0)) ** 2).sum())
     alpha = max(alpha * within, np.finfo(np.float64).eps)
-    if model_name == "VVV" and _hc_fast.use_fast():
+    if model_name == "VVV" and compiled:
         # The same search compiled (Numba): one call instead of ~150 us per merge.
         cost = _initial_costs(Z, alpha, beta, "VVV")
         return _hc_fast.agglomerate_vvv(Z, cost, alpha, beta, float(np.log(alpha * beta)),
@@ -446,7 +475,7 @@ def qclass(x, k) -> np.ndarray:
     return labels
 
 
-def starting_partitions(X, G) -> dict:
+def starting_partitions(X, G, backend="auto") -> dict:
     """mclust's default starting partitions of X for each number of components in G.
 
     Multivariate data: VVV agglomeration on the scaled SVD transform (Ward's criterion,
@@ -459,12 +488,16 @@ def starting_partitions(X, G) -> dict:
     X : array-like of shape (n, d)
     G : iterable of int
         Numbers of components; 1 gives one class.
+    backend : {"auto", "numba", "numpy"}, default="auto"
+        How the agglomeration runs; passed to :func:`hc` (which documents the
+        choices). Unused for univariate data, but checked all the same.
 
     Returns
     -------
     dict int -> ndarray of shape (n,), int
         0-based labels numbered in order of first appearance, for each G.
     """
+    _compiled(backend)  # a bad backend is an error whatever the data
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
@@ -480,7 +513,7 @@ def starting_partitions(X, G) -> dict:
             parts[g] = qclass(X[:, 0], g) if g > 1 else np.zeros(n, dtype=np.intp)
         return parts
     Z = scaled_svd_transform(X)
-    pairs = hc(Z, "VVV" if n > d else "EII", n_merges=n - wanted[0])
+    pairs = hc(Z, "VVV" if n > d else "EII", n_merges=n - wanted[0], backend=backend)
     for g in wanted:
         parts[g] = hclass(pairs, n, g)
     return parts

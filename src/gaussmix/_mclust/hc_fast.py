@@ -6,7 +6,8 @@ overhead per merge for a few microseconds of arithmetic; this module is the same
 updates and rescans, the same slot layout after a merge (mclust's Fortran), the same
 tie-breaking -- written as loops that Numba compiles, so the whole agglomeration is one
 call. The NumPy class stays the reference and the fallback (without Numba, or with
-:data:`ENABLED` False); ``tests/test_hc_fast.py`` checks that both give the same merges.
+``hc(..., backend="numpy")``); ``tests/test_hc_fast.py`` checks that both give the same
+merges.
 
 The merge order depends on the last bits of the costs only where two costs are equal in
 exact arithmetic, so the arithmetic follows the NumPy code operation for operation where
@@ -59,16 +60,7 @@ except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "agglomerate_vvv", "use_fast"]
-
-# Set to False (e.g. in tests) to make ``hc`` run the NumPy reference path.
-ENABLED = True
-
-
-def use_fast() -> bool:
-    """Whether :func:`gaussmix._mclust.hc.hc` agglomerates here (Numba installed and not off)."""
-    return AVAILABLE and ENABLED
-
+__all__ = ["AVAILABLE", "agglomerate_vvv"]
 
 if AVAILABLE:
     _jit = njit(cache=True, nogil=True, error_model="numpy")

@@ -19,13 +19,15 @@ raises a :class:`~gaussmix._errors.FitError` (``VanishingComponentError``,
 an NA BIC. The kernels they share with the MAP steps of :mod:`gaussmix._models.prior` are
 in :mod:`gaussmix._models.numerics`.
 
-:func:`mclust_mstep` turns statistics into :class:`~gaussmix._engine.params.Params` (weights
-n_k / n, no ``reg_covar``), optionally with mclust's conjugate prior (see
-:mod:`gaussmix._models.prior`); :func:`mclust_em` runs mclust's EM (M-step first from a partition,
-stop when |l_t - l_{t-1}| / (1 + |l_t|) <= tol) on the engine's E-step. Importing this
-module registers the sixteen models, each one :class:`~gaussmix._models.registry.CovarianceModel`
-holding all its facts (at the bottom of this module), so ``GaussianMixture(covariance_type="VEV")``
-works with scikit-learn's ``reg_covar`` semantics.
+:func:`mclust_mstep` turns statistics into :class:`~gaussmix._engine.params.Params`
+(weights n_k / n, no ``reg_covar``), optionally with mclust's conjugate prior (see
+:mod:`gaussmix._models.prior`); :func:`mclust_em` runs mclust's EM (M-step first from a
+partition, stop when |l_t - l_{t-1}| / (1 + |l_t|) <= tol) on the engine's E-step.
+
+Importing this module registers the sixteen models, each a
+:class:`~gaussmix._models.registry.CovarianceModel` holding all its facts (built at the
+bottom of this module), so ``GaussianMixture(covariance_type="VEV")`` works, with
+scikit-learn's ``reg_covar`` semantics.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ import numpy as np
 from scipy.linalg.lapack import dgesvd as _dgesvd
 
 from . import prior as _prior, sklearn_steps as _sklearn
-from .numerics import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, SMALOG,
-                       MstepResult, _check_nk, _compose, _eee_from, _eei_from, _eev_from,
-                       _eigh_desc, _evi_from, _fail, _geomean_rows, _symmetrise,
-                       _vei_iterate, _vev_iterate, _vvi_from, _vvv_from)
+from .numerics import (EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, MstepResult,
+                       _check_nk, _compose, _eee_from, _eei_from, _eev_from, _eigh_desc,
+                       _evi_from, _fail, _geomean_rows, _symmetrise, _vei_iterate,
+                       _vev_iterate, _vvi_from, _vvv_from)
 from .registry import ALIASES, CovarianceModel, get_model, register
 from .._errors import DegenerateCovarianceError, FitError, NonFiniteLikelihoodError
 # The EM below (mclust_em, mclust_mstep, single_component) runs on the engine; MclustParams

@@ -207,7 +207,8 @@ def map_e(nk, xbar, scatter, prior: Prior, state=None):
     means, coef, delta = _shrunk(nk, xbar, prior)
     sq = coef[:, None] * delta**2
     K = xbar.shape[0]
-    sigsq = (_scalar_scale(prior) + scatter.sum() + sq.sum()) / (prior.dof + nk.sum() + K + 2.0)
+    denom = prior.dof + nk.sum() + K + 2.0
+    sigsq = (_scalar_scale(prior) + scatter.sum() + sq.sum()) / denom
     if not sigsq > EPS:
         _fail("sigma-squared falls below threshold")
     return means, MstepResult(np.full(K, sigsq))
@@ -293,7 +294,8 @@ def map_eee(nk, xbar, scatter, prior: Prior, state=None):
     K, d = xbar.shape
     total = lam + scatter + outer.sum(axis=0)
     kappa_pos = prior.shrinkage > 0
-    return means, _eee_from(total / (prior.dof + d + 1.0 + (K if kappa_pos else 0.0) + nk.sum()))
+    denom = prior.dof + d + 1.0 + (K if kappa_pos else 0.0) + nk.sum()
+    return means, _eee_from(total / denom)
 
 
 def map_vvv(nk, xbar, scatter, prior: Prior, state=None):

@@ -31,9 +31,10 @@ import math
 import numpy as np
 
 # mclust's thresholds, shared with the NumPy reference (frozen into the compiled code).
-from .._models.mclust import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, SMALOG,
-                             MclustEMResult, MclustFitError, _canonical, _to_params,
-                             model_family)
+from .._models.numerics import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS,
+                               SMALOG)
+from .._models.mclust import MclustEMResult, MclustFitError, _canonical, _to_params
+from .._models.registry import get_model, model_names
 
 try:  # optional dependency
     import numba
@@ -58,10 +59,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 # exp(x) is subnormal below this (log of the smallest normal double, 2.2e-308).
 SUBNORMAL_LOG = math.log(float(np.finfo(np.float64).tiny))
 
-_CODES = {"EII": 0, "VII": 1, "EEI": 2, "VEI": 3, "EVI": 4, "VVI": 5, "EEE": 6,
-          "VEE": 7, "EVE": 8, "VVE": 9, "EEV": 10, "VEV": 11, "EVV": 12, "VVV": 13,
-          "E": 0, "V": 1}
-FAST_MODELS = tuple(_CODES)
+# The models with compiled code (each model's ``fast_code`` picks its branch in _em).
+FAST_MODELS = tuple(m for m in model_names() if get_model(m).fast_code is not None)
 
 if AVAILABLE:
     _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -787,7 +786,10 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
     n, d = X.shape
     z = np.array(z_init, dtype=np.float64, order="C")
     K = z.shape[1]
-    code = _CODES[name]
+    model = get_model(name)
+    if model.fast_code is None:
+        raise ValueError(f"model {name} has no compiled code")
+    code = model.fast_code
     weights, means = np.empty(K), np.empty((K, d))
     var, cov = np.empty((K, d)), np.empty((K, d, d))
     shape_d, scale = np.empty(d), np.empty(K)
@@ -797,7 +799,7 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
                                       var, cov, shape_d, scale, shape_kd, orient)
     if status:
         raise MclustFitError(_MESSAGES[status])
-    family = model_family(name)
+    family = model.family
     layout = {"spherical": var[:, 0].copy(), "diag": var, "tied": cov[0].copy(),
               "full": cov}[family]
     state = None

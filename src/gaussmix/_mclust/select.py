@@ -37,35 +37,13 @@ from .._models import mclust as _fam
 from .._engine.estep import log_gaussian_prob, log_resp_and_norm
 from .hc import HC_SUBSET, starting_partitions
 from .._models.mclust import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
-from .._models.prior import PRIOR_MODELS
+from .._models.registry import get_model
 from .._engine.stats import stats_from_resp
 
 __all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
 
-# Models mclust fits with a spherical / diagonal covariance only: all it tries when
-# there are no more rows than dimensions.
-_SPHERICAL_DIAGONAL = ("EII", "VII", "EEI", "VEI", "EVI", "VVI")
-# One component: the models of each class coincide (mclust's ``mvn``).
-_ONE_COMPONENT_CLASS = {m: _fam._SINGLE.get(m, "XXX")
-                        for m in MCLUST_MODELS + UNIVARIATE_MODELS}
-MODEL_TYPES = {
-    "E": "univariate, equal variance",
-    "V": "univariate, unequal variance",
-    "EII": "spherical, equal volume",
-    "VII": "spherical, varying volume",
-    "EEI": "diagonal, equal volume and shape",
-    "VEI": "diagonal, equal shape",
-    "EVI": "diagonal, equal volume, varying shape",
-    "VVI": "diagonal, varying volume and shape",
-    "EEE": "ellipsoidal, equal volume, shape and orientation",
-    "EVE": "ellipsoidal, equal volume and orientation",
-    "VEE": "ellipsoidal, equal shape and orientation",
-    "VVE": "ellipsoidal, equal orientation",
-    "EEV": "ellipsoidal, equal volume and shape",
-    "VEV": "ellipsoidal, equal shape",
-    "EVV": "ellipsoidal, equal volume",
-    "VVV": "ellipsoidal, varying volume, shape, and orientation",
-}
+# Each model's facts (its family, its class with one component, its summary wording,
+# whether it has a prior) are in the registry: get_model(name).
 
 
 # ----------------------------------------------------------------- the grid's cells
@@ -252,7 +230,7 @@ def _resolve_models(models, n, d, prior):
         else:
             chosen = list(MCLUST_MODELS)
             if n <= d:
-                chosen = [m for m in chosen if m in _SPHERICAL_DIAGONAL]
+                chosen = [m for m in chosen if get_model(m).is_diagonal]
     else:
         if isinstance(models, str):
             models = [models]
@@ -271,7 +249,7 @@ def _resolve_models(models, n, d, prior):
             raise ValueError("Models E and V are for 1-D data only.")
         chosen = list(dict.fromkeys(chosen))
     if prior is not None:
-        chosen = [m for m in chosen if m in PRIOR_MODELS]  # as mclust: none for the rest
+        chosen = [m for m in chosen if get_model(m).has_prior]  # as mclust: none for the rest
     if not chosen:
         raise ValueError("No model left to fit.")
     return chosen
@@ -435,7 +413,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     one_component = {}
     if noise_mask is None and 1 in Gs:
         for name in models:
-            key = _ONE_COMPONENT_CLASS[name]
+            key = get_model(name).single_class
             if key not in one_component:
                 try:
                     one_component[key] = _em(X, name, np.ones((n, 1)), tol, max_iter,
@@ -521,7 +499,7 @@ def _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv, tol,
     n = X.shape[0]
     if noise_mask is None:
         if g == 1:  # closed form, shared by the models that coincide (see select)
-            found = one_component[_ONE_COMPONENT_CLASS[name]]
+            found = one_component[get_model(name).single_class]
             if isinstance(found, Exception):
                 raise found
             return replace(found, model=name)
@@ -660,11 +638,11 @@ class SelectionResult:
         if self.best_G == 0:
             lines.append("Mclust model with only a noise component:")
         else:
-            kind = (MODEL_TYPES.get(self.best_model, "") if self.best_G > 1 else
+            model = get_model(self.best_model)
+            kind = (model.mclust_type if self.best_G > 1 else
                     {"X": "univariate normal", "XII": "spherical multivariate normal",
                      "XXI": "diagonal multivariate normal",
-                     "XXX": "ellipsoidal multivariate normal"}[
-                         _ONE_COMPONENT_CLASS[self.best_model]])
+                     "XXX": "ellipsoidal multivariate normal"}[model.single_class])
             comps = "components" if self.best_G > 1 else "component"
             lines.append(
                 f"Mclust {self.best_model} ({kind}) model with {self.best_G} {comps}"
@@ -761,7 +739,7 @@ class SelectionResult:
 
 def _as_estimator(params, cell, X, feature_names):
     """A fitted :class:`gaussmix.GaussianMixture` holding ``params``."""
-    from .._models.registry import ALIASES, get_model
+    from .._models.registry import ALIASES
     from .._estimator import GaussianMixture
 
     name = cell.model

@@ -14,28 +14,42 @@ Each ``mstep_<model>`` function takes the sufficient statistics (n_k, means, sca
 about each component's own mean) and an optional warm-start state, and returns the
 covariances in the layout of the model's E-step family plus the new state. They follow
 mclust's failure rules: a vanishing component or a (numerically) singular covariance
-raises :class:`MclustFitError`, which mclust reports as an NA BIC.
+raises a :class:`~gaussmix._errors.FitError` (``VanishingComponentError``,
+``DegenerateCovarianceError``; ``MclustFitError`` is its old name), which mclust reports as
+an NA BIC. The kernels they share with the MAP steps of :mod:`gaussmix._models.prior` are
+in :mod:`gaussmix._models.numerics`.
 
-:func:`mclust_mstep` turns statistics into :class:`~gaussmix._engine.params.Params` (weights
-n_k / n, no ``reg_covar``), optionally with mclust's conjugate prior (see
-:mod:`gaussmix._models.prior`); :func:`mclust_em` runs mclust's EM (M-step first from a partition,
-stop when |l_t - l_{t-1}| / (1 + |l_t|) <= tol) on the engine's E-step. Importing this
-module registers the models that the engine's registry did not already hold, with
-scikit-learn's ``reg_covar`` semantics, so ``GaussianMixture(covariance_type="VEV")`` works.
+:func:`mclust_mstep` turns statistics into :class:`~gaussmix._engine.params.Params`
+(weights n_k / n, no ``reg_covar``), optionally with mclust's conjugate prior (see
+:mod:`gaussmix._models.prior`); :func:`mclust_em` runs mclust's EM (M-step first from a
+partition, stop when |l_t - l_{t-1}| / (1 + |l_t|) <= tol) on the engine's E-step.
+
+Importing this module registers the sixteen models, each a
+:class:`~gaussmix._models.registry.CovarianceModel` holding all its facts (built at the
+bottom of this module), so ``GaussianMixture(covariance_type="VEV")`` works, with
+scikit-learn's ``reg_covar`` semantics.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.linalg.lapack import dgesvd as _dgesvd
 
-from .registry import CovarianceModel, _REGISTRY, register
+from . import prior as _prior, sklearn_steps as _sklearn
+from .numerics import (EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, MstepResult,
+                       _check_nk, _compose, _eee_from, _eei_from, _eev_from, _eigh_desc,
+                       _evi_from, _fail, _geomean_rows, _symmetrise, _vei_iterate,
+                       _vev_iterate, _vvi_from, _vvv_from)
+from .registry import ALIASES, CovarianceModel, get_model, register
+from .._errors import DegenerateCovarianceError, FitError, NonFiniteLikelihoodError
+# The EM below (mclust_em, mclust_mstep, single_component) runs on the engine; MclustParams
+# subclasses its Params. The engine imports only the registry from this package.
 from .._engine.estep import log_resp_and_norm, weighted_log_prob
-from .._engine.params import ILL_DEFINED_COVARIANCE, Params
+from .._engine.params import Params
 from .._engine.stats import SuffStats, stats_from_resp
 
 __all__ = [
@@ -45,7 +59,6 @@ __all__ = [
     "MclustParams",
     "MclustEMResult",
     "MstepResult",
-    "MSTEPS",
     "model_family",
     "model_stats_kind",
     "n_var_params",
@@ -57,48 +70,9 @@ __all__ = [
     "unmap",
 ]
 
-MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
-                 "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
-UNIVARIATE_MODELS = ("E", "V")
-
-# mclust's numerical constants (emControl(): eps = machine epsilon, inner tol = sqrt(eps)).
-EPS = float(np.finfo(np.float64).eps)
-RTEPS = math.sqrt(EPS)
-FLMAX = float(np.finfo(np.float64).max)
-SMALOG, BIGLOG = -708.0, 709.0
-INNER_TOL = RTEPS
-# mclust's inner limit is .Machine$integer.max; a finite cap keeps a pathological MM from
-# spinning for hours (it is never reached on data where mclust itself returns).
-INNER_MAX_ITER = 100_000
-
-_FAMILY = {
-    "EII": "spherical", "VII": "spherical", "E": "spherical", "V": "spherical",
-    "EEI": "diag", "VEI": "diag", "EVI": "diag", "VVI": "diag",
-    "EEE": "tied",
-}
-_STATS_KIND = {"EEE": "tied"}
-for _name in ("EII", "VII", "E", "V", "EEI", "VEI", "EVI", "VVI"):
-    _STATS_KIND[_name] = "diag"
-
-# The closed-form class a model falls into with a single component (mclust's X models).
-_SINGLE = {"E": "X", "V": "X", "EII": "XII", "VII": "XII",
-           "EEI": "XXI", "VEI": "XXI", "EVI": "XXI", "VVI": "XXI"}
-
-
-class MclustFitError(ValueError):
-    """An mclust-style fit failed: a vanishing component or a singular covariance.
-
-    mclust reports such a fit as NA (its BIC cell is empty); the model-selection face turns
-    this exception into NaN. It subclasses ValueError, scikit-learn's error for an
-    ill-defined covariance.
-    """
-
-
-class MstepResult(NamedTuple):
-    """What a covariance M-step returns: covariances in the family layout, and its state."""
-
-    covariances: np.ndarray
-    state: Any = None
+# mclust's name for a fit failure: a vanishing component or a singular covariance (the
+# typed kinds are DegenerateCovarianceError and VanishingComponentError).
+MclustFitError = FitError
 
 
 @dataclass(frozen=True)
@@ -153,6 +127,7 @@ class MclustEMResult(NamedTuple):
 
 
 def _canonical(name: str) -> str:
+    """mclust's model name from a model or single-component class name."""
     if name in MCLUST_MODELS or name in UNIVARIATE_MODELS:
         return name
     alias = {"X": "E", "XII": "EII", "XXI": "EEI", "XXX": "EEE"}
@@ -165,12 +140,12 @@ def _canonical(name: str) -> str:
 
 def model_family(name: str) -> str:
     """E-step family ("spherical", "diag", "tied" or "full") of an mclust model."""
-    return _FAMILY.get(_canonical(name), "full")
+    return get_model(_canonical(name)).family
 
 
 def model_stats_kind(name: str) -> str:
     """Scatter layout ("diag", "tied" or "full") the model's M-step reads."""
-    return _STATS_KIND.get(_canonical(name), "full")
+    return get_model(_canonical(name)).stats_kind
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,22 +153,7 @@ def model_stats_kind(name: str) -> str:
 
 def n_var_params(name: str, G: int, d: int) -> int:
     """Free parameters in the covariances of ``G`` components in ``d`` dimensions."""
-    name = _canonical(name)
-    counts: dict[str, Callable[[], float]] = {
-        "E": lambda: 1, "V": lambda: G,
-        "EII": lambda: 1, "VII": lambda: G,
-        "EEI": lambda: d, "VEI": lambda: G + (d - 1),
-        "EVI": lambda: 1 + G * (d - 1), "VVI": lambda: G * d,
-        "EEE": lambda: d * (d + 1) / 2,
-        "EVE": lambda: 1 + G * (d - 1) + d * (d - 1) / 2,
-        "VEE": lambda: G + (d - 1) + d * (d - 1) / 2,
-        "VVE": lambda: G + G * (d - 1) + d * (d - 1) / 2,
-        "EEV": lambda: 1 + (d - 1) + G * d * (d - 1) / 2,
-        "VEV": lambda: G + (d - 1) + G * d * (d - 1) / 2,
-        "EVV": lambda: 1 - G + G * d * (d + 1) / 2,
-        "VVV": lambda: G * d * (d + 1) / 2,
-    }
-    return int(round(counts[name]()))
+    return int(get_model(_canonical(name)).n_cov_parameters(G, d))
 
 
 def n_mclust_params(name: str, G: int, d: int, noise: bool = False,
@@ -221,63 +181,6 @@ def mclust_bic(loglik: float, name: str, G: int, n: int, d: int, noise: bool = F
     """mclust's BIC, ``2 loglik - npar log(n)`` (larger is better; NaN stays NaN)."""
     return 2.0 * loglik - n_mclust_params(name, G, d, noise, equal_pro) * math.log(n)
 
-
-# ---------------------------------------------------------------------------------------
-# Small numerical helpers, with mclust's thresholds
-
-def _fail(message: str):
-    raise MclustFitError(message)
-
-
-def _check_nk(nk):
-    # mclust: "mixing proportion fell below threshold" when min_k n_k <= sqrt(eps)
-    if not np.all(nk > RTEPS):
-        _fail("mixing proportion fell below threshold (a component vanished)")
-
-
-def _geomean(x, axis=-1):
-    """Geometric mean as mclust computes it: 0 below exp(-708), failure above exp(709)."""
-    if x.min() > 0.0:
-        lg = np.log(x).mean(axis=axis)
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lg = np.log(x).mean(axis=axis)
-        if np.any(np.isnan(lg)):
-            _fail("singular covariance (negative variance)")
-    if np.max(lg) > BIGLOG:
-        _fail("singular covariance (shape overflows)")
-    if np.min(lg) > SMALOG:
-        return np.exp(lg)
-    return np.where(lg > SMALOG, np.exp(np.maximum(lg, SMALOG)), 0.0)
-
-
-def _eigh_desc(matrices):
-    """Eigenvalues (descending) and matching eigenvectors (columns) of symmetric matrices."""
-    values, vectors = np.linalg.eigh(matrices)
-    return values[..., ::-1], vectors[..., ::-1]
-
-
-def _chol_rcond(covariances):
-    """mclust's rc = min |diag U| / (1 + max |diag U|) of each Cholesky factor; 0 if not PD."""
-    stacked = covariances if covariances.ndim == 3 else covariances[None]
-    if not np.all(np.isfinite(stacked)):
-        return np.zeros(stacked.shape[0])
-    try:
-        diag = np.abs(np.diagonal(np.linalg.cholesky(stacked), axis1=1, axis2=2))
-    except np.linalg.LinAlgError:
-        return np.zeros(stacked.shape[0])  # one of them is not positive definite
-    return diag.min(axis=1) / (1.0 + diag.max(axis=1))
-
-
-def _compose(scale, shape, vectors):
-    """Sigma_k = scale_k V_k diag(shape_k) V_k^T, broadcasting over components."""
-    scaled = vectors * (np.asarray(scale)[..., None, None] * shape[..., None, :])
-    out = scaled @ np.swapaxes(vectors, -1, -2)
-    return 0.5 * (out + np.swapaxes(out, -1, -2))
-
-
-def _symmetrise(a):
-    return 0.5 * (a + np.swapaxes(a, -1, -2))
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,75 +225,10 @@ def mstep_vii(nk, means, scatter, state=None):
     return MstepResult(sigsq)
 
 
-def _scale_and_shape(diag, denom, vanish_message="singular covariance"):
-    """Volume and unit-determinant shape of a pooled diagonal, with mclust's checks."""
-    if not diag.min() > 0.0:
-        _fail(vanish_message)
-    g = float(_geomean(diag))
-    if not g > EPS:
-        _fail("singular covariance")
-    scale = g / denom
-    shape = diag / g
-    if not (shape.min() > EPS and scale > EPS):
-        _fail("singular covariance")
-    return scale, shape
-
-
-def _eei_from(total_diag, denom, n_components):
-    scale, shape = _scale_and_shape(total_diag, denom,
-                                    "singular covariance (a variance vanishes)")
-    return MstepResult(np.tile(scale * shape, (n_components, 1)))
-
-
 def mstep_eei(nk, means, scatter, state=None):
     """Diagonal, equal volume and shape: B = diag(sum_k W_k) / n."""
     _check_nk(nk)
     return _eei_from(scatter.sum(axis=0), nk.sum(), nk.shape[0])
-
-
-def _vei_iterate(w, denom, state):
-    """mclust's VEI inner loop: scale_k = sum_j w_kj / shape_j / denom_k, then
-    shape_j ∝ sum_k w_kj / scale_k (det 1), until the relative change is below sqrt(eps).
-
-    ``w`` (K, D) diagonals, ``denom`` (K,) = d n_k (plus prior terms). ``state`` is
-    (shape, scale) from the previous EM iteration, or None for mclust's start (all ones).
-    """
-    n_components, d = w.shape
-    if state is None:
-        shape, scale = np.ones(d), np.ones(n_components)
-    else:
-        shape, scale = (np.array(s, dtype=np.float64) for s in state)
-    inner = 0
-    while True:
-        if not shape.min() > EPS:
-            _fail("singular covariance (shape falls below threshold)")
-        inner += 1
-        shape, scale, err = _scale_shape_sweep(w, shape, scale, denom, EPS)
-        if not (err > INNER_TOL and inner <= INNER_MAX_ITER):
-            break
-    return shape, scale
-
-
-def _scale_shape_sweep(w, shape, scale, denom, shape_floor):
-    """One sweep of the VEI / VEV alternation: scale_k = sum_j w_kj / shape_j / denom_k,
-    then shape_j ∝ sum_k w_kj / scale_k (det 1), with mclust's checks.
-
-    Returns the new (shape, scale) and their largest relative change.
-    """
-    old_shape, old_scale = shape, scale
-    scale = (w / shape).sum(axis=1) / denom
-    if not scale.min() > EPS:
-        _fail("singular covariance (scale falls below threshold)")
-    shape = (w / scale[:, None]).sum(axis=0)
-    if not shape.min() > shape_floor:
-        _fail("singular covariance (shape falls below threshold)")
-    g = float(_geomean(shape))
-    if not g > EPS:
-        _fail("singular covariance")
-    shape = shape / g
-    err = max(np.max(np.abs(old_scale - scale) / (1.0 + scale)),
-              np.max(np.abs(old_shape - shape) / (1.0 + shape)))
-    return shape, scale, err
 
 
 def mstep_vei(nk, means, scatter, state=None):
@@ -400,42 +238,10 @@ def mstep_vei(nk, means, scatter, state=None):
     return MstepResult(scale[:, None] * shape[None, :], (shape, scale))
 
 
-def _evi_from(diag, denom):
-    n_components = diag.shape[0]
-    shape = np.array(diag, dtype=np.float64)
-    total = 0.0
-    for k in range(n_components):
-        if shape[k].min() > 0.0:
-            g = float(_geomean(shape[k]))
-            if g < EPS:
-                _fail("singular covariance")
-            total += g
-            shape[k] /= g
-    scale = total / denom
-    if not scale > EPS:
-        _fail("singular covariance (scale falls below threshold)")
-    if not shape.min() > EPS:
-        _fail("singular covariance (shape falls below threshold)")
-    return MstepResult(scale * shape)
-
-
 def mstep_evi(nk, means, scatter, state=None):
     """Diagonal, equal volume, varying shape: lambda = sum_k det(diag W_k)^(1/d) / n."""
     _check_nk(nk)
     return _evi_from(scatter, nk.sum())
-
-
-def _vvi_from(diag, denom):
-    if not diag.min() > EPS:
-        _fail("singular covariance (a variance falls below threshold)")
-    g = _geomean(diag, axis=1)
-    if not g.min() > EPS:
-        _fail("singular covariance")
-    scale = g / denom
-    shape = diag / g[:, None]
-    if not (scale.min() > EPS and shape.min() > EPS):
-        _fail("singular covariance")
-    return MstepResult(scale[:, None] * shape)
 
 
 def mstep_vvi(nk, means, scatter, state=None):
@@ -444,24 +250,10 @@ def mstep_vvi(nk, means, scatter, state=None):
     return _vvi_from(scatter, nk)
 
 
-def _eee_from(pooled_cov):
-    cov = _symmetrise(pooled_cov)
-    if not _chol_rcond(cov)[0] > RTEPS:
-        _fail("singular covariance")
-    return MstepResult(cov)
-
-
 def mstep_eee(nk, means, scatter, state=None):
     """Ellipsoidal, equal volume, shape and orientation: Sigma = sum_k W_k / n."""
     _check_nk(nk)
     return _eee_from(scatter / nk.sum())
-
-
-def _vvv_from(covs):
-    covs = _symmetrise(covs)
-    if not _chol_rcond(covs).min() > RTEPS:
-        _fail("singular covariance")
-    return MstepResult(covs)
 
 
 def mstep_vvv(nk, means, scatter, state=None):
@@ -470,52 +262,11 @@ def mstep_vvv(nk, means, scatter, state=None):
     return _vvv_from(scatter / nk[:, None, None])
 
 
-def _eev_from(omega, vectors, denom):
-    scale, shape = _scale_and_shape(omega.sum(axis=0), denom)
-    if not np.sqrt(scale * shape).min() > RTEPS:
-        _fail("singular covariance")
-    return MstepResult(_compose(np.full(omega.shape[0], scale), shape[None, :], vectors))
-
-
 def mstep_eev(nk, means, scatter, state=None):
     """Ellipsoidal, equal volume and shape, varying orientation (closed form)."""
     _check_nk(nk)
     omega, vectors = _eigh_desc(scatter)
     return _eev_from(omega, vectors, nk.sum())
-
-
-def _vev_iterate(omega, nk, state, first_scale):
-    """mclust's VEV loop on the eigenvalues omega (K, D, descending) of each scatter.
-
-    Given the shape A (sorted to match), the best orientation of component k is its
-    scatter's eigenvectors; scales and shape then alternate as for VEI. The first M-step
-    starts from the summed eigenvalues (shape) and ``first_scale``; later ones carry
-    (shape, scale) over from the previous EM iteration.
-    """
-    d = omega.shape[1]
-    if state is None:
-        shape = omega.sum(axis=0)
-        if not shape.min() > 0.0:
-            _fail("singular covariance")
-        g = float(_geomean(shape))
-        if not g > EPS:
-            _fail("singular covariance")
-        scale = first_scale(g)
-        shape = shape / g
-    else:
-        shape, scale = (np.array(s, dtype=np.float64) for s in state)
-    denom = nk * d
-    inner = 0
-    while True:
-        inner += 1
-        shape, scale, err = _scale_shape_sweep(omega, shape, scale, denom, 0.0)
-        if not (err >= INNER_TOL and inner < INNER_MAX_ITER):
-            break
-    if not (shape.min() > EPS and scale.min() > EPS):
-        _fail("singular covariance")
-    if not np.sqrt(shape).min() > RTEPS:
-        _fail("singular covariance")
-    return shape, scale
 
 
 def mstep_vev(nk, means, scatter, state=None):
@@ -665,15 +416,6 @@ def _eve_vve_iterate(scatter, nk, state, varying_volume):
     return shape, orient, scale_out
 
 
-def _geomean_rows(x):
-    if not x.min() > 0.0:
-        _fail("singular covariance")
-    g = np.exp(np.log(x).mean(axis=1))
-    if not np.all(np.isfinite(g)):
-        _fail("singular covariance")
-    return g
-
-
 def mstep_eve(nk, means, scatter, state=None):
     """Ellipsoidal, equal volume and orientation, varying shape: MM (as mclust)."""
     _check_nk(nk)
@@ -694,52 +436,42 @@ def mstep_vve(nk, means, scatter, state=None):
     return MstepResult(covs, (shape, orient))
 
 
-MSTEPS: dict[str, Callable[..., MstepResult]] = {
-    "E": mstep_e, "V": mstep_v,
-    "EII": mstep_eii, "VII": mstep_vii, "EEI": mstep_eei, "VEI": mstep_vei,
-    "EVI": mstep_evi, "VVI": mstep_vvi, "EEE": mstep_eee, "VEE": mstep_vee,
-    "EVE": mstep_eve, "VVE": mstep_vve, "EEV": mstep_eev, "VEV": mstep_vev,
-    "EVV": mstep_evv, "VVV": mstep_vvv,
-}
-
-
 # ---------------------------------------------------------------------------------------
 # Warm-start state from plain covariances (for callers that hold Params, not MclustParams)
 
-def _state_from_covariances(name, covariances):
+def _vei_state(covariances):
     covs = np.asarray(covariances, dtype=np.float64)
     try:
-        if name == "VEI":
-            scale = _geomean_rows(covs)
-            return covs[0] / scale[0], scale
-        if name == "VEV":
-            omega, _ = _eigh_desc(covs)
-            scale = _geomean_rows(omega)
-            return omega[0] / scale[0], scale
-        if name in ("EVE", "VVE"):
-            _, vectors = _eigh_desc(covs[0])
-            orient = vectors.T
-            diag = np.einsum("ij,kjl,il->ki", orient, covs, orient)
-            return diag / _geomean_rows(diag)[:, None], orient
-    except (MclustFitError, np.linalg.LinAlgError):
+        scale = _geomean_rows(covs)
+    except FitError:
         return None
-    return None
+    return covs[0] / scale[0], scale
+
+
+def _vev_state(covariances):
+    covs = np.asarray(covariances, dtype=np.float64)
+    try:
+        omega, _ = _eigh_desc(covs)
+        scale = _geomean_rows(omega)
+    except (FitError, np.linalg.LinAlgError):
+        return None
+    return omega[0] / scale[0], scale
+
+
+def _common_orientation_state(covariances):
+    """EVE and VVE: the first component's axes and each component's shape along them."""
+    covs = np.asarray(covariances, dtype=np.float64)
+    try:
+        _, vectors = _eigh_desc(covs[0])
+        orient = vectors.T
+        diag = np.einsum("ij,kjl,il->ki", orient, covs, orient)
+        return diag / _geomean_rows(diag)[:, None], orient
+    except (FitError, np.linalg.LinAlgError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------
 # Statistics -> Params with mclust's conventions
-
-def _scatter_for(name, stats: SuffStats):
-    """The scatter in the layout the model reads, converting from a richer layout."""
-    need = model_stats_kind(name)
-    if stats.kind == need:
-        return stats.scatter
-    if need == "diag" and stats.kind == "full":
-        return np.diagonal(stats.scatter, axis1=1, axis2=2).copy()
-    if need == "tied" and stats.kind == "full":
-        return stats.scatter.sum(axis=0)
-    raise ValueError(f"model {name} needs {need!r} statistics, got {stats.kind!r}")
-
 
 def _precision_factors(covariances, family):
     """Upper-triangular U with U U^T = Sigma^-1, and log det U, per component (batched).
@@ -766,14 +498,14 @@ def _precision_factors(covariances, family):
 
 
 def _to_params(name, weights, means, covariances, state) -> MclustParams:
-    family = model_family(name)
+    family = get_model(name).family
     covariances = np.ascontiguousarray(covariances, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
     n_components, n_features = means.shape
     try:
         prec, log_det = _precision_factors(covariances, family)
     except np.linalg.LinAlgError as exc:
-        raise MclustFitError(f"singular covariance ({name})") from exc
+        raise DegenerateCovarianceError(f"singular covariance ({name})") from exc
     if family == "tied":
         log_det = np.full(n_components, log_det)
     elif family == "spherical":
@@ -814,20 +546,20 @@ def mclust_mstep(name: str, stats: SuffStats, prior=None, previous: Params | Non
         A vanishing component or a singular covariance (mclust's NA).
     """
     name = _canonical(name)
+    model = get_model(name)
     nk = np.asarray(stats.nk, dtype=np.float64)
     state = None
     if previous is not None:
         state = getattr(previous, "state", None)
-        if state is None and getattr(previous, "model", name) == name:
-            state = _state_from_covariances(name, previous.covariances)
-    scatter = _scatter_for(name, stats)
+        if (state is None and getattr(previous, "model", name) == name
+                and model.state_from_covariances is not None):
+            state = model.state_from_covariances(previous.covariances)
+    scatter = model.scatter_from(stats)
     if prior is None:
         means = stats.means
-        result = MSTEPS[name](nk, means, scatter, state)
+        result = model.mstep(nk, means, scatter, state)
     else:
-        from .prior import map_mstep  # the MAP steps reuse this module's kernels
-
-        means, result = map_mstep(name, nk, stats.means, scatter, prior, state)
+        means, result = _prior.map_mstep(name, nk, stats.means, scatter, prior, state)
     total = stats.weight if stats.weight > 0 else nk.sum()
     return _to_params(name, nk / total, means, result.covariances, result.state)
 
@@ -853,29 +585,16 @@ def single_component(X, name: str, prior=None) -> tuple[MclustParams, float]:
         The covariance is singular.
     """
     name = _canonical(name)
+    model = get_model(name)
     X = _as_2d(X)
     n, d = X.shape
-    cls = "X" if d == 1 else _SINGLE.get(name, "XXX")
     mean = X.mean(axis=0)
     centred = X - mean
     scatter = _symmetrise(centred.T @ centred)
     if prior is not None:
-        from .prior import map_single, resolve_prior
-
-        prior = resolve_prior(prior, X, 1, cls)
-        mean, cov = map_single(cls, n, mean, scatter, prior)
-    elif cls in ("X", "XII"):
-        cov = np.eye(d) * (np.trace(scatter) / (n * d))
-    elif cls == "XXI":
-        cov = np.diag(np.diag(scatter) / n)
-    else:
-        cov = scatter / n
-    if not np.all(np.isfinite(cov)) or not np.all(np.diag(cov) > 0.0):
-        _fail("singular covariance")
-    family = model_family(name)
-    layout = {"spherical": lambda c: c[:1, 0], "diag": lambda c: np.diag(c)[None, :],
-              "tied": lambda c: c, "full": lambda c: c[None]}[family]
-    params = _to_params(name, np.ones(1), mean[None, :], layout(cov), None)
+        prior = _prior.resolve_prior(prior, X, 1, model.one_component_class(d))
+    mean, covariances = model.single(n, mean, scatter, prior)
+    params = _to_params(name, np.ones(1), mean[None, :], covariances, None)
     _, norm = log_resp_and_norm(X, params)
     loglik = float(norm.sum())
     if not np.isfinite(loglik):
@@ -959,7 +678,7 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
     name = _canonical(model_name)
     X = _as_2d(X)
     n, d = X.shape
-    if name in UNIVARIATE_MODELS and d != 1:
+    if get_model(name).univariate and d != 1:
         raise ValueError(f"model {name} is for one-dimensional data")
     z = _as_z(z_init, n)
     noise = noise_vinv is not None
@@ -972,9 +691,7 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
         params, loglik = single_component(X, name, prior)
         return MclustEMResult(params, loglik, 1, np.ones((n, 1)), True, name, (loglik,))
     if prior is not None:
-        from .prior import resolve_prior
-
-        prior = resolve_prior(prior, X, G, name)
+        prior = _prior.resolve_prior(prior, X, G, name)
     max_iter = np.iinfo(np.int32).max if max_iter is None else int(max_iter)
     kind = model_stats_kind(name)
     log_vinv = math.log(noise_vinv) if noise else 0.0
@@ -991,7 +708,8 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
             log_resp, norm = log_resp_and_norm(X, params)
         loglik = float(norm.sum())
         if not np.isfinite(loglik):
-            _fail("cannot compute E-step (non-finite log-likelihood)")
+            _fail("cannot compute E-step (non-finite log-likelihood)",
+                  NonFiniteLikelihoodError)
         history.append(loglik)
         err = abs(hold - loglik) / (1.0 + abs(loglik))
         hold = loglik
@@ -1028,63 +746,105 @@ def _with_weight(stats: SuffStats, n: int) -> SuffStats:
 
 
 # ---------------------------------------------------------------------------------------
-# Registry entries for the engine (scikit-learn semantics: reg_covar, no mclust failures)
+# The models: every fact of each, registered. VVV, EEE, VVI and VII also carry
+# scikit-learn's closed form, which GaussianMixture uses for them (with reg_covar); the
+# others reach GaussianMixture through their mclust M-step on a regularised scatter.
 
-def _registry_estimate(name):
-    mstep_fn = MSTEPS[name]
+_MODELS = (
+    CovarianceModel(
+        "EII", "spherical", "diag", lambda G, d: 1,
+        description="spherical, equal volume",
+        mclust_type="spherical, equal volume",
+        mstep=mstep_eii, map_mstep=_prior.map_eii, fast_code=0),
+    CovarianceModel(
+        "VII", "spherical", "diag", lambda G, d: G,
+        description="spherical, varying volume (scikit-learn 'spherical')",
+        mclust_type="spherical, varying volume",
+        mstep=mstep_vii, map_mstep=_prior.map_vii,
+        sklearn_covariances=_sklearn.spherical_covariances, fast_code=1),
+    CovarianceModel(
+        "EEI", "diag", "diag", lambda G, d: d,
+        description="diagonal, equal volume and shape",
+        mclust_type="diagonal, equal volume and shape",
+        mstep=mstep_eei, map_mstep=_prior.map_eei, fast_code=2),
+    CovarianceModel(
+        "VEI", "diag", "diag", lambda G, d: G + (d - 1),
+        description="diagonal, varying volume, equal shape",
+        mclust_type="diagonal, equal shape",
+        mstep=mstep_vei, map_mstep=_prior.map_vei, state_from_covariances=_vei_state,
+        fast_code=3),
+    CovarianceModel(
+        "EVI", "diag", "diag", lambda G, d: 1 + G * (d - 1),
+        description="diagonal, equal volume, varying shape",
+        mclust_type="diagonal, equal volume, varying shape",
+        mstep=mstep_evi, map_mstep=_prior.map_evi, fast_code=4),
+    CovarianceModel(
+        "VVI", "diag", "diag", lambda G, d: G * d,
+        description="diagonal, varying volume and shape (scikit-learn 'diag')",
+        mclust_type="diagonal, varying volume and shape",
+        mstep=mstep_vvi, map_mstep=_prior.map_vvi,
+        sklearn_covariances=_sklearn.diag_covariances, fast_code=5),
+    CovarianceModel(
+        "EEE", "tied", "tied", lambda G, d: d * (d + 1) // 2,
+        description="ellipsoidal, equal volume, shape and orientation (scikit-learn 'tied')",
+        mclust_type="ellipsoidal, equal volume, shape and orientation",
+        mstep=mstep_eee, map_mstep=_prior.map_eee,
+        sklearn_covariances=_sklearn.tied_covariances, fast_code=6),
+    CovarianceModel(
+        "VEE", "full", "full", lambda G, d: G + (d - 1) + d * (d - 1) // 2,
+        description="ellipsoidal, varying volume, equal shape and orientation",
+        mclust_type="ellipsoidal, equal shape and orientation",
+        mstep=mstep_vee, fast_code=7),
+    CovarianceModel(
+        "EVE", "full", "full", lambda G, d: 1 + G * (d - 1) + d * (d - 1) // 2,
+        description="ellipsoidal, equal volume and orientation, varying shape",
+        mclust_type="ellipsoidal, equal volume and orientation",
+        mstep=mstep_eve, state_from_covariances=_common_orientation_state, fast_code=8),
+    CovarianceModel(
+        "VVE", "full", "full", lambda G, d: G + G * (d - 1) + d * (d - 1) // 2,
+        description="ellipsoidal, equal orientation, varying volume and shape",
+        mclust_type="ellipsoidal, equal orientation",
+        mstep=mstep_vve, state_from_covariances=_common_orientation_state, fast_code=9),
+    CovarianceModel(
+        "EEV", "full", "full", lambda G, d: 1 + (d - 1) + G * d * (d - 1) // 2,
+        description="ellipsoidal, equal volume and shape, varying orientation",
+        mclust_type="ellipsoidal, equal volume and shape",
+        mstep=mstep_eev, map_mstep=_prior.map_eev, fast_code=10),
+    CovarianceModel(
+        "VEV", "full", "full", lambda G, d: G + (d - 1) + G * d * (d - 1) // 2,
+        description="ellipsoidal, equal shape, varying volume and orientation",
+        mclust_type="ellipsoidal, equal shape",
+        mstep=mstep_vev, map_mstep=_prior.map_vev, state_from_covariances=_vev_state,
+        fast_code=11),
+    CovarianceModel(
+        "EVV", "full", "full", lambda G, d: 1 - G + G * d * (d + 1) // 2,
+        description="ellipsoidal, equal volume, varying shape and orientation",
+        mclust_type="ellipsoidal, equal volume",
+        mstep=mstep_evv, fast_code=12),
+    CovarianceModel(
+        "VVV", "full", "full", lambda G, d: G * d * (d + 1) // 2,
+        description="ellipsoidal, varying volume, shape and orientation (scikit-learn 'full')",
+        mclust_type="ellipsoidal, varying volume, shape, and orientation",
+        mstep=mstep_vvv, map_mstep=_prior.map_vvv,
+        sklearn_covariances=_sklearn.full_covariances, fast_code=13),
+    # One dimension: the compiled code runs E and V as EII and VII.
+    CovarianceModel(
+        "E", "spherical", "diag", lambda G, d: 1,
+        description="univariate, equal variance",
+        mclust_type="univariate, equal variance",
+        mstep=mstep_e, map_mstep=_prior.map_e, univariate=True, fast_code=0),
+    CovarianceModel(
+        "V", "spherical", "diag", lambda G, d: G,
+        description="univariate, varying variance",
+        mclust_type="univariate, unequal variance",
+        mstep=mstep_v, map_mstep=_prior.map_v, univariate=True, fast_code=1),
+)
 
-    def estimate(stats: SuffStats, nk, reg_covar, previous=None):
-        d = stats.means.shape[1]
-        if name in UNIVARIATE_MODELS and d != 1:
-            raise ValueError(f"covariance model {name!r} is for one-dimensional data")
-        scatter = _scatter_for(name, stats)
-        # Regularise the scatter (W_k + n_k reg I) before the constrained step, so the
-        # result keeps the model's constraint (adding reg to Sigma_k afterwards would not).
-        if scatter.ndim == 3:
-            scatter = scatter + (nk * reg_covar)[:, None, None] * np.eye(d)
-        elif model_stats_kind(name) == "tied":
-            scatter = scatter + nk.sum() * reg_covar * np.eye(d)
-        else:
-            scatter = scatter + (nk * reg_covar)[:, None]
-        state = None if previous is None else _state_from_covariances(name, previous)
-        nk_safe = np.maximum(nk, 2 * RTEPS)
-        try:
-            return mstep_fn(nk_safe, stats.means, scatter, state).covariances
-        except MclustFitError as exc:
-            raise ValueError(ILL_DEFINED_COVARIANCE) from exc
+# scikit-learn's four first (full, tied, diag, spherical), then mclust's order: the order
+# model_names() lists them in.
+_SKLEARN_FIRST = list(ALIASES.values())
+for _model in sorted(_MODELS, key=lambda m: (_SKLEARN_FIRST + [m.name]).index(m.name)):
+    register(_model)
 
-    return estimate
-
-
-_DESCRIPTIONS = {
-    "E": "univariate, equal variance",
-    "V": "univariate, varying variance",
-    "EII": "spherical, equal volume",
-    "VII": "spherical, varying volume",
-    "EEI": "diagonal, equal volume and shape",
-    "VEI": "diagonal, varying volume, equal shape",
-    "EVI": "diagonal, equal volume, varying shape",
-    "VVI": "diagonal, varying volume and shape",
-    "EEE": "ellipsoidal, equal volume, shape and orientation",
-    "VEE": "ellipsoidal, varying volume, equal shape and orientation",
-    "EVE": "ellipsoidal, equal volume and orientation, varying shape",
-    "VVE": "ellipsoidal, equal orientation, varying volume and shape",
-    "EEV": "ellipsoidal, equal volume and shape, varying orientation",
-    "VEV": "ellipsoidal, equal shape, varying volume and orientation",
-    "EVV": "ellipsoidal, equal volume, varying shape and orientation",
-    "VVV": "ellipsoidal, varying volume, shape and orientation",
-}
-
-
-def _register_missing():
-    for name in MCLUST_MODELS + UNIVARIATE_MODELS:
-        if name in _REGISTRY:  # VVV, EEE, VVI, VII keep scikit-learn's M-steps
-            continue
-        register(CovarianceModel(
-            name, model_family(name), model_stats_kind(name),
-            (lambda nm: (lambda k, d: n_var_params(nm, k, d)))(name),
-            _registry_estimate(name), _DESCRIPTIONS[name],
-        ))
-
-
-_register_missing()
+MCLUST_MODELS = tuple(m.name for m in _MODELS if not m.univariate)
+UNIVARIATE_MODELS = tuple(m.name for m in _MODELS if m.univariate)

@@ -23,16 +23,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import mclust as mm
+from .numerics import (EPS, MstepResult, _check_nk, _compose, _eee_from, _eei_from,
+                       _eev_from, _eigh_desc, _evi_from, _fail, _geomean, _vei_iterate,
+                       _vev_iterate, _vvv_from, map_single)
+from .registry import get_model, model_names
 
 __all__ = ["Prior", "PriorControl", "PRIOR_MODELS", "default_prior", "prior_control",
            "resolve_prior", "map_mstep", "map_single"]
 
-PRIOR_MODELS = frozenset({"E", "V", "EII", "VII", "EEI", "VEI", "EVI", "VVI",
-                          "EEE", "EEV", "VEV", "VVV"})
+_CLASSES = ("X", "XII", "XXI", "XXX")
 
-_SPHERICAL_DIAG = {"EII", "VII", "XII", "EEI", "EVI", "VEI", "VVI", "XXI"}
-_ELLIPSOIDAL = {"EEE", "EVE", "VEE", "VVE", "EEV", "VEV", "EVV", "VVV", "XXX"}
+
+def __getattr__(name):
+    # PRIOR_MODELS is read from the registry when asked for: the models register after
+    # this module is imported (their MAP steps are defined here).
+    if name == "PRIOR_MODELS":
+        return frozenset(m for m in model_names() if get_model(m).has_prior)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -123,17 +130,24 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
             mu = Xm.mean(axis=0)
         elif not kappa:
             raise ValueError("prior mean specified but not shrinkage")
-    if model_name in ("E", "V", "X"):
+    if model_name in _CLASSES:
+        cls = model_name
+    else:
+        try:
+            cls = get_model(model_name).single_class
+        except ValueError:
+            raise ValueError(f"no default prior for model {model_name!r}") from None
+    if cls == "X":
         nu = 3.0
         lam = float(np.var(Xm[:, 0], ddof=1)) / G**2 if scale is None else float(scale)
-    elif model_name in _SPHERICAL_DIAG:
+    elif cls in ("XII", "XXI"):
         nu = d + 2.0
         if scale is None:
             fac = (1.0 / G) ** (2.0 / d)
             lam = fac * float(np.var(Xm, axis=0, ddof=1).sum()) / d
         else:
             lam = float(scale)
-    elif model_name in _ELLIPSOIDAL:
+    else:
         nu = d + 2.0
         if scale is None:
             fac = (1.0 / G) ** (2.0 / d)
@@ -143,8 +157,6 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
                 lam = fac * np.diag(np.var(Xm, axis=0, ddof=1))
         else:
             lam = np.asarray(scale, dtype=np.float64).reshape(d, d)
-    else:
-        raise ValueError(f"no default prior for model {model_name!r}")
     if dof is not None:
         nu = float(dof)
     return Prior(shrinkage=kappa, mean=mu, dof=nu, scale=lam)
@@ -161,8 +173,13 @@ def resolve_prior(prior, X, G: int, model_name: str) -> Prior:
     raise TypeError("prior must be a Prior, a PriorControl or True")
 
 
+# ---------------------------------------------------------------------------------------
+# The MAP M-steps, one per model: (nk, xbar, scatter, prior, state) -> (means, MstepResult).
+# ``scatter`` is about ``xbar`` in the model's stats layout; mclust's quirks are kept.
+
 def _shrunk(nk, xbar, prior: Prior):
     """MAP means and the shrinkage terms kappa n_k / (kappa + n_k) (xbar_k - mu_P)."""
+    _check_nk(nk)
     kappa = prior.shrinkage
     mu_p = np.broadcast_to(prior.mean, xbar.shape)
     means = (nk[:, None] * xbar + kappa * mu_p) / (nk + kappa)[:, None]
@@ -171,18 +188,156 @@ def _shrunk(nk, xbar, prior: Prior):
     return means, coef, delta
 
 
+def _scalar_scale(prior: Prior) -> float:
+    lam = prior.scale
+    return float(np.asarray(lam).reshape(-1)[0]) if np.ndim(lam) else float(lam)
+
+
+def _ellipsoidal_terms(nk, xbar, prior: Prior):
+    """MAP means, the prior scale as a (d, d) matrix and the shrinkage outer products."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    d = xbar.shape[1]
+    lam = np.asarray(prior.scale, dtype=np.float64).reshape(d, d)
+    outer = coef[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    return means, lam, outer
+
+
+def map_e(nk, xbar, scatter, prior: Prior, state=None):
+    """Univariate, equal variance."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    sq = coef[:, None] * delta**2
+    K = xbar.shape[0]
+    denom = prior.dof + nk.sum() + K + 2.0
+    sigsq = (_scalar_scale(prior) + scatter.sum() + sq.sum()) / denom
+    if not sigsq > EPS:
+        _fail("sigma-squared falls below threshold")
+    return means, MstepResult(np.full(K, sigsq))
+
+
+def map_v(nk, xbar, scatter, prior: Prior, state=None):
+    """Univariate, varying variance."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    sq = coef[:, None] * delta**2
+    sigsq = (_scalar_scale(prior) + scatter[:, 0] + sq[:, 0]) / (prior.dof + nk + 3.0)
+    if not sigsq.min() > EPS:
+        _fail("sigma-squared falls below threshold")
+    return means, MstepResult(sigsq)
+
+
+def map_eii(nk, xbar, scatter, prior: Prior, state=None):
+    """Spherical, equal volume (mclust's meeiip leaves out the prior scale)."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    sq = coef[:, None] * delta**2
+    K, d = xbar.shape
+    sigsq = (scatter.sum() + sq.sum()) / (prior.dof + (nk.sum() + K) * d + 2.0)
+    if not sigsq > EPS:
+        _fail("sigma-squared falls below threshold")
+    return means, MstepResult(np.full(K, sigsq))
+
+
+def map_vii(nk, xbar, scatter, prior: Prior, state=None):
+    """Spherical, varying volume."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    sq = coef[:, None] * delta**2
+    d = xbar.shape[1]
+    denom = prior.dof + nk * d + 2.0 + (d if prior.shrinkage > 0 else 0.0)
+    sigsq = (_scalar_scale(prior) + scatter.sum(axis=1) + sq.sum(axis=1)) / denom
+    if not sigsq.min() > EPS:
+        _fail("sigma-squared falls below threshold")
+    return means, MstepResult(sigsq)
+
+
+def map_eei(nk, xbar, scatter, prior: Prior, state=None):
+    """Diagonal, equal volume and shape (mclust's meeeip does not shrink the means)."""
+    _, coef, delta = _shrunk(nk, xbar, prior)
+    sq = coef[:, None] * delta**2
+    total = _scalar_scale(prior) + scatter.sum(axis=0) + sq.sum(axis=0)
+    kappa_pos = prior.shrinkage > 0
+    denom = prior.dof + 1.0 + (1.0 if kappa_pos else 0.0) + nk.sum()
+    return xbar, _eei_from(total, denom, xbar.shape[0])
+
+
+def map_vei(nk, xbar, scatter, prior: Prior, state=None):
+    """Diagonal, varying volume, equal shape: iterative, warm-started."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    w = _scalar_scale(prior) + scatter + coef[:, None] * delta**2
+    denom = xbar.shape[1] * nk + prior.dof + 2.0 + (1.0 if prior.shrinkage > 0 else 0.0)
+    shape, scale = _vei_iterate(w, denom, state)
+    return means, MstepResult(scale[:, None] * shape[None, :], (shape, scale))
+
+
+def map_evi(nk, xbar, scatter, prior: Prior, state=None):
+    """Diagonal, equal volume, varying shape."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    diag = _scalar_scale(prior) + scatter + coef[:, None] * delta**2
+    denom = prior.dof + 1.0 + nk.sum() + (1.0 if prior.shrinkage > 0 else 0.0)
+    return means, _evi_from(diag, denom)
+
+
+def map_vvi(nk, xbar, scatter, prior: Prior, state=None):
+    """Diagonal, varying volume and shape."""
+    means, coef, delta = _shrunk(nk, xbar, prior)
+    diag = _scalar_scale(prior) + scatter + coef[:, None] * delta**2
+    g = _geomean(diag, axis=1)
+    if not (diag.min() > EPS and g.min() > EPS):
+        _fail("singular covariance")
+    scale = g / (nk + prior.dof + 2.0 + (1.0 if prior.shrinkage > 0 else 0.0))
+    shape = diag / g[:, None]
+    if not (scale.min() > EPS and shape.min() > EPS):
+        _fail("singular covariance")
+    return means, MstepResult(scale[:, None] * shape)
+
+
+def map_eee(nk, xbar, scatter, prior: Prior, state=None):
+    """Ellipsoidal, equal volume, shape and orientation."""
+    means, lam, outer = _ellipsoidal_terms(nk, xbar, prior)
+    K, d = xbar.shape
+    total = lam + scatter + outer.sum(axis=0)
+    kappa_pos = prior.shrinkage > 0
+    denom = prior.dof + d + 1.0 + (K if kappa_pos else 0.0) + nk.sum()
+    return means, _eee_from(total / denom)
+
+
+def map_vvv(nk, xbar, scatter, prior: Prior, state=None):
+    """Ellipsoidal, varying volume, shape and orientation."""
+    means, lam, outer = _ellipsoidal_terms(nk, xbar, prior)
+    denom = prior.dof + nk + xbar.shape[1] + 2.0
+    return means, _vvv_from((lam + scatter + outer) / denom[:, None, None])
+
+
+def map_eev(nk, xbar, scatter, prior: Prior, state=None):
+    """Ellipsoidal, equal volume and shape, varying orientation."""
+    means, lam, outer = _ellipsoidal_terms(nk, xbar, prior)
+    omega, vectors = _eigh_desc(lam[None] + scatter + outer)
+    kappa_pos = prior.shrinkage > 0
+    denom = prior.dof + xbar.shape[1] + 1.0 + (1.0 if kappa_pos else 0.0) + nk.sum()
+    return means, _eev_from(omega, vectors, denom)
+
+
+def map_vev(nk, xbar, scatter, prior: Prior, state=None):
+    """Ellipsoidal, equal shape, varying volume and orientation.
+
+    mclust's mevevp iterates as without the prior, on the posterior scatters, and starts
+    the scales at det^(1/d) / n_k (it ignores the degrees of freedom).
+    """
+    means, lam, outer = _ellipsoidal_terms(nk, xbar, prior)
+    omega, vectors = _eigh_desc(lam[None] + scatter + outer)
+    shape, scale = _vev_iterate(omega, nk, state, lambda g: g / nk)
+    return means, MstepResult(_compose(scale, shape[None, :], vectors), (shape, scale))
+
+
 def map_mstep(name: str, nk, xbar, scatter, prior: Prior, state=None):
-    """mclust's MAP M-step for model ``name``.
+    """mclust's MAP M-step for model ``name`` (the model's ``map_mstep``).
 
     Parameters
     ----------
     name : str
-        One of :data:`PRIOR_MODELS`.
+        A model with a prior (see :data:`PRIOR_MODELS`).
     nk : ndarray (K,)
     xbar : ndarray (K, d)
         Weighted means of the components.
     scatter : ndarray
-        Scatter about ``xbar`` in the model's layout (see ``model_stats_kind``).
+        Scatter about ``xbar`` in the model's layout (its ``stats_kind``).
     prior : Prior
     state : object, optional
         Warm start of the iterative steps (VEI, VEV).
@@ -191,100 +346,7 @@ def map_mstep(name: str, nk, xbar, scatter, prior: Prior, state=None):
     -------
     (means, MstepResult)
     """
-    if name not in PRIOR_MODELS:
+    model = get_model(name)
+    if model.map_mstep is None:
         raise ValueError(f"model {name} is not available with a prior (as in mclust)")
-    mm._check_nk(nk)
-    means, coef, delta = _shrunk(nk, xbar, prior)
-    K, d = xbar.shape
-    nu, kappa_pos = prior.dof, prior.shrinkage > 0
-    n = nk.sum()
-    lam = prior.scale
-    sq = coef[:, None] * delta**2  # (K, d): diagonal of the shrinkage terms
-    if name in ("E", "V", "EII", "VII", "EEI", "VEI", "EVI", "VVI"):
-        lam = float(np.asarray(lam).reshape(-1)[0]) if np.ndim(lam) else float(lam)
-    if name == "E":
-        sigsq = (lam + scatter.sum() + sq.sum()) / (nu + n + K + 2.0)
-        if not sigsq > mm.EPS:
-            mm._fail("sigma-squared falls below threshold")
-        return means, mm.MstepResult(np.full(K, sigsq))
-    if name == "V":
-        sigsq = (lam + scatter[:, 0] + sq[:, 0]) / (nu + nk + 3.0)
-        if not sigsq.min() > mm.EPS:
-            mm._fail("sigma-squared falls below threshold")
-        return means, mm.MstepResult(sigsq)
-    if name == "EII":  # mclust's meeiip leaves out the prior scale
-        sigsq = (scatter.sum() + sq.sum()) / (nu + (n + K) * d + 2.0)
-        if not sigsq > mm.EPS:
-            mm._fail("sigma-squared falls below threshold")
-        return means, mm.MstepResult(np.full(K, sigsq))
-    if name == "VII":
-        denom = nu + nk * d + 2.0 + (d if kappa_pos else 0.0)
-        sigsq = (lam + scatter.sum(axis=1) + sq.sum(axis=1)) / denom
-        if not sigsq.min() > mm.EPS:
-            mm._fail("sigma-squared falls below threshold")
-        return means, mm.MstepResult(sigsq)
-    if name == "EEI":  # mclust's meeeip does not shrink the means, only the scatter
-        total = lam + scatter.sum(axis=0) + sq.sum(axis=0)
-        return xbar, mm._eei_from(total, nu + 1.0 + (1.0 if kappa_pos else 0.0) + n, K)
-    if name == "VEI":
-        w = lam + scatter + sq
-        denom = d * nk + nu + 2.0 + (1.0 if kappa_pos else 0.0)
-        shape, scale = mm._vei_iterate(w, denom, state)
-        return means, mm.MstepResult(scale[:, None] * shape[None, :], (shape, scale))
-    if name == "EVI":
-        return means, mm._evi_from(lam + scatter + sq, nu + 1.0 + n + (1.0 if kappa_pos else 0.0))
-    if name == "VVI":
-        diag = lam + scatter + sq
-        g = mm._geomean(diag, axis=1)
-        if not (diag.min() > mm.EPS and g.min() > mm.EPS):
-            mm._fail("singular covariance")
-        scale = g / (nk + nu + 2.0 + (1.0 if kappa_pos else 0.0))
-        shape = diag / g[:, None]
-        if not (scale.min() > mm.EPS and shape.min() > mm.EPS):
-            mm._fail("singular covariance")
-        return means, mm.MstepResult(scale[:, None] * shape)
-    lam = np.asarray(lam, dtype=np.float64).reshape(d, d)
-    outer = coef[:, None, None] * delta[:, :, None] * delta[:, None, :]
-    if name == "EEE":
-        total = lam + scatter + outer.sum(axis=0)
-        return means, mm._eee_from(total / (nu + d + 1.0 + (K if kappa_pos else 0.0) + n))
-    if name == "VVV":
-        denom = nu + nk + d + 2.0
-        return means, mm._vvv_from((lam + scatter + outer) / denom[:, None, None])
-    post = lam[None] + scatter + outer
-    omega, vectors = mm._eigh_desc(post)
-    if name == "EEV":
-        return means, mm._eev_from(omega, vectors, nu + d + 1.0 + (1.0 if kappa_pos else 0.0) + n)
-    # VEV: mclust's mevevp iterates as without the prior, on the posterior scatters, and
-    # starts the scales at det^(1/d) / n_k.
-    shape, scale = mm._vev_iterate(omega, nk, state, lambda g: g / nk)
-    return means, mm.MstepResult(mm._compose(scale, shape[None, :], vectors), (shape, scale))
-
-
-def map_single(cls: str, n: int, xbar, scatter, prior: Prior):
-    """mclust's MAP estimate for one component (mvnXp, mnxiip, mnxxip, mnxxxp).
-
-    Returns the mean (d,) and the covariance as a (d, d) matrix.
-    """
-    d = xbar.shape[0]
-    kappa = prior.shrinkage
-    kappa_pos = kappa > 0
-    coef = kappa * n / (kappa + n)
-    delta = xbar - prior.mean
-    mean = (n * xbar + kappa * prior.mean) / (n + kappa)
-    if cls == "X":
-        lam = float(np.asarray(prior.scale).reshape(-1)[0])
-        sigsq = (scatter[0, 0] + lam + coef * delta[0] ** 2) / (prior.dof + n + 2.0 + kappa_pos)
-        return mean, np.array([[sigsq]])
-    if cls == "XII":
-        lam = float(np.asarray(prior.scale).reshape(-1)[0])
-        sigsq = (lam + coef * float(delta @ delta) + np.trace(scatter))
-        sigsq /= prior.dof + n * d + 2.0 + (d if kappa_pos else 0.0)
-        return mean, np.eye(d) * sigsq
-    if cls == "XXI":
-        lam = float(np.asarray(prior.scale).reshape(-1)[0])
-        shape = np.diag(scatter) + coef * delta**2 + lam
-        return mean, np.diag(shape / (prior.dof + n + 2.0 + kappa_pos))
-    lam = np.asarray(prior.scale, dtype=np.float64).reshape(d, d)
-    post = lam + scatter + coef * np.outer(delta, delta)
-    return mean, mm._symmetrise(post / (prior.dof + n + d + 1.0 + kappa_pos))
+    return model.map_mstep(nk, xbar, scatter, prior, state)

@@ -293,13 +293,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        self._set_params_attributes(best.params, dtype)
-        self.converged_ = best.converged
-        self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.log_likelihood
         weight = best.stats.weight
-        self.lower_bounds_ = [ll / weight for ll in best.log_likelihoods[1:]]
-        self._previous_log_likelihood = best.previous_log_likelihood
+        set_fitted(self, best.params, dtype=dtype, n_features=n_features,
+                   converged=best.converged, n_iter=best.n_iter,
+                   lower_bound=best.log_likelihood,
+                   lower_bounds=[ll / weight for ll in best.log_likelihoods[1:]],
+                   previous_log_likelihood=best.previous_log_likelihood,
+                   feature_names=getattr(self, "feature_names_in_", None))
         return source
 
     def _source(self, X, sample_weight):
@@ -310,10 +310,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     "sample_weight cannot be given with a Source: its chunks carry the "
                     "row weights."
                 )
-            for attr in ("feature_names_in_",):
-                if hasattr(self, attr):
-                    delattr(self, attr)
-            self.n_features_in_ = X.n_features
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
             return X
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
@@ -361,12 +359,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return make_params(weights, means, params.covariances,
                            params.precisions_cholesky, params.family)
 
-    def _set_params_attributes(self, params: Params, dtype):
-        self.weights_ = params.weights.astype(dtype)
-        self.means_ = params.means.astype(dtype)
-        self.covariances_ = params.covariances.astype(dtype)
-        self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
-        self.precisions_ = params.precisions().astype(dtype)
 
     # -------------------------------------------------------------- prediction
     def _row_chunks(self, X):
@@ -490,3 +482,47 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
                 f" {lb:.5f}."
             )
+
+
+def set_fitted(gm, params: Params, *, n_features, converged=False, n_iter=0,
+               lower_bound=-np.inf, lower_bounds=(), previous_log_likelihood=-np.inf,
+               feature_names=None, dtype=np.float64, precisions=None):
+    """Give ``gm`` (a constructed :class:`GaussianMixture`) the fitted state of
+    ``params``: the one place a fitted estimator is assembled (fit, select's best model,
+    ``Mixture.to_estimator``, model files).
+
+    Parameters
+    ----------
+    gm : GaussianMixture
+    params : Params
+    n_features : int
+    converged, n_iter, lower_bound, lower_bounds :
+        The fit's record (``lower_bound_`` and ``lower_bounds_`` are mean
+        log-likelihoods per row).
+    previous_log_likelihood : float
+        The value a warm start compares its first change against.
+    feature_names : ndarray of str, optional
+    dtype : numpy dtype
+        Of the fitted arrays (the training data's).
+    precisions : ndarray, optional
+        ``precisions_`` as stored; default computed from ``params``.
+
+    Returns
+    -------
+    GaussianMixture
+        ``gm``.
+    """
+    gm.weights_ = params.weights.astype(dtype)
+    gm.means_ = params.means.astype(dtype)
+    gm.covariances_ = params.covariances.astype(dtype)
+    gm.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
+    gm.precisions_ = (params.precisions() if precisions is None else precisions).astype(dtype)
+    gm.converged_ = bool(converged)
+    gm.n_iter_ = int(n_iter)
+    gm.lower_bound_ = float(lower_bound)
+    gm.lower_bounds_ = [float(v) for v in lower_bounds]
+    gm._previous_log_likelihood = float(previous_log_likelihood)
+    gm.n_features_in_ = int(n_features)
+    if feature_names is not None:
+        gm.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    return gm

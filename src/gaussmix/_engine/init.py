@@ -67,44 +67,60 @@ def start_labels(source, n_components, method, random_state):
     return labels
 
 
-def labelled_stats(source, n_components, kind, labels_of=None, random_state=None,
-                   centers=None) -> SuffStats:
+def one_hot(labels, width, dtype=np.float64) -> np.ndarray:
+    """Rows of ``width`` responsibilities: 1 in each row's label column, none for -1."""
+    labels = np.asarray(labels)
+    resp = np.zeros((labels.shape[0], width), dtype=dtype)
+    rows = np.flatnonzero(labels >= 0)
+    resp[rows, labels[rows]] = 1.0
+    return resp
+
+
+def given_stats(source, n_components, kind, resp_of, centers=None) -> SuffStats:
     """Statistics of given responsibilities over every chunk of ``source``.
 
     Parameters
     ----------
-    labels_of : callable (start, chunk) -> labels, optional
-        Hard labels per row (-1: the row starts in no component). None: random
-        responsibilities drawn from ``random_state``, as scikit-learn's "random".
+    resp_of : callable (start, chunk) -> ndarray of shape (m, K) or (m, K + 1)
+        The responsibilities of the chunk's rows (before row weights); a last column
+        beyond the K Gaussian ones is the noise component's (summed in ``noise_nk``).
     centers : ndarray of shape (K, D), optional
         Points the "full" scatter is accumulated about (see ``stats_from_resp``).
     """
     total = empty_stats(n_components, source.n_features, kind)
     start = 0
     for chunk, w in source.chunks():
-        if labels_of is None:
-            resp = random_state.uniform(size=(chunk.shape[0], n_components))
-            resp /= resp.sum(axis=1)[:, None]
-            resp = resp.astype(chunk.dtype)
-        else:
-            resp = np.zeros((chunk.shape[0], n_components), dtype=chunk.dtype)
-            lab = np.asarray(labels_of(start, chunk))
-            rows = np.flatnonzero(lab >= 0)
-            resp[rows, lab[rows]] = 1.0
+        resp = np.asarray(resp_of(start, chunk), dtype=chunk.dtype)
         if w is not None:
-            resp *= w.astype(chunk.dtype)[:, None]
+            resp = resp * w.astype(chunk.dtype)[:, None]
+        gauss = np.ascontiguousarray(resp[:, :n_components])
         total = total + replace(
-            stats_from_resp(chunk, resp, kind, centers=centers),
+            stats_from_resp(chunk, gauss, kind, centers=centers),
             weight=float(chunk.shape[0] if w is None else w.sum(dtype=np.float64)),
             n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
+            noise_nk=float(resp[:, n_components:].sum(dtype=np.float64)),
         )
         start += chunk.shape[0]
     return total
 
 
+def _random_resp(n_components, random_state):
+    def resp_of(start, chunk):
+        resp = random_state.uniform(size=(chunk.shape[0], n_components))
+        resp /= resp.sum(axis=1)[:, None]
+        return resp
+
+    return resp_of
+
+
 def initial_stats(source, n_components, kind, method, random_state) -> SuffStats:
     """Statistics of the starting responsibilities of ``method`` over ``source``."""
-    labels_of = None
-    if method != "random":
+    if method == "random":
+        resp_of = _random_resp(n_components, random_state)
+    else:
         labels_of = start_labels(source, n_components, method, random_state)
-    return labelled_stats(source, n_components, kind, labels_of, random_state)
+
+        def resp_of(start, chunk):
+            return one_hot(labels_of(start, chunk), n_components, chunk.dtype)
+
+    return given_stats(source, n_components, kind, resp_of)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from .._errors import VanishingComponentError
 from .._models.registry import CovarianceModel
 from .parallel import with_single_threaded_blas
 from .params import Params, params_from_covariances
@@ -15,6 +16,9 @@ from .stats import SuffStats
 # Guards a component count of zero, as scikit-learn does, so an empty component
 # gives a finite weight and mean instead of 0 / 0.
 _NK_GUARD = 10 * np.finfo(np.float64).eps
+
+# mclust's threshold on a component's count (sqrt of the machine epsilon).
+RTEPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 # A component whose share of the total weight falls below this is empty.
 EMPTY_SHARE = 1e-10
@@ -39,12 +43,19 @@ def mstep(stats: SuffStats, model: CovarianceModel, reg_covar: float,
 class MStep:
     """The M-step in the loop's slot: ``(SuffStats, state) -> (Params, state)``.
 
-    One adapter, three options: scikit-learn's ``reg_covar`` (counts guarded against
-    zero, ``reg_covar`` on every covariance, an ill-defined covariance raised with
-    scikit-learn's message), mclust's strict semantics (``strict``: weights ``n_k / n``,
-    no regularisation, a vanishing component or singular covariance is a
-    :class:`~gaussmix.FitError`) and mclust's conjugate ``prior`` (a MAP step). ``state``
-    is what an iterative M-step carries from one iteration to the next.
+    One adapter, three options of it:
+
+    * ``reg_covar`` (scikit-learn's semantics, the default): counts guarded against
+      zero, ``reg_covar`` on every covariance, an ill-defined covariance raised with
+      scikit-learn's message; ``state`` is the current covariances.
+    * ``strict`` (mclust's semantics): weights ``n_k / n``, no regularisation, one
+      component in closed form (mclust's ``mvn``); a vanishing component or a singular
+      covariance is a :class:`~gaussmix.FitError` (mclust's NA); ``state`` is what the
+      model's iterative M-step carries over.
+    * ``prior`` (with ``strict``): mclust's MAP step with its conjugate prior (resolved).
+
+    With ``noise_log_density`` the parameters carry mclust's uniform noise component,
+    its proportion the noise share of the statistics.
     """
 
     model: CovarianceModel
@@ -52,11 +63,42 @@ class MStep:
     prior: Any = None
     strict: bool = False
     error_hint: str = ""
+    noise_log_density: float | None = None
 
     def __call__(self, stats: SuffStats, state=None) -> tuple[Params, Any]:
-        previous = None if state is None else _Previous(state)
-        params = mstep(stats, self.model, self.reg_covar, previous, self.error_hint)
-        return params, params.covariances
+        if not self.strict:
+            previous = None if state is None else _Previous(state)
+            params = mstep(stats, self.model, self.reg_covar, previous, self.error_hint)
+            return params, params.covariances
+        return self._strict(stats, state)
+
+    @with_single_threaded_blas
+    def _strict(self, stats: SuffStats, state):
+        model, prior = self.model, self.prior
+        nk = np.asarray(stats.nk, dtype=np.float64)
+        noise = self.noise_log_density is not None
+        total = stats.weight if stats.weight > 0 else nk.sum() + stats.noise_nk
+        if nk.size == 1 and not noise:
+            # mclust's mvn: the model's one-component class in closed form.
+            if stats.kind != "full":
+                raise ValueError("one component in closed form needs 'full' statistics")
+            mean, covariances = model.single(nk[0], stats.means[0], stats.scatter[0], prior)
+            means, state = np.asarray(mean, dtype=np.float64)[None], None
+        else:
+            if noise and not np.all(nk > RTEPS):
+                raise VanishingComponentError("a component vanished")
+            scatter = model.scatter_from(stats)
+            if prior is None:
+                means, result = stats.means, model.mstep(nk, stats.means, scatter, state)
+            else:
+                means, result = model.map_mstep(nk, stats.means, scatter, prior, state)
+            covariances, state = result.covariances, result.state
+        params = params_from_covariances(nk / total, means, covariances, model.family,
+                                         f" (model {model.name})")
+        if noise:
+            params = replace(params, noise_log_density=self.noise_log_density,
+                             noise_proportion=float(stats.noise_nk / total))
+        return params, state
 
 
 class _Previous:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from .._errors import DegenerateCovarianceError
+
 FAMILIES = ("full", "tied", "diag", "spherical")
 
 ILL_DEFINED_COVARIANCE = (
@@ -98,20 +100,20 @@ def _precision_cholesky(covariances, family, error_hint=""):
     if family in ("full", "tied"):
         stacked = covariances if family == "full" else covariances[None]
         if not np.all(np.isfinite(stacked)):
-            raise ValueError(message)
+            raise DegenerateCovarianceError(message)
         # Batched NumPy rather than SciPy per component: one call for all K, and no
         # per-call thread-pool start-up on tiny matrices.
         try:
             cov_chol = np.linalg.cholesky(stacked)
         except np.linalg.LinAlgError:
-            raise ValueError(message) from None
+            raise DegenerateCovarianceError(message) from None
         eye = np.broadcast_to(np.eye(stacked.shape[-1]), stacked.shape)
         # The inverse of a lower-triangular factor is lower triangular; LU's pivoting
         # can leave rounding residue above the diagonal, so zero it exactly.
         out = np.triu(np.swapaxes(np.linalg.solve(cov_chol, eye), -1, -2))
         return out if family == "full" else out[0]
     if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
-        raise ValueError(message)
+        raise DegenerateCovarianceError(message)
     return 1.0 / np.sqrt(covariances)
 
 

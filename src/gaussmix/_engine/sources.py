@@ -114,8 +114,16 @@ class ArraySource:
         return Sample(self.X[rows], None if w is None else w[rows], rows, False)
 
 
-def as_source(data, sample_weight=None, chunk_rows=None):
-    """``data`` if it is a Source already, else an :class:`ArraySource` over it."""
-    if isinstance(data, Source) and not isinstance(data, np.ndarray):
-        return data
-    return ArraySource(data, sample_weight, chunk_rows or 4096)
+def take_rows(source, rows) -> np.ndarray:
+    """The rows at positions ``rows`` (in that order), gathered in one pass."""
+    rows = np.asarray(rows, dtype=np.intp)
+    order = np.argsort(rows, kind="stable")
+    wanted = rows[order]
+    out = np.empty((rows.size, source.n_features), dtype=source.dtype)
+    start = 0
+    for chunk, _ in source.chunks():
+        stop = start + chunk.shape[0]
+        lo, hi = np.searchsorted(wanted, [start, stop])
+        out[order[lo:hi]] = chunk[wanted[lo:hi] - start]
+        start = stop
+    return out

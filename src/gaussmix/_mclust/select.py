@@ -29,16 +29,21 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
+from .._engine.init import given_stats, one_hot
+from .._engine.mstep import MStep
+from .._engine.producers import thread_pass
+from .._engine.sources import ArraySource, Source, take_rows
+from .._errors import FitError
 from .._models import mclust as _fam
-from .._engine.estep import log_gaussian_prob, log_resp_and_norm
-from .hc import HC_SUBSET, starting_partitions
 from .._models.mclust import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
 from .._models.registry import get_model
-from .._engine.stats import stats_from_resp
+from .em import fit_mclust, resolve_backend, responsibilities
+from .hc import HC_SUBSET, starting_partitions
 
 __all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
 
@@ -46,109 +51,24 @@ __all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
 # whether it has a prior) are in the registry: get_model(name).
 
 
-# ----------------------------------------------------------------- the grid's cells
-@dataclass
-class _Cell:
-    """What one fitted cell leaves for the summary: parameters and responsibilities."""
+def _subset_params(name, X, partition, g, prior, noise_log_density):
+    """mclust's start on a subset: an M-step on its rows from their partition.
 
-    model: str
-    G: int
-    params: object  # Params of the Gaussian components, or None for G = 0
-    loglik: float
-    n_iter: int
-    z: np.ndarray  # (n, G) or (n, G + 1) with a noise column last
-    converged: bool = True
-    noise_proportion: float = 0.0
-
-
-def _fit_failures():
-    return (_fam.MclustFitError, np.linalg.LinAlgError, FloatingPointError)
-
-
-def _is_fit_failure(exc) -> bool:
-    """A failed fit (NaN cell), as opposed to a bug."""
-    if isinstance(exc, _fit_failures()):
-        return True
-    # params_from_covariances reports a covariance that is not positive definite so.
-    return isinstance(exc, ValueError) and "ill-defined empirical covariance" in str(exc)
-
-
-def _mstep(name, X, z, prior, previous=None):
-    """mclust's ``mstep`` on data ``X`` with responsibilities ``z`` (Gaussian columns).
-
-    The weights are ``n_k / n`` (so with a noise column they leave the noise share),
-    and a prior is resolved on ``(X, G, name)`` as mclust's ``mstep`` resolves it.
+    The weights are ``n_k / m`` of the subset's m rows; a prior is resolved on the
+    subset, as mclust's ``mstep`` resolves it on the data it is given.
     """
-    stats = stats_from_resp(X, z, _fam.model_stats_kind(name))
-    stats = replace(stats, weight=float(X.shape[0]), n_rows=X.shape[0])
+    source = ArraySource(X, None, X.shape[0])
+    stats = given_stats(source, g, get_model(name).stats_kind,
+                        lambda a, chunk: one_hot(partition, g))
     if prior is not None:
         from .._models.prior import resolve_prior
 
-        prior = resolve_prior(prior, X, z.shape[1], name)
-    return _fam.mclust_mstep(name, stats, prior=prior, previous=previous)
-
-
-def _em(X, name, z, tol, max_iter, prior):
-    from . import fast_em as _mclust_fast
-
-    if prior is None and z.shape[1] >= 2 and _mclust_fast.use_fast():
-        # The same EM compiled (see _mclust_fast): one call per fit instead of a few
-        # hundred microseconds of Python per iteration.
-        fit = _mclust_fast.fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
-    else:
-        kwargs = {"tol": tol, "prior": prior}
-        if max_iter is not None:
-            kwargs["max_iter"] = max_iter
-        fit = _fam.mclust_em(X, name, z, **kwargs)
-    n_iter = int(fit.n_iter)
-    converged = getattr(fit, "converged", max_iter is None or n_iter < max_iter)
-    return _Cell(name, z.shape[1], fit.params, float(fit.loglik), n_iter,
-                 np.asarray(fit.z), bool(converged))
-
-
-def _noise_em(X, name, z, log_vinv, tol, max_iter, prior):
-    """EM with a uniform noise component (mclust's ``me*`` with ``Vinv > 0``).
-
-    The Gaussian components' M-step is the model's own, on the Gaussian columns of the
-    responsibilities; every proportion, the noise one included, is its column's mean.
-    The noise column's log-density is ``log(Vinv)``.
-    """
-    n = X.shape[0]
-    G = z.shape[1] - 1
-    if prior is not None:
-        from .._models.prior import resolve_prior
-
-        prior = resolve_prior(prior, X, G, name)
-    max_iter = sys.maxsize if max_iter is None else int(max_iter)
-    hold = np.finfo(np.float64).max / 2
-    params = None
-    n_iter = 0
-    while True:
-        n_iter += 1
-        zg = z[:, :G]
-        nk = zg.sum(axis=0)
-        if nk.min() <= _RTEPS:
-            raise _fam.MclustFitError("a component vanished")
-        params = _mstep(name, X, zg, prior, previous=params)
-        pro = np.append(nk, z[:, G].sum()) / n
-        with np.errstate(divide="ignore"):
-            log_pro = np.log(pro)
-        wlp = np.empty((n, G + 1))
-        wlp[:, :G] = log_gaussian_prob(X, params)
-        wlp[:, G] = log_vinv
-        wlp += log_pro
-        wlp[:, pro == 0] = -np.inf
-        top = wlp.max(axis=1, keepdims=True)
-        norm = top[:, 0] + np.log(np.exp(wlp - top).sum(axis=1))
-        z = np.exp(wlp - norm[:, None])
-        hood = float(norm.sum())
-        err = abs(hold - hood) / (1.0 + abs(hood))
-        hold = hood
-        if not err > tol or n_iter >= max_iter:
-            break
-    gauss = replace(params, weights=pro[:G].copy())
-    return _Cell(name, G, gauss, hood, n_iter, z, n_iter < max_iter or not err > tol,
-                 float(pro[G]))
+        prior = resolve_prior(prior, X, g, name)
+    # With a noise component the parameters carry it (at proportion 0): the E-step on
+    # all rows then keeps the noise rows fixed and spreads the others over the Gaussians.
+    mstep = MStep(get_model(name), prior=prior, strict=True,
+                  noise_log_density=noise_log_density)
+    return mstep(stats)[0]
 
 
 def hypervolume(X, reciprocal=False) -> float:
@@ -159,7 +79,7 @@ def hypervolume(X, reciprocal=False) -> float:
 
     Parameters
     ----------
-    X : array-like of shape (n, d)
+    X : array-like of shape (n, d), or a Source (read in two passes)
     reciprocal : bool, default=False
         Return ``1 / volume`` (mclust's ``Vinv``).
 
@@ -167,24 +87,54 @@ def hypervolume(X, reciprocal=False) -> float:
     -------
     float
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim == 1 or X.shape[1] == 1:
-        span = float(np.ptp(X))
+    if isinstance(X, Source):
+        lo, hi, mean, cov = _extent_and_moments(X)
+        proj_lo, proj_hi = None, None
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[:, None]
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        mean = X.mean(axis=0)
+        centred = X - mean
+        cov = centred.T @ centred / X.shape[0]
+    if lo.shape[0] == 1:
+        span = float(hi[0] - lo[0])
         return 1.0 / span if reciprocal else span
-    box = np.log(np.ptp(X, axis=0)).sum()
-    centred = X - X.mean(axis=0)
-    _, vecs = np.linalg.eigh(centred.T @ centred / X.shape[0])
-    pcs = np.log(np.ptp(centred @ vecs, axis=0)).sum()
+    box = np.log(hi - lo).sum()
+    _, vecs = np.linalg.eigh(cov)
+    if isinstance(X, Source):
+        proj_lo, proj_hi = _projected_extent(X, mean, vecs)
+        pcs = np.log(proj_hi - proj_lo).sum()
+    else:
+        pcs = np.log(np.ptp(centred @ vecs, axis=0)).sum()
     log_volume = min(box, pcs)
     return float(np.exp(-log_volume if reciprocal else log_volume))
 
 
-def _icl_penalty(z) -> float:
-    """``2 sum_i log z_i,map(i)`` (0 where that z is 0)."""
-    top = z.max(axis=1)
-    with np.errstate(divide="ignore"):
-        logs = np.where(top > 0, np.log(np.where(top > 0, top, 1.0)), 0.0)
-    return 2.0 * float(logs.sum())
+def _extent_and_moments(source):
+    """Column minima, maxima, mean and covariance of a source, in one pass."""
+    lo = np.full(source.n_features, np.inf)
+    hi = np.full(source.n_features, -np.inf)
+
+    def resp_of(start, chunk):
+        np.minimum(lo, chunk.min(axis=0), out=lo)
+        np.maximum(hi, chunk.max(axis=0), out=hi)
+        return np.ones((chunk.shape[0], 1))
+
+    stats = given_stats(source, 1, "full", resp_of)
+    return lo, hi, stats.means[0], stats.scatter[0] / stats.nk[0]
+
+
+def _projected_extent(source, mean, vecs):
+    """Minima and maxima of the rows' principal components."""
+    lo = np.full(vecs.shape[1], np.inf)
+    hi = np.full(vecs.shape[1], -np.inf)
+    for chunk, _ in source.chunks():
+        proj = (chunk - mean) @ vecs
+        np.minimum(lo, proj.min(axis=0), out=lo)
+        np.maximum(hi, proj.max(axis=0), out=hi)
+    return lo, hi
 
 
 def _map(z):
@@ -194,6 +144,9 @@ def _map(z):
 
 # ------------------------------------------------------------------------- inputs
 def _check_data(X):
+    """The rows as a Source, the in-memory array if there is one, and column names."""
+    if isinstance(X, Source):
+        return X, getattr(X, "X", None), None, None
     names = None
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas DataFrame
         names = [str(c) for c in X.columns]
@@ -220,7 +173,7 @@ def _check_data(X):
         raise ValueError(f"select needs at least 2 rows and 1 column, got {X.shape}.")
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinite values; remove or impute them.")
-    return X, names, feature_names
+    return ArraySource(X, None, max(X.shape[0], 1)), X, names, feature_names
 
 
 def _resolve_models(models, n, d, prior):
@@ -276,13 +229,15 @@ def _noise_mask(noise, n):
 
 # ------------------------------------------------------------------------- select
 def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subset=None,
-           tol=1e-5, max_iter=None, random_state=None, n_jobs=-1, verbose=False):
+           tol=1e-5, max_iter=None, random_state=None, n_jobs=-1, verbose=False,
+           backend="auto"):
     """Fit a grid of Gaussian mixtures and choose one by BIC, as mclust does.
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features) or (n_samples,)
-        Data (a pandas DataFrame keeps its column names for the plots).
+    X : array-like of shape (n_samples, n_features) or (n_samples,), or a Source
+        Data (a pandas DataFrame keeps its column names for the plots). A Source is read
+        through its chunks and samples only.
     G : iterable of int, optional
         Numbers of components; default ``range(1, 10)`` (``range(0, 10)`` with a noise
         component). Values above the number of rows are dropped.
@@ -313,6 +268,11 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         on it.
     verbose : bool, default=False
         Show a progress bar.
+    backend : {"auto", "numba", "numpy"}, default="auto"
+        How the fits and the hierarchical clustering run: "numba" compiles them (the
+        optional ``fast`` extra; fits with a prior or a noise component, and any
+        non-array source, run on the engine's loop anyway), "numpy" runs the engine's
+        loop, "auto" is "numba" when Numba is installed. The numbers agree to rounding.
 
     Returns
     -------
@@ -329,8 +289,9 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     """
     import pandas as pd
 
-    X, col_names, feature_names = _check_data(X)
-    n, d = X.shape
+    source, X, col_names, feature_names = _check_data(X)
+    n, d = source.n_rows, source.n_features
+    backend = resolve_backend(backend)
     models = _resolve_models(models, n, d, prior)
     noise_mask = _noise_mask(noise, n)
     if G is None:
@@ -348,7 +309,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
                          f"({n_clusterable}).")
 
     # Rows of the hierarchical stage (mclust: a subset of 2000 rows of all the data,
-    # less the noise rows).
+    # less the noise rows), read into memory through the source.
     if subset is not None:
         # In the order given: the order of the rows settles ties in the agglomeration
         # and the numbering of the starting clusters, as in mclust.
@@ -359,30 +320,49 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
             raise ValueError("subset must hold row indices in [0, n).")
         if np.unique(rows).size != rows.size:
             raise ValueError("subset holds a row more than once.")
+        hc_data = take_rows(source, rows)
     elif n > HC_SUBSET:
-        rng = np.random.default_rng(random_state)
-        rows = np.sort(rng.choice(n, size=HC_SUBSET, replace=False))
+        sample = source.sample(HC_SUBSET, np.random.default_rng(random_state))
+        rows, hc_data = sample.rows, sample.X
     else:
-        rows = None
+        rows, hc_data = None, source.sample(n, None).X
+    hc_data = np.asarray(hc_data, dtype=np.float64)
     if noise_mask is not None:
         if rows is None:
             hc_rows = np.flatnonzero(~noise_mask)
+            hc_data = hc_data[hc_rows]
         else:
-            hc_rows = rows[~noise_mask[rows]]
+            keep = ~noise_mask[rows]
+            hc_rows = rows[keep]
             if hc_rows.size == 0:
                 raise ValueError("No observations in the initial subset after removing "
                                  "the noise.")
-            rows = hc_rows
+            rows, hc_data = hc_rows, hc_data[keep]
     else:
         hc_rows = rows
-    hc_data = X if hc_rows is None else X[hc_rows]
     need = [g for g in Gs if g >= (1 if noise_mask is not None else 2)]
-    partitions = starting_partitions(hc_data, need) if need else {}
+    partitions = starting_partitions(hc_data, need, backend=backend) if need else {}
 
     log_vinv = None
     if noise_mask is not None:
-        vol = hypervolume(X) if hypvol is None or hypvol <= 0 else float(hypvol)
+        vol = hypervolume(source) if hypvol is None or hypvol <= 0 else float(hypvol)
         log_vinv = -math.log(vol)
+
+    @lru_cache(maxsize=None)
+    def resolved_prior(g, name):
+        # mclust resolves the default prior on all the data, per G and model (the
+        # class of one component for G = 1 without noise).
+        from .._models.prior import resolve_prior
+
+        data = X if X is not None else _data_moments(source)
+        return resolve_prior(prior, data, g, name)
+
+    def prior_for(g, name):
+        if prior is None:
+            return None
+        if g == 1 and noise_mask is None:
+            return resolved_prior(1, get_model(name).one_component_class(d))
+        return resolved_prior(g, name)
 
     bic = np.full((len(Gs), len(models)), np.nan)
     icl = np.full_like(bic, np.nan)
@@ -408,36 +388,24 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         if best_key is None or key < best_key:
             best_key, best_cell = key, cell
 
+    grid = _Grid(source, hc_data, partitions, rows, noise_mask, log_vinv, tol, max_iter,
+                 prior, prior_for, backend)
     # One component: one closed-form fit per class of coinciding models, done first so
     # the cells can then be fitted in any order (or in parallel).
-    one_component = {}
     if noise_mask is None and 1 in Gs:
         for name in models:
-            key = get_model(name).single_class
-            if key not in one_component:
-                try:
-                    one_component[key] = _em(X, name, np.ones((n, 1)), tol, max_iter,
-                                             prior)
-                except Exception as exc:  # noqa: BLE001 - a failed fit is a NaN cell
-                    if not _is_fit_failure(exc):
-                        raise
-                    one_component[key] = exc
+            grid.one_component(name)
 
     def fit(task):
         gi, mi = task
         g, name = Gs[gi], models[mi]
         if g == 0:  # the noise component alone
-            return _Cell(name, 0, None, n * log_vinv, 0, np.ones((n, 1))), 0.0
+            return _Cell(name, 0, None, n * log_vinv, 0, True, 0.0, 1.0)
         try:
-            cell = _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv,
-                             tol, max_iter, prior, one_component)
-        except Exception as exc:  # noqa: BLE001 - a failed fit is a NaN cell
-            if _is_fit_failure(exc):
-                return None, None
-            raise
-        if not np.isfinite(cell.loglik):
-            return None, None
-        return cell, _icl_penalty(cell.z)
+            cell = grid.fit(name, g)
+        except FitError:  # a failed fit is a NaN cell, as mclust's NA
+            return None
+        return cell if np.isfinite(cell.loglik) else None
 
     tasks = [(gi, mi) for gi in range(len(Gs)) for mi in range(len(models))]
     workers = _n_workers(n_jobs, len(tasks))
@@ -452,7 +420,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
             results = list(pool.map(fit, tasks))
     else:
         results = map(fit, tasks)
-    for (gi, mi), (cell, penalty) in zip(tasks, results):
+    for (gi, mi), cell in zip(tasks, results):
         if progress is not None:
             progress.update()
         if cell is None:
@@ -463,7 +431,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
             value = 2.0 * cell.loglik - log_n
         else:
             value = 2.0 * cell.loglik - n_params(cell.model, cell.G) * log_n
-        consider(cell, gi, mi, value, value + penalty)
+        consider(cell, gi, mi, value, value + 2.0 * cell.map_loglik)
     if progress is not None:
         progress.close()
 
@@ -472,13 +440,13 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     frames = {k: pd.DataFrame(v, index=index, columns=columns)
               for k, v in (("bic", bic), ("icl", icl), ("loglik", loglik))}
     return SelectionResult(
-        X=X, column_names=col_names, feature_names=feature_names, bic=frames["bic"],
-        icl=frames["icl"], loglik_table=frames["loglik"],
+        source=source, X=X, column_names=col_names, feature_names=feature_names,
+        bic=frames["bic"], icl=frames["icl"], loglik_table=frames["loglik"],
         n_iter=pd.DataFrame(n_iter, index=index, columns=columns),
         cell=best_cell, n_params=(n_params(best_cell.model, best_cell.G)
                                   if best_cell is not None and best_cell.G > 0 else
                                   (1 if best_cell is not None else None)),
-        prior=prior, noise_mask=noise_mask,
+        prior=prior, prior_for=prior_for, noise_mask=noise_mask,
         hypvol=None if log_vinv is None else math.exp(-log_vinv),
         subset=rows, refine=(rows is not None and noise_mask is None),
     )
@@ -494,35 +462,86 @@ def _n_workers(n_jobs, n_tasks):
     return max(1, min(workers, n_tasks))
 
 
-def _fit_cell(X, name, g, partitions, rows, hc_rows, noise_mask, log_vinv, tol,
-              max_iter, prior, one_component):
-    n = X.shape[0]
-    if noise_mask is None:
-        if g == 1:  # closed form, shared by the models that coincide (see select)
-            found = one_component[get_model(name).single_class]
-            if isinstance(found, Exception):
-                raise found
-            return replace(found, model=name)
-        z0 = _fam.unmap(partitions[g], g)
-        if rows is None:
-            return _em(X, name, z0, tol, max_iter, prior)
-        # Initialise on the subset: an M-step there, an E-step on all rows.
-        params = _mstep(name, X[rows], z0, prior)
-        z = np.exp(log_resp_and_norm(X, params)[0])
-        return _em(X, name, z, tol, max_iter, prior)
-    z = np.zeros((n, g + 1))
-    if rows is None:
-        z[hc_rows, :g] = _fam.unmap(partitions[g], g) if g > 1 else 1.0
-    else:
-        z0 = _fam.unmap(partitions[g], g) if g > 1 else np.ones((rows.size, 1))
-        params = _mstep(name, X[rows], z0, prior)
-        z[:, :g] = np.exp(log_resp_and_norm(X, params)[0])
-    z[noise_mask] = 0.0
-    z[noise_mask, g] = 1.0
-    return _noise_em(X, name, z, log_vinv, tol, max_iter, prior)
+def _data_moments(source):
+    """One component's statistics of every row: what mclust's default prior reads."""
+    return given_stats(source, 1, "full", lambda a, chunk: np.ones((chunk.shape[0], 1)))
 
 
-# ------------------------------------------------------------------------- result
+class _Cell:
+    """What one fitted cell leaves for the tables and the summary."""
+
+    def __init__(self, model, G, fit, loglik, n_iter, converged, map_loglik,
+                 noise_proportion=0.0):
+        self.model, self.G, self.fit = model, G, fit
+        self.loglik, self.n_iter, self.converged = float(loglik), int(n_iter), converged
+        self.map_loglik = float(map_loglik)
+        self.noise_proportion = float(noise_proportion)
+
+    @classmethod
+    def of(cls, fit, G, model=None):
+        return cls(model or fit.model, G, fit, fit.loglik, fit.n_iter, fit.converged,
+                   fit.map_loglik, fit.noise_proportion)
+
+    @property
+    def params(self):
+        return None if self.fit is None else self.fit.params
+
+
+class _Grid:
+    """How each cell of select's grid starts and runs (mclust's conventions)."""
+
+    def __init__(self, source, hc_data, partitions, rows, noise_mask, log_vinv, tol,
+                 max_iter, prior, prior_for, backend):
+        self.source, self.hc_data, self.partitions = source, hc_data, partitions
+        self.rows, self.noise_mask, self.log_vinv = rows, noise_mask, log_vinv
+        self.tol, self.max_iter, self.backend = tol, max_iter, backend
+        # The prior as given (resolved on the subset for its M-step) and per cell.
+        self.prior, self.prior_for = prior, prior_for
+        self.singles = {}
+
+    def _run(self, name, g, start, fixed=None):
+        return fit_mclust(self.source, name, g, start, fixed=fixed, tol=self.tol,
+                          max_iter=self.max_iter, prior=self.prior_for(g, name),
+                          noise_log_density=self.log_vinv, backend=self.backend)
+
+    def one_component(self, name):
+        """G = 1 in closed form, once per class of models that coincide (mclust's mvn)."""
+        key = get_model(name).single_class
+        if key not in self.singles:
+            try:
+                start = np.zeros(self.source.n_rows, dtype=np.intp)
+                self.singles[key] = self._run(name, 1, start)
+            except FitError as exc:
+                self.singles[key] = exc
+
+    def fit(self, name, g) -> _Cell:
+        """Fit cell (name, g); raises FitError where mclust reports NA."""
+        n = self.source.n_rows
+        if self.noise_mask is None:
+            if g == 1:
+                found = self.singles[get_model(name).single_class]
+                if isinstance(found, Exception):
+                    raise found
+                return _Cell.of(found, 1, model=name)
+            if self.rows is None:
+                return _Cell.of(self._run(name, g, self.partitions[g]), g)
+            # Initialise on the subset: an M-step there, an E-step on all rows.
+            params = _subset_params(name, self.hc_data, self.partitions[g], g,
+                                    self.prior, None)
+            return _Cell.of(self._run(name, g, params), g)
+        noise = self.noise_mask
+        partition = self.partitions[g] if g > 1 else np.zeros(self.hc_data.shape[0],
+                                                               dtype=np.intp)
+        if self.rows is None:
+            labels = np.full(n, g, dtype=np.intp)
+            labels[np.flatnonzero(~noise)] = partition
+            return _Cell.of(self._run(name, g, labels), g)
+        params = _subset_params(name, self.hc_data, partition, g, self.prior,
+                                self.log_vinv)
+        fixed = np.where(noise, g, -1).astype(np.intp)
+        return _Cell.of(self._run(name, g, params, fixed=fixed), g)
+
+
 class SelectionResult:
     """What :func:`select` found.
 
@@ -563,8 +582,9 @@ class SelectionResult:
         Weight of the noise component (0 without one).
     """
 
-    def __init__(self, *, X, column_names, feature_names, bic, icl, loglik_table, n_iter,
-                 cell, n_params, prior, noise_mask, hypvol, subset, refine):
+    def __init__(self, *, source, X, column_names, feature_names, bic, icl, loglik_table,
+                 n_iter, cell, n_params, prior, prior_for, noise_mask, hypvol, subset,
+                 refine):
         self.X = X
         self.column_names = column_names
         self.bic = bic
@@ -575,7 +595,7 @@ class SelectionResult:
         self.hypvol = hypvol
         self.noise = noise_mask is not None
         self.subset = subset
-        self.n, self.d = X.shape
+        self.n, self.d = source.n_rows, source.n_features
         if cell is None:
             raise RuntimeError(
                 "None of the models could be fitted: every cell of the grid failed. Try "
@@ -589,31 +609,45 @@ class SelectionResult:
         m_pos = list(bic.columns).index(cell.model)
         self.bic_value = float(bic.iat[g_pos, m_pos])
         self.icl_value = float(icl.iat[g_pos, m_pos])
-        self.z = cell.z
-        labels = _map(cell.z)
+        # The best fit's responsibilities: one more pass over the rows (the compiled
+        # backend has them already).
+        if cell.G == 0:
+            z = np.ones((self.n, 1))
+        elif cell.fit.z is not None:
+            z = cell.fit.z
+        else:
+            z = responsibilities(source, cell.params)
+        self.z = z
+        labels = _map(z)
         if self.noise:
             labels = np.where(labels == cell.G, -1, labels)
         self.classification = labels
-        self.uncertainty = 1.0 - cell.z.max(axis=1)
+        self.uncertainty = 1.0 - z.max(axis=1)
         self.noise_proportion = float(cell.noise_proportion)
         params = cell.params
         if params is not None and not self.noise and cell.G > 1:
-            params = self._final_mstep(params, cell, force=refine, prior=prior)
+            params = self._final_mstep(source, cell, z, refine, prior_for)
         self.params = params
         self.best = None
         if params is not None:
-            self.best = _as_estimator(params, cell, X, feature_names)
+            self.best = _as_estimator(params, cell, self.n, self.d, feature_names)
 
-    def _final_mstep(self, params, cell, force, prior):
+    @staticmethod
+    def _final_mstep(source, cell, z, force, prior_for):
         """mclust's extra M-step of the summary when the weights lag the z's."""
-        lag = float(((params.weights - cell.z.mean(axis=0)) ** 2).sum())
-        if force or lag > _RTEPS:
-            try:
-                return _mstep(cell.model, self.X, cell.z, prior, previous=params)
-            except Exception as exc:  # noqa: BLE001
-                if not _is_fit_failure(exc):
-                    raise
-        return params
+        params = cell.params
+        lag = float(((params.weights - z.mean(axis=0)) ** 2).sum())
+        if not (force or lag > _RTEPS):
+            return params
+        model = get_model(cell.model)
+        stats = cell.fit.stats
+        if stats is None:  # the compiled backend: the final E-step's statistics again
+            stats = thread_pass(source, model.stats_kind)(params)
+        mstep = MStep(model, prior=prior_for(cell.G, cell.model), strict=True)
+        try:
+            return mstep(stats, cell.fit.state)[0]
+        except FitError:
+            return params
 
     # ---------------------------------------------------------------- reporting
     def top(self, k=3, criterion="BIC") -> "list[tuple[str, int, float]]":
@@ -737,35 +771,19 @@ class SelectionResult:
         return _plot_points(self, "uncertainty", dims=dims, ax=ax)
 
 
-def _as_estimator(params, cell, X, feature_names):
-    """A fitted :class:`gaussmix.GaussianMixture` holding ``params``."""
-    from .._models.registry import ALIASES
-    from .._estimator import GaussianMixture
+def _as_estimator(params, cell, n_rows, n_features, feature_names):
+    """A fitted :class:`gaussmix.GaussianMixture` holding ``params`` (the Gaussian
+    components; with a noise component their weights rescaled to sum to one)."""
+    from .._estimator import GaussianMixture, set_fitted
 
-    name = cell.model
-    try:
-        known = get_model(name).family == params.family
-    except ValueError:
-        known = False
-    if not known:  # a layout the registry does not know by this name: its family
-        name = {v: k for k, v in ALIASES.items()}.get(
-            {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}[params.family])
+    gm = GaussianMixture(n_components=int(cell.G), covariance_type=cell.model)
     weights = np.asarray(params.weights, dtype=np.float64)
-    weights = weights / weights.sum()
-    gm = GaussianMixture(n_components=int(cell.G), covariance_type=name)
-    gm.weights_ = weights
-    gm.means_ = np.asarray(params.means, dtype=np.float64)
-    gm.covariances_ = np.asarray(params.covariances, dtype=np.float64)
-    gm.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype=np.float64)
-    gm.precisions_ = params.precisions()
-    gm.converged_ = bool(cell.converged)
-    gm.n_iter_ = int(cell.n_iter)
-    gm.lower_bound_ = float(cell.loglik) / X.shape[0]
-    gm.lower_bounds_ = [gm.lower_bound_]
-    gm.n_features_in_ = X.shape[1]
-    if feature_names is not None:
-        gm.feature_names_in_ = feature_names
-    return gm
+    gaussian = replace(params, weights=weights / weights.sum(), noise_log_density=None,
+                       noise_proportion=0.0)
+    mean_loglik = cell.loglik / n_rows
+    return set_fitted(gm, gaussian, n_features=n_features, converged=cell.converged,
+                      n_iter=cell.n_iter, lower_bound=mean_loglik,
+                      lower_bounds=[mean_loglik], feature_names=feature_names)
 
 
 # -------------------------------------------------------------------------- plots

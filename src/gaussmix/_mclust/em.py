@@ -1,0 +1,232 @@
+"""mclust's EM for one model: the engine's loop with mclust's policy, or the compiled twin.
+
+:func:`fit_mclust` is the one contract both backends honour: the same inputs (a Source,
+a model, a start), the same result (:class:`MclustFit`) and the same failures (a
+:class:`~gaussmix.FitError` where mclust reports NA).
+
+* ``backend="numpy"``: the engine's one loop (:func:`~gaussmix._engine.loop.run_em`)
+  with :func:`~gaussmix._engine.loop.mclust_policy` and the strict M-step, over any
+  Source, with mclust's conjugate prior and noise component.
+* ``backend="numba"``: :mod:`gaussmix._mclust.fast_em`, the same algorithm compiled into
+  one call per fit, for the grids of many small fits where Python's per-iteration
+  overhead dominates (``select``). It needs the rows in memory and supports neither a
+  prior nor a noise component.
+
+mclust's conventions: from a partition (``labels``) EM starts with an M-step; it stops
+when ``|l_t - l_{t-1}| / (1 + |l_t|) <= tol``; one component (without noise) is fitted in
+closed form (``mvn``), counted as one iteration.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .._engine.estep import log_resp_and_norm
+from .._engine.init import given_stats, one_hot
+from .._engine.loop import mclust_policy, run_em
+from .._engine.mstep import MStep
+from .._engine.params import Params
+from .._engine.producers import row_pass, thread_pass
+from .._engine.stats import SuffStats
+from .._models.registry import get_model
+
+BACKENDS = ("auto", "numpy", "numba")
+
+
+@dataclass
+class MclustFit:
+    """One mclust fit.
+
+    Attributes
+    ----------
+    params : Params
+        The last parameters (with a noise component, the Gaussian weights sum to
+        ``1 - params.noise_proportion``).
+    loglik : float
+        Log-likelihood of the data under ``params``.
+    n_iter : int
+        M-steps run, as mclust counts them.
+    converged : bool
+    history : tuple of float
+        Log-likelihood after each iteration (the last is ``loglik``).
+    map_loglik : float
+        ``sum_i log max_k z_ik`` under ``params``: the ICL is ``BIC + 2 map_loglik``.
+    model : str
+    state : object
+        The M-step's state after the last M-step (a warm start for one more).
+    stats : SuffStats or None
+        Statistics of the final E-step (None from the compiled backend).
+    z : ndarray or None
+        Responsibilities of the final E-step, when the backend has them anyway.
+    """
+
+    params: Params
+    loglik: float
+    n_iter: int
+    converged: bool
+    history: tuple
+    map_loglik: float
+    model: str
+    state: object = None
+    stats: SuffStats | None = None
+    z: np.ndarray | None = None
+
+    @property
+    def noise_proportion(self) -> float:
+        return float(self.params.noise_proportion)
+
+
+def compiled_available() -> bool:
+    """Whether the compiled backend can run (Numba is installed)."""
+    from . import fast_em
+
+    return fast_em.AVAILABLE
+
+
+def resolve_backend(backend: str) -> str:
+    """"auto" -> "numba" when Numba is installed, else "numpy"; checks the name."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
+    if backend == "auto":
+        return "numba" if compiled_available() else "numpy"
+    if backend == "numba" and not compiled_available():
+        raise ValueError("backend='numba' needs Numba: pip install 'gaussmix[fast]'.")
+    return backend
+
+
+def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
+               tol: float = 1e-5, max_iter: int | None = None, prior=None,
+               noise_log_density: float | None = None,
+               backend: str = "numpy") -> MclustFit:
+    """Fit one mclust model by EM, as mclust's ``me`` (or ``mvn`` for one component).
+
+    Parameters
+    ----------
+    source : Source
+    name : str
+        mclust model name (a registered model).
+    n_components : int
+        G, the Gaussian components.
+    start : ndarray of int (n_rows,), ndarray (n_rows, G [+ 1]) or Params
+        A partition (labels 0 .. G - 1, G for the noise component) or responsibilities
+        (noise column last): EM starts with an M-step. Or parameters: an E-step first;
+        with ``fixed``, the rows labelled there keep their component in that E-step
+        (mclust's noise rows) and EM then starts with an M-step from it.
+    tol, max_iter :
+        mclust's relative tolerance and iteration cap (None: no cap).
+    prior : Prior, optional
+        A resolved conjugate prior (mclust's MAP M-steps).
+    noise_log_density : float, optional
+        ``log(Vinv)`` of mclust's uniform noise component; None: no noise.
+    backend : {"numpy", "numba"}
+        The engine's loop, or the compiled twin (no prior, no noise, rows in memory;
+        otherwise the loop runs).
+
+    Returns
+    -------
+    MclustFit
+
+    Raises
+    ------
+    FitError
+        mclust would report NA: a component vanished, a covariance became singular, or
+        the log-likelihood is not finite.
+    """
+    model = get_model(name)
+    if model.univariate and source.n_features != 1:
+        raise ValueError(f"model {name} is for one-dimensional data")
+    noise = noise_log_density is not None
+    single = n_components == 1 and not noise
+    given = isinstance(start, np.ndarray)
+    if backend == "numba" and not single and prior is None and not noise:
+        return _fit_compiled(source, model.name, n_components, start, tol, max_iter)
+    kind = "full" if single else model.stats_kind
+    if given:
+        width = n_components + noise
+        if start.ndim == 1:
+            resp_of = lambda a, chunk: one_hot(start[a : a + chunk.shape[0]], width)
+        else:
+            resp_of = lambda a, chunk: start[a : a + chunk.shape[0]]
+        start = given_stats(source, n_components, kind, resp_of)
+    elif fixed is not None:
+        # The rows' noise-free E-step, the fixed rows kept: then an M-step first.
+        start = thread_pass(source, kind, labels=fixed)(
+            replace(start, noise_log_density=noise_log_density, noise_proportion=0.0))
+    mstep = MStep(model, prior=prior, strict=True, noise_log_density=noise_log_density)
+    budget = 1 if single else (sys.maxsize if max_iter is None else int(max_iter))
+    result = run_em(thread_pass(source, kind), mstep, start, mclust_policy(tol),
+                    max_iter=budget)
+    history = result.log_likelihoods
+    if isinstance(start, Params):  # the start's own E-step is not an iteration
+        history = history[1:]
+    return MclustFit(result.params, result.loglik, result.n_iter,
+                     single or result.converged, tuple(history),
+                     result.stats.map_loglik, model.name, result.state, result.stats)
+
+
+def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit:
+    from .fast_em import fast_mclust_em
+
+    X = np.asarray(source.X, dtype=np.float64)
+    if isinstance(start, Params):
+        z = np.exp(log_resp_and_norm(X, start)[0])
+    else:
+        z = one_hot(start, n_components) if start.ndim == 1 else start
+    fit = fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
+    n_iter = int(fit.n_iter)
+    converged = bool(getattr(fit, "converged", max_iter is None or n_iter < max_iter))
+    z = np.asarray(fit.z)
+    return MclustFit(fit.params, float(fit.loglik), n_iter, converged, tuple(fit.history),
+                     _map_loglik(z), name, getattr(fit.params, "state", None), None, z)
+
+
+def _map_loglik(z) -> float:
+    """``sum_i log max_k z_ik`` (0 where that z is 0, as mclust's ICL takes it)."""
+    top = z.max(axis=1)
+    with np.errstate(divide="ignore"):
+        logs = np.where(top > 0, np.log(np.where(top > 0, top, 1.0)), 0.0)
+    return float(logs.sum())
+
+
+def responsibilities(source, params: Params) -> np.ndarray:
+    """The rows' responsibilities under ``params`` (a noise column last if it has one)."""
+    return np.exp(row_pass(source, lambda chunk: log_resp_and_norm(chunk, params)[0]))
+
+
+def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | None = None,
+              prior=None, noise_vinv: float | None = None,
+              backend: str = "numpy") -> MclustFit:
+    """mclust's ``me`` on an in-memory array, from a partition or responsibilities.
+
+    mclust's call shape: rows ``X``, starting responsibilities ``z_init`` (n, G) or
+    labels (n,), the noise column last with ``noise_vinv`` (mclust's ``Vinv``); a
+    :class:`~gaussmix._models.prior.PriorControl` is resolved on (X, G, model) as mclust
+    does. The result's ``z`` holds the final responsibilities.
+    """
+    from .._engine.sources import ArraySource
+    from .._models.mclust import _as_2d, _as_z
+    from .._models.prior import resolve_prior
+
+    X = _as_2d(X)
+    z = _as_z(z_init, X.shape[0])
+    noise = noise_vinv is not None
+    if noise and not noise_vinv > 0:
+        raise ValueError("noise_vinv must be positive")
+    G = z.shape[1] - noise
+    if G < 1:
+        raise ValueError("z_init needs at least one Gaussian component")
+    model = get_model(model_name)
+    if prior is not None:
+        single = G == 1 and not noise
+        prior = resolve_prior(prior, X, G, model.one_component_class(X.shape[1])
+                              if single else model.name)
+    source = ArraySource(X, None, X.shape[0])
+    fit = fit_mclust(source, model.name, G, z, tol=tol, max_iter=max_iter, prior=prior,
+                     noise_log_density=float(np.log(noise_vinv)) if noise else None,
+                     backend=backend)
+    if fit.z is None:
+        fit.z = responsibilities(source, fit.params)
+    return fit

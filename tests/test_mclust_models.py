@@ -16,17 +16,15 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy.linalg import expm
 
 from gaussmix._models.registry import get_model
+from gaussmix._mclust.em import mclust_em, mclust_mstep, single_component
 from gaussmix._models.mclust import (
     MCLUST_MODELS,
     MclustFitError,
     mclust_bic,
-    mclust_em,
-    mclust_mstep,
     model_family,
     model_stats_kind,
     n_mclust_params,
     n_var_params,
-    single_component,
 )
 from gaussmix._models.prior import PRIOR_MODELS, default_prior, prior_control
 from gaussmix._engine.stats import stats_from_resp

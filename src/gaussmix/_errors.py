@@ -8,6 +8,14 @@ Nothing matches message text to tell a failure from a bug.
 
 from __future__ import annotations
 
+# scikit-learn's words for a covariance that cannot be estimated (its users match them).
+ILL_DEFINED_COVARIANCE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
 
 class FitError(ValueError):
     """The model cannot be fitted to these data from this start.

@@ -64,6 +64,8 @@ class MStep:
     strict: bool = False
     error_hint: str = ""
     noise_log_density: float | None = None
+    # strict: one component in closed form, as mclust's me (its mstep does not).
+    closed_form_single: bool = True
 
     def __call__(self, stats: SuffStats, state=None) -> tuple[Params, Any]:
         if not self.strict:
@@ -78,7 +80,7 @@ class MStep:
         nk = np.asarray(stats.nk, dtype=np.float64)
         noise = self.noise_log_density is not None
         total = stats.weight if stats.weight > 0 else nk.sum() + stats.noise_nk
-        if nk.size == 1 and not noise:
+        if nk.size == 1 and not noise and self.closed_form_single:
             # mclust's mvn: the model's one-component class in closed form.
             if stats.kind != "full":
                 raise ValueError("one component in closed form needs 'full' statistics")
@@ -90,6 +92,10 @@ class MStep:
             scatter = model.scatter_from(stats)
             if prior is None:
                 means, result = stats.means, model.mstep(nk, stats.means, scatter, state)
+            elif model.map_mstep is None:
+                raise ValueError(f"a conjugate prior is not available for model "
+                                 f"{model.name} (as in mclust); leave it out or drop "
+                                 "the prior.")
             else:
                 means, result = model.map_mstep(nk, stats.means, scatter, prior, state)
             covariances, state = result.covariances, result.state

@@ -20,16 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .._errors import DegenerateCovarianceError
+from .._errors import ILL_DEFINED_COVARIANCE, DegenerateCovarianceError
 
 FAMILIES = ("full", "tied", "diag", "spherical")
 
-ILL_DEFINED_COVARIANCE = (
-    "Fitting the mixture model failed because some components have "
-    "ill-defined empirical covariance (for instance caused by singleton "
-    "or collapsed samples). Try to decrease the number of components, "
-    "increase reg_covar, or scale the input data."
-)
 
 
 @dataclass(frozen=True)

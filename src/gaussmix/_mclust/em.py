@@ -20,7 +20,7 @@ closed form (``mvn``), counted as one iteration.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -30,59 +30,18 @@ from .._engine.loop import mclust_policy, run_em
 from .._engine.mstep import MStep
 from .._engine.params import Params
 from .._engine.producers import row_pass, thread_pass
+from .._engine.sources import ArraySource
 from .._engine.stats import SuffStats
+from .._models.mclust import _canonical, unmap
 from .._models.registry import get_model
+from . import fast_em
+from .result import MclustFit, MclustParams
 
 BACKENDS = ("auto", "numpy", "numba")
 
 
-@dataclass
-class MclustFit:
-    """One mclust fit.
-
-    Attributes
-    ----------
-    params : Params
-        The last parameters (with a noise component, the Gaussian weights sum to
-        ``1 - params.noise_proportion``).
-    loglik : float
-        Log-likelihood of the data under ``params``.
-    n_iter : int
-        M-steps run, as mclust counts them.
-    converged : bool
-    history : tuple of float
-        Log-likelihood after each iteration (the last is ``loglik``).
-    map_loglik : float
-        ``sum_i log max_k z_ik`` under ``params``: the ICL is ``BIC + 2 map_loglik``.
-    model : str
-    state : object
-        The M-step's state after the last M-step (a warm start for one more).
-    stats : SuffStats or None
-        Statistics of the final E-step (None from the compiled backend).
-    z : ndarray or None
-        Responsibilities of the final E-step, when the backend has them anyway.
-    """
-
-    params: Params
-    loglik: float
-    n_iter: int
-    converged: bool
-    history: tuple
-    map_loglik: float
-    model: str
-    state: object = None
-    stats: SuffStats | None = None
-    z: np.ndarray | None = None
-
-    @property
-    def noise_proportion(self) -> float:
-        return float(self.params.noise_proportion)
-
-
 def compiled_available() -> bool:
     """Whether the compiled backend can run (Numba is installed)."""
-    from . import fast_em
-
     return fast_em.AVAILABLE
 
 
@@ -162,38 +121,44 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     history = result.log_likelihoods
     if isinstance(start, Params):  # the start's own E-step is not an iteration
         history = history[1:]
-    return MclustFit(result.params, result.loglik, result.n_iter,
-                     single or result.converged, tuple(history),
-                     result.stats.map_loglik, model.name, result.state, result.stats)
+    return MclustFit(MclustParams.of(result.params, model.name, result.state),
+                     result.loglik, result.n_iter, single or result.converged,
+                     tuple(history), result.stats.map_loglik, model.name, result.stats)
 
 
 def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit:
-    from .fast_em import fast_mclust_em
-
     X = np.asarray(source.X, dtype=np.float64)
     if isinstance(start, Params):
         z = np.exp(log_resp_and_norm(X, start)[0])
     else:
         z = one_hot(start, n_components) if start.ndim == 1 else start
-    fit = fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
-    n_iter = int(fit.n_iter)
-    converged = bool(getattr(fit, "converged", max_iter is None or n_iter < max_iter))
-    z = np.asarray(fit.z)
-    return MclustFit(fit.params, float(fit.loglik), n_iter, converged, tuple(fit.history),
-                     _map_loglik(z), name, getattr(fit.params, "state", None), None, z)
-
-
-def _map_loglik(z) -> float:
-    """``sum_i log max_k z_ik`` (0 where that z is 0, as mclust's ICL takes it)."""
-    top = z.max(axis=1)
-    with np.errstate(divide="ignore"):
-        logs = np.where(top > 0, np.log(np.where(top > 0, top, 1.0)), 0.0)
-    return float(logs.sum())
+    return fast_em.fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
 
 
 def responsibilities(source, params: Params) -> np.ndarray:
     """The rows' responsibilities under ``params`` (a noise column last if it has one)."""
     return np.exp(row_pass(source, lambda chunk: log_resp_and_norm(chunk, params)[0]))
+
+
+def _as_2d(X):
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError("X must be a 1-D or 2-D array")
+    return X
+
+
+def _as_z(z_init, n):
+    z = np.asarray(z_init)
+    if z.ndim == 1:
+        z = unmap(z)
+    z = np.asarray(z, dtype=np.float64)
+    if z.shape[0] != n:
+        raise ValueError("z_init and X must have the same number of rows")
+    if np.any(~np.isfinite(z)) or np.any(z < 0) or np.any(z > 1):
+        raise ValueError("improper specification of z (values must lie in [0, 1])")
+    return z
 
 
 def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | None = None,
@@ -206,8 +171,6 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
     :class:`~gaussmix._models.prior.PriorControl` is resolved on (X, G, model) as mclust
     does. The result's ``z`` holds the final responsibilities.
     """
-    from .._engine.sources import ArraySource
-    from .._models.mclust import _as_2d, _as_z
     from .._models.prior import resolve_prior
 
     X = _as_2d(X)
@@ -226,7 +189,31 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
     source = ArraySource(X, None, X.shape[0])
     fit = fit_mclust(source, model.name, G, z, tol=tol, max_iter=max_iter, prior=prior,
                      noise_log_density=float(np.log(noise_vinv)) if noise else None,
-                     backend=backend)
+                     backend=resolve_backend(backend))
     if fit.z is None:
         fit.z = responsibilities(source, fit.params)
     return fit
+
+
+def single_component(X, name: str, prior=None) -> tuple[MclustParams, float]:
+    """One Gaussian in closed form, as mclust fits G = 1 (``mvn``): the parameters and
+    the log-likelihood of ``X``. ``name`` is a model or a class (X, XII, XXI, XXX)."""
+    X = _as_2d(X)
+    fit = mclust_em(X, _canonical(name), np.zeros(X.shape[0], dtype=np.intp), prior=prior)
+    return fit.params, fit.loglik
+
+
+def mclust_mstep(name: str, stats: SuffStats, prior=None,
+                 previous: Params | None = None) -> MclustParams:
+    """mclust's M-step (``mstep``): parameters from statistics, weights ``n_k / n``.
+
+    ``prior`` is a resolved Prior (the MAP step); ``previous`` warm-starts the iterative
+    M-steps (its ``state``, or one rebuilt from its covariances).
+    """
+    model = get_model(name)
+    state = getattr(previous, "state", None)
+    if previous is not None and state is None and model.state_from_covariances is not None:
+        state = model.state_from_covariances(previous.covariances)
+    mstep = MStep(model, prior=prior, strict=True, closed_form_single=False)
+    params, state = mstep(stats, state)
+    return MclustParams.of(params, model.name, state)

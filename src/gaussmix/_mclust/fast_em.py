@@ -1,27 +1,26 @@
 """mclust's EM compiled: the whole loop of one fit in one Numba call, for model selection.
 
-:func:`gaussmix._models.mclust.mclust_em` runs mclust's EM on the engine (its E-step
-kernels, its statistics, one M-step function per model in NumPy). On the small data sets
-mclust is mostly used on (a few hundred rows, a few columns), each of its iterations costs
-a fraction of a millisecond of Python and NumPy call overhead for a few microseconds of
-arithmetic, and ``select``'s default grid runs some five thousand of them. This module
-is the same algorithm -- the same M-steps with the same inner iterations, warm starts and
-failure rules, the same E-step, the same stopping rule -- written as loops that Numba
-compiles, so one fit is one call.
+The compiled backend of :func:`gaussmix._mclust.em.fit_mclust` (``backend="numba"``),
+honouring the same contract as the engine's loop with mclust's policy: the same inputs,
+the same result (:class:`~gaussmix._mclust.result.MclustFit`), the same failures. On the
+small data sets mclust is mostly used on (a few hundred rows, a few columns), each
+iteration of the engine's loop costs a fraction of a millisecond of Python and NumPy call
+overhead for a few microseconds of arithmetic, and ``select``'s default grid runs some
+five thousand of them. This module is the same algorithm -- the same M-steps with the
+same inner iterations, warm starts and failure rules, the same E-step, the same stopping
+rule -- written as loops that Numba compiles, so one fit is one call. It has no prior, no
+noise component and needs the rows in memory; those fits run on the engine's loop.
 
-Why a second loop, when the design wants one EM loop: mclust's conventions (M-step first
-from a partition, relative tolerance on the total log-likelihood, no ``reg_covar``,
-failures as NA) already need their own loop in ``mclust_em``; this is that loop again,
-compiled, for the one case where its overhead dominates (``select`` without a prior or a
-noise component). ``mclust_em`` stays the reference: ``tests/test_mclust_fast.py`` checks
-that both give the same log-likelihoods (to rounding), the same iteration counts and the
-same failed cells for every model on iris and faithful. Rounding differs only in the
-order of sums (direct two-pass statistics and a forward substitution here; shifted,
-blocked statistics there).
+The engine's loop stays the reference: ``tests/test_mclust_fast.py`` checks that both
+give the same log-likelihoods (to rounding), the same iteration counts and the same
+failed cells for every model on iris and faithful. Rounding differs only in the order of
+sums (direct two-pass statistics and a forward substitution here; shifted, blocked
+statistics there).
 
-Without Numba (it is optional) :data:`AVAILABLE` is False and ``select`` uses
-``mclust_em``. The compiled code is cached on disk (``cache=True``): the first call in a
-fresh environment compiles for a while, later processes load it in well under a second.
+Without Numba (it is optional) :data:`AVAILABLE` is False and ``backend="auto"`` means
+the engine's loop. The compiled code is cached on disk (``cache=True``): the first call
+in a fresh environment compiles for a while, later processes load it in well under a
+second.
 """
 
 from __future__ import annotations
@@ -33,7 +32,9 @@ import numpy as np
 # mclust's thresholds, shared with the NumPy reference (frozen into the compiled code).
 from .._models.numerics import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS,
                                SMALOG)
-from .._models.mclust import MclustEMResult, MclustFitError, _canonical, _to_params
+from .._errors import DegenerateCovarianceError, NonFiniteLikelihoodError
+from .._models.mclust import _canonical
+from .result import MclustFit, MclustParams, map_loglik
 from .._models.registry import get_model, model_names
 
 try:  # optional dependency
@@ -44,16 +45,7 @@ except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "FAST_MODELS", "fast_mclust_em", "use_fast"]
-
-# Set to False (e.g. in tests) to make ``select`` run the NumPy reference path.
-ENABLED = True
-
-
-def use_fast() -> bool:
-    """Whether ``select`` runs its fits here (Numba installed and not switched off)."""
-    return AVAILABLE and ENABLED
-
+__all__ = ["AVAILABLE", "FAST_MODELS", "fast_mclust_em"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 # exp(x) is subnormal below this (log of the smallest normal double, 2.2e-308).
@@ -757,24 +749,26 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
 
 
 # ------------------------------------------------------------------------- the face
-_MESSAGES = {
-    1: "mclust M-step failed (a component vanished or a covariance is singular)",
-    2: "singular covariance",
-    3: "cannot compute E-step (non-finite log-likelihood)",
+_FAILURES = {
+    1: (DegenerateCovarianceError,
+        "mclust M-step failed (a component vanished or a covariance is singular)"),
+    2: (DegenerateCovarianceError, "singular covariance"),
+    3: (NonFiniteLikelihoodError, "cannot compute E-step (non-finite log-likelihood)"),
 }
 
 
 def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
                    max_iter: int | None = None):
-    """:func:`gaussmix._models.mclust.mclust_em` without prior or noise, compiled.
+    """mclust's EM from responsibilities without prior or noise, compiled.
 
-    Same arguments (``z_init`` an (n, G) matrix with G >= 2) and the same
-    :class:`~gaussmix._models.mclust.MclustEMResult`, but ``history`` holds only the
-    last log-likelihood.
+    The compiled backend of :func:`gaussmix._mclust.em.fit_mclust`: the rows ``X``
+    (n, d), starting responsibilities ``z_init`` (n, G) with G >= 2, and the same result,
+    an :class:`~gaussmix._mclust.result.MclustFit` (its ``history`` holds only the last
+    log-likelihood, its ``z`` the final responsibilities, its ``stats`` None).
 
     Raises
     ------
-    MclustFitError
+    FitError
         Where mclust reports NA.
     """
     if not AVAILABLE:  # pragma: no cover
@@ -798,7 +792,8 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
     status, loglik, n_iter, err = _em(X, z, code, float(tol), max_iter, weights, means,
                                       var, cov, shape_d, scale, shape_kd, orient)
     if status:
-        raise MclustFitError(_MESSAGES[status])
+        error, message = _FAILURES[status]
+        raise error(message)
     family = model.family
     layout = {"spherical": var[:, 0].copy(), "diag": var, "tied": cov[0].copy(),
               "full": cov}[family]
@@ -807,6 +802,6 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
         state = (shape_d, scale)
     elif name in ("EVE", "VVE"):
         state = (shape_kd, orient)
-    params = _to_params(name, weights, means, layout, state)
-    return MclustEMResult(params, float(loglik), int(n_iter), z, bool(err <= tol), name,
-                          (float(loglik),), None)
+    params = MclustParams.from_covariances(name, family, weights, means, layout, state)
+    return MclustFit(params, float(loglik), int(n_iter), bool(err <= tol),
+                     (float(loglik),), map_loglik(z), name, None, z)

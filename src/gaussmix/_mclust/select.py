@@ -480,7 +480,7 @@ class _Cell:
     @classmethod
     def of(cls, fit, G, model=None):
         return cls(model or fit.model, G, fit, fit.loglik, fit.n_iter, fit.converged,
-                   fit.map_loglik, fit.noise_proportion)
+                   fit.map_loglik, fit.noise_proportion or 0.0)
 
     @property
     def params(self):

@@ -19,10 +19,10 @@ raises a :class:`~gaussmix._errors.FitError` (``VanishingComponentError``,
 an NA BIC. The kernels they share with the MAP steps of :mod:`gaussmix._models.prior` are
 in :mod:`gaussmix._models.numerics`.
 
-:func:`mclust_mstep` turns statistics into :class:`~gaussmix._engine.params.Params`
-(weights n_k / n, no ``reg_covar``), optionally with mclust's conjugate prior (see
-:mod:`gaussmix._models.prior`); :func:`mclust_em` runs mclust's EM (M-step first from a
-partition, stop when |l_t - l_{t-1}| / (1 + |l_t|) <= tol) on the engine's E-step.
+The engine's M-step adapter (:class:`gaussmix._engine.mstep.MStep`) turns statistics
+into parameters with these steps, with mclust's semantics or scikit-learn's; mclust's EM
+runs on the engine's one loop (:mod:`gaussmix._mclust.em`). This package never imports
+the engine.
 
 Importing this module registers the sixteen models, each a
 :class:`~gaussmix._models.registry.CovarianceModel` holding all its facts (built at the
@@ -33,9 +33,6 @@ scikit-learn's ``reg_covar`` semantics.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, NamedTuple
-
 import numpy as np
 from scipy.linalg.lapack import dgesvd as _dgesvd
 
@@ -45,85 +42,24 @@ from .numerics import (EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, MstepResult
                        _evi_from, _fail, _geomean_rows, _symmetrise, _vei_iterate,
                        _vev_iterate, _vvi_from, _vvv_from)
 from .registry import ALIASES, CovarianceModel, get_model, register
-from .._errors import DegenerateCovarianceError, FitError, NonFiniteLikelihoodError
-# The EM below (mclust_em, mclust_mstep, single_component) runs on the engine; MclustParams
-# subclasses its Params. The engine imports only the registry from this package.
-from .._engine.estep import log_resp_and_norm, weighted_log_prob
-from .._engine.params import Params
-from .._engine.stats import SuffStats, stats_from_resp
+from .._errors import FitError
 
 __all__ = [
     "MCLUST_MODELS",
     "UNIVARIATE_MODELS",
     "MclustFitError",
-    "MclustParams",
-    "MclustEMResult",
     "MstepResult",
     "model_family",
     "model_stats_kind",
     "n_var_params",
     "n_mclust_params",
     "mclust_bic",
-    "mclust_mstep",
-    "mclust_em",
-    "single_component",
     "unmap",
 ]
 
 # mclust's name for a fit failure: a vanishing component or a singular covariance (the
 # typed kinds are DegenerateCovarianceError and VanishingComponentError).
 MclustFitError = FitError
-
-
-@dataclass(frozen=True)
-class MclustParams(Params):
-    """:class:`~gaussmix._engine.params.Params` plus what mclust's iterative M-steps carry over.
-
-    Attributes
-    ----------
-    model : str
-        mclust's model name.
-    state : object
-        The warm start of the next M-step (VEI, VEV: shape and scales; EVE, VVE: shapes
-        and the common orientation), or None.
-    """
-
-    model: str = ""
-    state: Any = None
-
-
-class MclustEMResult(NamedTuple):
-    """Result of :func:`mclust_em`.
-
-    Attributes
-    ----------
-    params : MclustParams
-        The last parameters.
-    loglik : float
-        Log-likelihood of the data under ``params`` (mclust's reported loglik).
-    n_iter : int
-        EM iterations as mclust counts them (M-steps performed, the first one from z_init).
-    z : ndarray of shape (n, G)
-        Responsibilities under ``params``.
-    converged : bool
-        Whether the relative change fell to ``tol`` before ``max_iter``.
-    model : str
-    history : tuple of float
-        Log-likelihood after each iteration (its last entry is ``loglik``).
-    noise_proportion : float or None
-        The noise component's mixing proportion (None without a noise component); the
-        Gaussian weights in ``params`` then sum to ``1 - noise_proportion``, and ``z``
-        has the noise column last.
-    """
-
-    params: MclustParams
-    loglik: float
-    n_iter: int
-    z: np.ndarray
-    converged: bool
-    model: str
-    history: tuple = ()
-    noise_proportion: float | None = None
 
 
 def _canonical(name: str) -> str:
@@ -471,148 +407,7 @@ def _common_orientation_state(covariances):
 
 
 # ---------------------------------------------------------------------------------------
-# Statistics -> Params with mclust's conventions
-
-def _precision_factors(covariances, family):
-    """Upper-triangular U with U U^T = Sigma^-1, and log det U, per component (batched).
-
-    Same convention as :func:`gaussmix._engine.params.params_from_covariances`, computed with
-    NumPy's stacked LAPACK calls: one call for all components, and no SciPy triangular
-    solve (slow for tiny matrices when OpenBLAS runs threaded on a busy machine).
-    """
-    if family in ("full", "tied"):
-        stacked = covariances if family == "full" else covariances[None]
-        if not np.all(np.isfinite(stacked)):
-            raise np.linalg.LinAlgError("non-finite covariance")
-        chol = np.linalg.cholesky(stacked)
-        prec = np.swapaxes(np.linalg.inv(chol), -1, -2)
-        prec = np.triu(prec)  # exact zeros below the diagonal, as a triangular solve gives
-        log_det = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
-        return (prec, log_det) if family == "full" else (prec[0], log_det[0])
-    if not (np.all(np.isfinite(covariances)) and np.all(covariances > 0.0)):
-        raise np.linalg.LinAlgError("non-positive variance")
-    prec = 1.0 / np.sqrt(covariances)
-    if family == "diag":
-        return prec, np.log(prec).sum(axis=1)
-    return prec, None
-
-
-def _to_params(name, weights, means, covariances, state) -> MclustParams:
-    family = get_model(name).family
-    covariances = np.ascontiguousarray(covariances, dtype=np.float64)
-    means = np.asarray(means, dtype=np.float64)
-    n_components, n_features = means.shape
-    try:
-        prec, log_det = _precision_factors(covariances, family)
-    except np.linalg.LinAlgError as exc:
-        raise DegenerateCovarianceError(f"singular covariance ({name})") from exc
-    if family == "tied":
-        log_det = np.full(n_components, log_det)
-    elif family == "spherical":
-        log_det = n_features * np.log(prec)
-    return MclustParams(weights=np.asarray(weights, dtype=np.float64), means=means,
-                        covariances=covariances, precisions_cholesky=prec,
-                        log_det_cholesky=log_det, family=family, model=name, state=state)
-
-
-def mclust_mstep(name: str, stats: SuffStats, prior=None, previous: Params | None = None
-                 ) -> MclustParams:
-    """mclust's M-step: parameters from sufficient statistics, no ``reg_covar``.
-
-    Parameters
-    ----------
-    name : str
-        mclust model name ("EII" ... "VVV", "E", "V").
-    stats : SuffStats
-        Statistics of the E-step (or of a partition), in the model's layout
-        (:func:`model_stats_kind`) or a richer one ("full" serves every model).
-    prior : gaussmix._models.prior.Prior, optional
-        A resolved conjugate prior (see :func:`gaussmix._models.prior.default_prior`): the M-step
-        is then mclust's MAP step. Not available for EVE, VEE, VVE, EVV (as in mclust).
-    previous : Params, optional
-        The current parameters: warm start of the iterative M-steps (VEI, VEV, EVE, VVE),
-        exactly as mclust carries it over when ``previous`` is an :class:`MclustParams`.
-
-    Returns
-    -------
-    MclustParams
-        Weights ``n_k / stats.weight`` (``n_k / sum n_k`` when the weight is unknown), so
-        with a noise component the Gaussian weights leave the noise share; means and
-        covariances per mclust.
-
-    Raises
-    ------
-    MclustFitError
-        A vanishing component or a singular covariance (mclust's NA).
-    """
-    name = _canonical(name)
-    model = get_model(name)
-    nk = np.asarray(stats.nk, dtype=np.float64)
-    state = None
-    if previous is not None:
-        state = getattr(previous, "state", None)
-        if (state is None and getattr(previous, "model", name) == name
-                and model.state_from_covariances is not None):
-            state = model.state_from_covariances(previous.covariances)
-    scatter = model.scatter_from(stats)
-    if prior is None:
-        means = stats.means
-        result = model.mstep(nk, means, scatter, state)
-    else:
-        means, result = _prior.map_mstep(name, nk, stats.means, scatter, prior, state)
-    total = stats.weight if stats.weight > 0 else nk.sum()
-    return _to_params(name, nk / total, means, result.covariances, result.state)
-
-
-# ---------------------------------------------------------------------------------------
-# Single component (mclust's mvnX, mvnXII, mvnXXI, mvnXXX), closed form
-
-def single_component(X, name: str, prior=None) -> tuple[MclustParams, float]:
-    """Fit one Gaussian in closed form, as mclust does for G = 1.
-
-    The model's single-component class is used (XII for EII/VII, XXI for the diagonal
-    models, XXX for the ellipsoidal ones, X in one dimension); with a prior, mclust's MAP
-    estimates for those classes (``mvnXII`` etc. with ``defaultPrior(G = 1)``).
-
-    Returns
-    -------
-    (MclustParams, float)
-        The parameters and the log-likelihood of ``X``.
-
-    Raises
-    ------
-    MclustFitError
-        The covariance is singular.
-    """
-    name = _canonical(name)
-    model = get_model(name)
-    X = _as_2d(X)
-    n, d = X.shape
-    mean = X.mean(axis=0)
-    centred = X - mean
-    scatter = _symmetrise(centred.T @ centred)
-    if prior is not None:
-        prior = _prior.resolve_prior(prior, X, 1, model.one_component_class(d))
-    mean, covariances = model.single(n, mean, scatter, prior)
-    params = _to_params(name, np.ones(1), mean[None, :], covariances, None)
-    _, norm = log_resp_and_norm(X, params)
-    loglik = float(norm.sum())
-    if not np.isfinite(loglik):
-        _fail("singular covariance")
-    return params, loglik
-
-
-# ---------------------------------------------------------------------------------------
-# mclust's EM
-
-def _as_2d(X):
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2:
-        raise ValueError("X must be a 1-D or 2-D array")
-    return X
-
+# Partitions
 
 def unmap(labels, n_groups: int | None = None) -> np.ndarray:
     """Indicator matrix of integer class labels ``0 .. G-1`` (mclust's ``unmap``)."""
@@ -625,124 +420,6 @@ def unmap(labels, n_groups: int | None = None) -> np.ndarray:
     z = np.zeros((labels.size, G))
     z[np.arange(labels.size), labels] = 1.0
     return z
-
-
-def _as_z(z_init, n):
-    z = np.asarray(z_init)
-    if z.ndim == 1:
-        z = unmap(z)
-    z = np.asarray(z, dtype=np.float64)
-    if z.shape[0] != n:
-        raise ValueError("z_init and X must have the same number of rows")
-    if np.any(~np.isfinite(z)) or np.any(z < 0) or np.any(z > 1):
-        raise ValueError("improper specification of z (values must lie in [0, 1])")
-    return z
-
-
-def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | None = None,
-              prior=None, noise_vinv: float | None = None) -> MclustEMResult:
-    """EM for one mclust model from a partition or responsibilities, as mclust's ``me``.
-
-    Starts with an M-step from ``z_init``, then alternates E- and M-steps; stops when
-    ``|l_t - l_{t-1}| / (1 + |l_t|) <= tol`` or after ``max_iter`` M-steps. One component
-    (without noise) is fitted in closed form (mclust's ``mvn``).
-
-    Parameters
-    ----------
-    X : array-like of shape (n, d) or (n,)
-    model_name : str
-        mclust model name; "E"/"V" for one-dimensional data.
-    z_init : array-like of shape (n, G), or (n,) integer labels 0 .. G-1
-        Starting responsibilities (a hard partition for mclust's default start). With
-        ``noise_vinv`` the last column (label G) is the noise component.
-    tol : float, default 1e-5
-        mclust's ``emControl()$tol[1]``.
-    max_iter : int, optional
-        Limit on EM iterations (mclust's default is effectively unlimited).
-    prior : gaussmix._models.prior.Prior or PriorControl, optional
-        Conjugate prior; a :class:`~gaussmix._models.prior.PriorControl` is resolved on
-        ``(X, G, model_name)`` as mclust's ``priorControl()`` is.
-    noise_vinv : float, optional
-        Density of mclust's uniform noise component (``Vinv``, the reciprocal of the data's
-        hypervolume); None for no noise component.
-
-    Returns
-    -------
-    MclustEMResult
-
-    Raises
-    ------
-    MclustFitError
-        mclust would return NA: a component vanished or a covariance became singular.
-    """
-    name = _canonical(model_name)
-    X = _as_2d(X)
-    n, d = X.shape
-    if get_model(name).univariate and d != 1:
-        raise ValueError(f"model {name} is for one-dimensional data")
-    z = _as_z(z_init, n)
-    noise = noise_vinv is not None
-    if noise and not noise_vinv > 0:
-        raise ValueError("noise_vinv must be positive")
-    G = z.shape[1] - noise
-    if G < 1:
-        raise ValueError("z_init needs at least one Gaussian component")
-    if G == 1 and not noise:
-        params, loglik = single_component(X, name, prior)
-        return MclustEMResult(params, loglik, 1, np.ones((n, 1)), True, name, (loglik,))
-    if prior is not None:
-        prior = _prior.resolve_prior(prior, X, G, name)
-    max_iter = np.iinfo(np.int32).max if max_iter is None else int(max_iter)
-    kind = model_stats_kind(name)
-    log_vinv = math.log(noise_vinv) if noise else 0.0
-    stats = _with_weight(stats_from_resp(X, z[:, :G] if noise else z, kind), n)
-    params = mclust_mstep(name, stats, prior)
-    noise_pro = float(z[:, G].sum() / n) if noise else None
-    n_iter = 1
-    hold = FLMAX / 2
-    history = []
-    while True:
-        if noise:
-            log_resp, norm = _log_resp_with_noise(X, params, noise_pro, log_vinv)
-        else:
-            log_resp, norm = log_resp_and_norm(X, params)
-        loglik = float(norm.sum())
-        if not np.isfinite(loglik):
-            _fail("cannot compute E-step (non-finite log-likelihood)",
-                  NonFiniteLikelihoodError)
-        history.append(loglik)
-        err = abs(hold - loglik) / (1.0 + abs(loglik))
-        hold = loglik
-        if err <= tol or n_iter >= max_iter:
-            break
-        resp = np.exp(log_resp)
-        if noise:
-            noise_pro = float(resp[:, G].sum() / n)
-            resp = np.ascontiguousarray(resp[:, :G])
-        stats = _with_weight(
-            stats_from_resp(X, resp, kind, centers=params.means if kind == "full" else None), n)
-        params = mclust_mstep(name, stats, prior, previous=params)
-        n_iter += 1
-    return MclustEMResult(params, loglik, n_iter, np.exp(log_resp), err <= tol, name,
-                          tuple(history), noise_pro)
-
-
-def _log_resp_with_noise(X, params, noise_pro, log_vinv):
-    """Log-responsibilities (n, G + 1) and row log-likelihoods with mclust's noise term."""
-    wlp = weighted_log_prob(X, params)
-    if noise_pro > 0.0:
-        noise_col = np.full((X.shape[0], 1), math.log(noise_pro) + log_vinv)
-    else:  # mclust drops a component whose proportion is exactly zero
-        noise_col = np.full((X.shape[0], 1), -np.inf)
-    wlp = np.concatenate([wlp, noise_col], axis=1)
-    top = wlp.max(axis=1, keepdims=True)
-    norm = top[:, 0] + np.log(np.exp(wlp - top).sum(axis=1))
-    return wlp - norm[:, None], norm
-
-
-def _with_weight(stats: SuffStats, n: int) -> SuffStats:
-    return SuffStats(nk=stats.nk, means=stats.means, scatter=stats.scatter, kind=stats.kind,
-                     weight=float(n), n_rows=n)
 
 
 # ---------------------------------------------------------------------------------------

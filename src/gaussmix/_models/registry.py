@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from .._errors import FitError
+from .._errors import ILL_DEFINED_COVARIANCE, DegenerateCovarianceError, FitError
 from .numerics import RTEPS, MstepResult, single_class_fit
 
 if TYPE_CHECKING:  # annotations only: the models package does not import the engine
@@ -171,9 +171,7 @@ class CovarianceModel:
         try:
             return self.mstep(nk_safe, stats.means, scatter, state).covariances
         except FitError as exc:
-            from .._engine.params import ILL_DEFINED_COVARIANCE  # the engine's message
-
-            raise ValueError(ILL_DEFINED_COVARIANCE) from exc
+            raise DegenerateCovarianceError(ILL_DEFINED_COVARIANCE) from exc
 
     def one_component_class(self, d: int) -> str:
         """The closed-form class of one component in ``d`` dimensions ("X" if d = 1)."""

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from gaussmix import GaussianMixture
-from gaussmix._engine import estep as _estep, parallel as _parallel, stats as _stats
+from gaussmix._engine import estep as _estep, stats as _stats
 from gaussmix._engine.estep import estep_chunk, log_gaussian_prob, log_resp_and_norm
 from gaussmix._engine.params import params_from_covariances
 from gaussmix._engine.stats import stats_from_resp
@@ -26,9 +26,8 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(_stats, "BLOCK_ELEMENTS", 1 << 8)
     monkeypatch.setattr(_estep, "FULL_RESIDUAL_ELEMENTS", 1 << 6)
     monkeypatch.setattr(_estep, "FULL_BAND_WIDTH", 2)
-    _parallel.set_num_threads(2)
+    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "2")
     yield
-    _parallel.set_num_threads(None)
 
 
 def _problem(family, n=1700, d=4, k=3, seed=0, shift=0.0, cond=None):
@@ -108,7 +107,7 @@ def test_threads_and_blocks_do_not_change_results(family, monkeypatch):
     X, params, _ = _problem(family, n=3000, seed=3)
     kind = KIND[family]
     many = estep_chunk(X, None, params, kind)
-    _parallel.set_num_threads(1)
+    monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "1")
     monkeypatch.setattr(_stats, "BLOCK_ELEMENTS", 1 << 20)
     monkeypatch.setattr(_estep, "FULL_RESIDUAL_ELEMENTS", 1 << 20)
     monkeypatch.setattr(_estep, "FULL_BAND_WIDTH", 1 << 20)

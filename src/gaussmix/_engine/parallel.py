@@ -24,7 +24,6 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _controller = None
-_n_threads: int | None = None
 
 
 def _available_cores() -> int:
@@ -35,19 +34,14 @@ def _available_cores() -> int:
 
 
 def get_num_threads() -> int:
-    """Threads the kernels use: ``set_num_threads``, else $GAUSSMIX_NUM_THREADS, else cores."""
-    if _n_threads is not None:
-        return _n_threads
+    """Threads the kernels use by default: $GAUSSMIX_NUM_THREADS, else every core.
+
+    Callers choose otherwise by argument (``n_threads`` of the producers and kernels).
+    """
     env = os.environ.get("GAUSSMIX_NUM_THREADS")
     if env:
         return max(1, int(env))
     return _available_cores()
-
-
-def set_num_threads(n: int | None) -> None:
-    """Set the number of kernel threads (None: back to the default)."""
-    global _n_threads
-    _n_threads = None if n is None else max(1, int(n))
 
 
 def single_threaded_blas():

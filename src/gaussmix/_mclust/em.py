@@ -100,7 +100,8 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     noise = noise_log_density is not None
     single = n_components == 1 and not noise
     given = isinstance(start, np.ndarray)
-    if backend == "numba" and not single and prior is None and not noise:
+    in_memory = getattr(source, "X", None) is not None
+    if backend == "numba" and not single and prior is None and not noise and in_memory:
         return _fit_compiled(source, model.name, n_components, start, tol, max_iter)
     kind = "full" if single else model.stats_kind
     if given:

@@ -101,7 +101,8 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
 
     Parameters
     ----------
-    X : array-like of shape (n, d) or (n,)
+    X : array-like of shape (n, d) or (n,), or SuffStats
+        The data, or one component's statistics of all of it (a Source's pass).
     G : int
         Number of components (the default scale shrinks with G).
     model_name : str
@@ -109,9 +110,8 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
     shrinkage, mean, dof, scale : optional
         Overrides. A shrinkage of 0 (or NaN) means no shrinkage of the means.
     """
-    X = np.asarray(X, dtype=np.float64)
-    Xm = X.reshape(X.shape[0], -1)
-    n, d = Xm.shape
+    data = _DataMoments(X)
+    n, d = data.n, data.d
     if shrinkage is None:
         kappa = 0.01
     elif np.isnan(shrinkage) or not shrinkage:
@@ -121,13 +121,13 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
     else:
         kappa = float(shrinkage)
     if mean is None:
-        mu = Xm.mean(axis=0)
+        mu = data.mean()
     else:
         mu = np.atleast_1d(np.asarray(mean, dtype=np.float64))
         if np.any(np.isnan(mu)):
             if kappa:
                 raise ValueError("positive shrinkage with no prior mean specified")
-            mu = Xm.mean(axis=0)
+            mu = data.mean()
         elif not kappa:
             raise ValueError("prior mean specified but not shrinkage")
     if model_name in _CLASSES:
@@ -139,12 +139,12 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
             raise ValueError(f"no default prior for model {model_name!r}") from None
     if cls == "X":
         nu = 3.0
-        lam = float(np.var(Xm[:, 0], ddof=1)) / G**2 if scale is None else float(scale)
+        lam = float(data.var()[0]) / G**2 if scale is None else float(scale)
     elif cls in ("XII", "XXI"):
         nu = d + 2.0
         if scale is None:
             fac = (1.0 / G) ** (2.0 / d)
-            lam = fac * float(np.var(Xm, axis=0, ddof=1).sum()) / d
+            lam = fac * float(data.var().sum()) / d
         else:
             lam = float(scale)
     else:
@@ -152,14 +152,43 @@ def default_prior(X, G: int, model_name: str, shrinkage=None, mean=None, dof=Non
         if scale is None:
             fac = (1.0 / G) ** (2.0 / d)
             if n > d:
-                lam = fac * np.cov(Xm, rowvar=False, ddof=1).reshape(d, d)
+                lam = fac * data.cov()
             else:
-                lam = fac * np.diag(np.var(Xm, axis=0, ddof=1))
+                lam = fac * np.diag(data.var())
         else:
             lam = np.asarray(scale, dtype=np.float64).reshape(d, d)
     if dof is not None:
         nu = float(dof)
     return Prior(shrinkage=kappa, mean=mu, dof=nu, scale=lam)
+
+
+class _DataMoments:
+    """What the default prior reads of the data: from the rows, or from one component's
+    statistics of all of them (``nk``, ``means``, ``scatter``), as a Source's pass
+    leaves them."""
+
+    def __init__(self, X):
+        if hasattr(X, "scatter") and hasattr(X, "nk"):
+            self.rows = None
+            self.n, self.d = float(X.nk[0]), X.means.shape[1]
+            self._mean, self._scatter = X.means[0], np.asarray(X.scatter[0])
+        else:
+            X = np.asarray(X, dtype=np.float64)
+            self.rows = X.reshape(X.shape[0], -1)
+            self.n, self.d = self.rows.shape
+
+    def mean(self):
+        return self.rows.mean(axis=0) if self.rows is not None else self._mean.copy()
+
+    def var(self):
+        if self.rows is not None:
+            return np.var(self.rows, axis=0, ddof=1)
+        return np.diag(self._scatter) / (self.n - 1)
+
+    def cov(self):
+        if self.rows is not None:
+            return np.cov(self.rows, rowvar=False, ddof=1).reshape(self.d, self.d)
+        return self._scatter / (self.n - 1)
 
 
 def resolve_prior(prior, X, G: int, model_name: str) -> Prior:

@@ -11,7 +11,7 @@ For each workload (issue 4) it reports
 * the time of one EM iteration (E-step pass over all rows + M-step), median of
   ``--repeats``, for both libraries from the same weights/means/precisions. It times
   what each library's ``fit`` runs per iteration: scikit-learn's ``_e_step`` +
-  ``_m_step``; gaussmix's own EM loop ``_em.run_em`` over ``_em.sum_stats`` (as
+  ``_m_step``; gaussmix's own EM loop ``run_em`` over the threads producer (as
   ``GaussianMixture.fit`` runs it), timed between its per-iteration callbacks, with
   the two libraries alternating iteration by iteration so both see the same machine
   load. A check column times gaussmix's public ``fit`` (``max_iter=1`` vs ``1 + m``,
@@ -48,11 +48,12 @@ from threadpoolctl import threadpool_info
 import gaussmix
 from gaussmix import GaussianMixture
 from gaussmix._engine import loop as _em, parallel as _parallel
+from gaussmix._engine.init import initial_stats
+from gaussmix._engine.mstep import MStep, mstep
+from gaussmix._engine.params import params_from_precisions
+from gaussmix._engine.producers import thread_pass
 from gaussmix._engine.sources import ArraySource, default_chunk_rows
 from gaussmix._models.registry import get_model
-from gaussmix._engine.init import initial_stats
-from gaussmix._engine.mstep import mstep
-from gaussmix._engine.params import params_from_precisions
 
 WORKLOADS = {
     # name: (N, D, K, covariance, dtype, data seed)
@@ -136,10 +137,8 @@ def gaussmix_start(X, cov, init):
     params = params_from_precisions(init["weights_init"], init["means_init"],
                                     init["precisions_init"], model.family)
 
-    def pass_fn(p):  # what GaussianMixture.fit passes to run_em
-        return _em.sum_stats(source, p, model.stats_kind)
-
-    return pass_fn, params, model
+    # what GaussianMixture.fit passes to run_em
+    return thread_pass(source, model.stats_kind), params, model
 
 
 def time_both(X, cov, init, repeats):
@@ -155,7 +154,11 @@ def time_both(X, cov, init, repeats):
     out = dict(sk_times=[], gm_times=[], sk_ll=[], gm_ll=[])
     clock = {}
 
-    def on_iteration(n_iter, ll, change):
+    def on_iteration(n_iter, ll, change, stats, params):
+        if n_iter == 0:  # the start's E-step: iterations are timed from here
+            gc.collect()
+            clock["t"] = time.perf_counter()
+            return
         now = time.perf_counter()
         out["gm_times"].append(now - clock["t"])
         out["gm_ll"].append(ll)
@@ -167,14 +170,15 @@ def time_both(X, cov, init, repeats):
 
     gc.collect()
     clock["t"] = time.perf_counter()
-    _em.run_em(pass_fn, params, model, reg_covar=REG_COVAR, tol=0.0, max_iter=repeats,
-               on_iteration=on_iteration)
+    _em.run_em(pass_fn, MStep(model, reg_covar=REG_COVAR), params, _em.sklearn_policy(0.0),
+               max_iter=repeats, state=params.covariances, on_iteration=on_iteration)
     return out
 
 
 def gaussmix_one_iteration(X, cov, init):
     pass_fn, params, model = gaussmix_start(X, cov, init)
-    _em.run_em(pass_fn, params, model, reg_covar=REG_COVAR, tol=0.0, max_iter=1)
+    _em.run_em(pass_fn, MStep(model, reg_covar=REG_COVAR), params, _em.sklearn_policy(0.0),
+               max_iter=1, state=params.covariances)
 
 
 def _timed(fn):
@@ -335,17 +339,6 @@ def print_table(rows, rate64):
                   f"{s['fit'] / g['fit']:6.1f}x")
 
 
-def _wrap_mstep():
-    inner = _em.mstep
-
-    def mstep_one_blas_thread(*a, **k):
-        with _parallel.single_threaded_blas():
-            return inner(*a, **k)
-
-    _em.mstep = mstep_one_blas_thread
-    print("PREVIEW: gaussmix's M-step runs under one BLAS thread (--mstep-one-blas-thread)")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="N / 10")
@@ -358,12 +351,7 @@ def main(argv=None):
                    help="skip the tracemalloc runs")
     p.add_argument("--no-fit-check", dest="fit_check", action="store_false",
                    help="skip timing gaussmix's public fit per iteration")
-    p.add_argument("--mstep-one-blas-thread", action="store_true",
-                   help="preview: run gaussmix's M-step under one BLAS thread "
-                        "(wraps gaussmix._engine.loop.mstep; the change proposed for _em.run_em)")
     args = p.parse_args(argv)
-    if args.mstep_one_blas_thread:
-        _wrap_mstep()
     names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in names if w not in WORKLOADS]
     if unknown:

@@ -144,11 +144,12 @@ def main(argv=None):
     # The first select of a process loads gaussmix's compiled EM (Numba's on-disk
     # cache; it compiles, once, when the cache is empty): the cold start, reported apart.
     from gaussmix._mclust import fast_em as _mclust_fast
+    from gaussmix._mclust.em import compiled_available
 
     t0 = time.perf_counter()
     select(data["mix2000x6"][:200], G=[1, 2], models=list(gaussmix._mclust.select.MCLUST_MODELS))
     cold = time.perf_counter() - t0
-    print(f"compiled EM: {'numba ' + _mclust_fast.numba.__version__ if _mclust_fast.use_fast() else 'off (NumPy path)'}; "
+    print(f"compiled EM: {'numba ' + _mclust_fast.numba.__version__ if compiled_available() else 'off (NumPy path)'}; "
           f"first select of the process (load or compile, then a 200-row grid): {cold:.2f} s\n")
     rows = []
     for name, X in data.items():

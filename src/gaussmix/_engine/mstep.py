@@ -28,12 +28,12 @@ EMPTY_SHARE = 1e-10
 # stall outright when the other core is busy (253 ms vs 2 ms per M-step on W3).
 @with_single_threaded_blas
 def mstep(stats: SuffStats, model: CovarianceModel, reg_covar: float,
-          previous: Params | None = None, error_hint: str = "") -> Params:
+          previous_covariances=None, error_hint: str = "") -> Params:
     """Maximise the expected complete-data log-likelihood given ``stats``."""
     nk = stats.nk + _NK_GUARD
     weights = nk / nk.sum()
     covariances = model.estimate(
-        stats, nk, reg_covar, None if previous is None else previous.covariances
+        stats, nk, reg_covar, previous_covariances
     )
     return params_from_covariances(weights, stats.means, covariances, model.family,
                                    error_hint)
@@ -69,8 +69,7 @@ class MStep:
 
     def __call__(self, stats: SuffStats, state=None) -> tuple[Params, Any]:
         if not self.strict:
-            previous = None if state is None else _Previous(state)
-            params = mstep(stats, self.model, self.reg_covar, previous, self.error_hint)
+            params = mstep(stats, self.model, self.reg_covar, state, self.error_hint)
             return params, params.covariances
         return self._strict(stats, state)
 
@@ -105,11 +104,6 @@ class MStep:
             params = replace(params, noise_log_density=self.noise_log_density,
                              noise_proportion=float(stats.noise_nk / total))
         return params, state
-
-
-class _Previous:
-    def __init__(self, covariances):
-        self.covariances = covariances
 
 
 def reseed_empty(stats: SuffStats) -> tuple[SuffStats, list[int]]:

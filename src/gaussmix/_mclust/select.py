@@ -328,25 +328,24 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         rows, hc_data = None, source.sample(n, None).X
     hc_data = np.asarray(hc_data, dtype=np.float64)
     if noise_mask is not None:
-        if rows is None:
-            hc_rows = np.flatnonzero(~noise_mask)
-            hc_data = hc_data[hc_rows]
-        else:
-            keep = ~noise_mask[rows]
-            hc_rows = rows[keep]
-            if hc_rows.size == 0:
-                raise ValueError("No observations in the initial subset after removing "
-                                 "the noise.")
-            rows, hc_data = hc_rows, hc_data[keep]
-    else:
-        hc_rows = rows
+        keep = ~noise_mask if rows is None else ~noise_mask[rows]
+        if not keep.any():
+            raise ValueError("No observations in the initial subset after removing "
+                             "the noise.")
+        hc_data = hc_data[keep]
+        rows = None if rows is None else rows[keep]
     need = [g for g in Gs if g >= (1 if noise_mask is not None else 2)]
     partitions = starting_partitions(hc_data, need, backend=backend) if need else {}
 
     log_vinv = None
     if noise_mask is not None:
-        vol = hypervolume(source) if hypvol is None or hypvol <= 0 else float(hypvol)
+        vol = (hypervolume(source if X is None else X) if hypvol is None or hypvol <= 0
+               else float(hypvol))
         log_vinv = -math.log(vol)
+
+    @lru_cache(maxsize=None)
+    def data_for_prior():
+        return X if X is not None else _data_moments(source)
 
     @lru_cache(maxsize=None)
     def resolved_prior(g, name):
@@ -354,8 +353,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         # class of one component for G = 1 without noise).
         from .._models.prior import resolve_prior
 
-        data = X if X is not None else _data_moments(source)
-        return resolve_prior(prior, data, g, name)
+        return resolve_prior(prior, data_for_prior(), g, name)
 
     def prior_for(g, name):
         if prior is None:

@@ -717,7 +717,7 @@ class Mixture(MutableSequence):
         row, as the estimator reports them); before any fit they are False, 0, -inf
         and [].
         """
-        from ._estimator import GaussianMixture  # the face, imported where needed
+        from ._estimator import GaussianMixture, set_fitted  # the face, where needed
 
         params = self._params()
         precisions = params.precisions()
@@ -729,18 +729,13 @@ class Mixture(MutableSequence):
             means_init=params.means.copy(),
             precisions_init=precisions.copy(),
         )
-        gm.weights_ = params.weights.copy()
-        gm.means_ = params.means.copy()
-        gm.covariances_ = params.covariances.copy()
-        gm.precisions_cholesky_ = params.precisions_cholesky.copy()
-        gm.precisions_ = precisions
         n = self._n_rows
         history = [ll / n for ll in self.log_likelihoods_] if n else []
-        gm.converged_ = bool(self.converged_)
-        gm.n_iter_ = int(self.n_iter_)
-        gm.lower_bound_ = history[-1] if history else -np.inf
-        gm.lower_bounds_ = history[1:]
-        gm._previous_log_likelihood = history[-2] if len(history) > 1 else -np.inf
-        gm.n_features_in_ = self.n_features
-        return gm
+        return set_fitted(
+            gm, params, n_features=self.n_features, converged=self.converged_,
+            n_iter=self.n_iter_, lower_bound=history[-1] if history else -np.inf,
+            lower_bounds=history[1:],
+            previous_log_likelihood=history[-2] if len(history) > 1 else -np.inf,
+            precisions=precisions,
+        )
 

@@ -575,7 +575,8 @@ def read_header(path) -> dict:
 
 
 def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
-    from .._estimator import GaussianMixture
+    from .._engine.params import make_params
+    from .._estimator import GaussianMixture, set_fitted
 
     params = dict(header["params"])
     known = set(GaussianMixture().get_params())
@@ -590,22 +591,20 @@ def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
     except ValueError as exc:
         fail(f"invalid estimator parameters ({exc})")
     fitted = header["fitted"] or {}
-    gm.weights_ = arrays["weights"]
-    gm.means_ = arrays["means"]
-    gm.covariances_ = arrays["covariances"]
-    gm.precisions_ = arrays["precisions"]
-    gm.precisions_cholesky_ = arrays["precisions_cholesky"]
-    gm.converged_ = bool(fitted.get("converged", False))
-    gm.n_iter_ = int(fitted.get("n_iter", 0))
     lower_bound = fitted.get("lower_bound")
-    gm.lower_bound_ = -np.inf if lower_bound is None else float(lower_bound)
-    gm.lower_bounds_ = [float(v) for v in arrays.get("lower_bounds", ())]
     previous = fitted.get("previous_log_likelihood")
-    gm._previous_log_likelihood = -np.inf if previous is None else float(previous)
-    gm.n_features_in_ = header["n_features"]
-    if header["feature_names"] is not None:
-        gm.feature_names_in_ = np.asarray(header["feature_names"], dtype=object)
-    return gm
+    # The stored arrays as they are (their dtype too): nothing is recomputed.
+    params = make_params(arrays["weights"], arrays["means"], arrays["covariances"],
+                         arrays["precisions_cholesky"], _family(header["covariance_type"]))
+    return set_fitted(
+        gm, params, n_features=header["n_features"],
+        converged=fitted.get("converged", False), n_iter=fitted.get("n_iter", 0),
+        lower_bound=-np.inf if lower_bound is None else lower_bound,
+        lower_bounds=arrays.get("lower_bounds", ()),
+        previous_log_likelihood=-np.inf if previous is None else previous,
+        feature_names=header["feature_names"], dtype=arrays["means"].dtype,
+        precisions=arrays["precisions"],
+    )
 
 
 def _load(path):

@@ -81,8 +81,8 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     noise_log_density : float, optional
         ``log(Vinv)`` of mclust's uniform noise component; None: no noise.
     backend : {"numpy", "numba"}
-        The engine's loop, or the compiled twin (no prior, no noise, rows in memory;
-        otherwise the loop runs).
+        The engine's loop, or the compiled twin (for mclust's models without prior or
+        noise, rows in memory; otherwise the loop runs).
 
     Returns
     -------
@@ -101,7 +101,8 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     single = n_components == 1 and not noise
     given = isinstance(start, np.ndarray)
     in_memory = getattr(source, "X", None) is not None
-    if backend == "numba" and not single and prior is None and not noise and in_memory:
+    compiled = model.fast_code is not None and in_memory
+    if backend == "numba" and compiled and not single and prior is None and not noise:
         return _fit_compiled(source, model.name, n_components, start, tol, max_iter)
     kind = "full" if single else model.stats_kind
     if given:

@@ -189,17 +189,23 @@ def _resolve_models(models, n, d, prior):
             models = [models]
         chosen = []
         for m in models:
-            m = str(m).upper()
-            if m not in MCLUST_MODELS and m not in UNIVARIATE_MODELS:
+            m = str(m)
+            mclust_name = m.upper() in MCLUST_MODELS + UNIVARIATE_MODELS
+            try:  # mclust's names in any case; a registered model by its own name
+                chosen.append(_fam._canonical(m.upper() if mclust_name else m))
+            except ValueError:
                 raise ValueError(
                     f"Unknown mclust model {m!r}; use {', '.join(MCLUST_MODELS)} "
-                    "(or E, V for 1-D data)."
-                )
-            chosen.append(m)
+                    "(or E, V for 1-D data), or a model registered with an mstep."
+                ) from None
+        ours = [m for m in chosen if m not in MCLUST_MODELS + UNIVARIATE_MODELS]
         if d == 1:  # as mclust: the first letter says equal or varying variance
-            chosen = [m for m in UNIVARIATE_MODELS if any(c[0] == m for c in chosen)]
-        elif any(m in UNIVARIATE_MODELS for m in chosen):
-            raise ValueError("Models E and V are for 1-D data only.")
+            chosen = [m for m in UNIVARIATE_MODELS if any(c[0] == m for c in chosen
+                                                           if c not in ours)]
+            chosen += [m for m in ours if get_model(m).univariate]
+        elif any(get_model(m).univariate for m in chosen):
+            raise ValueError("Models E and V (and other univariate models) are for 1-D "
+                             "data only.")
         chosen = list(dict.fromkeys(chosen))
     if prior is not None:
         chosen = [m for m in chosen if get_model(m).has_prior]  # as mclust: none for the rest

@@ -41,7 +41,7 @@ from .numerics import (EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, MstepResult
                        _check_nk, _compose, _eee_from, _eei_from, _eev_from, _eigh_desc,
                        _evi_from, _fail, _geomean_rows, _symmetrise, _vei_iterate,
                        _vev_iterate, _vvi_from, _vvv_from)
-from .registry import ALIASES, CovarianceModel, get_model, register
+from .registry import ALIASES, CovarianceModel, get_model, model_names, register
 from .._errors import FitError
 
 __all__ = [
@@ -63,15 +63,19 @@ MclustFitError = FitError
 
 
 def _canonical(name: str) -> str:
-    """mclust's model name from a model or single-component class name."""
-    if name in MCLUST_MODELS or name in UNIVARIATE_MODELS:
-        return name
+    """The registered model a model name or single-component class name means: mclust's
+    models and any model registered with an mclust M-step (``mstep``)."""
     alias = {"X": "E", "XII": "EII", "XXI": "EEI", "XXX": "EEE"}
     if name in alias:
         return alias[name]
-    raise ValueError(
-        f"Unknown mclust model {name!r}; use one of {', '.join(MCLUST_MODELS + UNIVARIATE_MODELS)}."
-    )
+    try:
+        model = get_model(name)
+    except ValueError:
+        model = None
+    if model is None or model.mstep is None or name in ALIASES:
+        known = ", ".join(m for m in model_names() if get_model(m).mstep is not None)
+        raise ValueError(f"Unknown mclust model {name!r}; use one of {known}.") from None
+    return model.name
 
 
 def model_family(name: str) -> str:

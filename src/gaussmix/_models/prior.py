@@ -88,7 +88,7 @@ def prior_control(shrinkage=None, mean=None, dof=None, scale=None) -> PriorContr
 
     Examples
     --------
-    >>> from gaussmix._models.prior import prior_control
+    >>> from gaussmix import prior_control
     >>> prior_control(shrinkage=0.05).shrinkage
     0.05
     """

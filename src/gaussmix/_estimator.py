@@ -198,7 +198,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or a Source
+            The rows; a :class:`gaussmix.Source` is read through its chunks and a
+            sample only (its chunks carry the row weights).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights: a weight w counts the row w times (integer
@@ -217,7 +219,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or a Source
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -358,7 +360,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return params_from_precisions(weights, means, precisions_init, model.family)
         return make_params(weights, means, params.covariances,
                            params.precisions_cholesky, params.family)
-
 
     # -------------------------------------------------------------- prediction
     def _row_chunks(self, X):

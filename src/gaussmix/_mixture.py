@@ -3,11 +3,11 @@
 This is the API people first learn EM with (a class per component with ``mu``, ``cov``,
 ``pi`` and responsibilities ``r``; a mixture that alternates ``expectation`` and
 ``maximization``), run on the same engine as :class:`gaussmix.GaussianMixture`:
-log-space E-step (:func:`gaussmix._engine.estep.log_resp_and_norm`), statistics accumulated
-about the current means (:func:`gaussmix._engine.stats.stats_from_resp`), and the M-step of the
-``"full"`` (VVV) covariance model with ``reg_covar`` on the diagonal. One EM step of a
-``Mixture`` is therefore one iteration of ``GaussianMixture(covariance_type="full")``
-from the same start.
+``fit`` is the engine's one EM loop with the fixed-steps policy, over any Source: the
+log-space E-step kernel, statistics accumulated about the current means, and the M-step
+of the ``"full"`` (VVV) covariance model with ``reg_covar`` on the diagonal. One EM step
+of a ``Mixture`` is therefore one iteration of
+``GaussianMixture(covariance_type="full")`` from the same start.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ from dataclasses import replace
 import numpy as np
 from scipy import linalg
 
-from ._models.registry import get_model
-from ._engine.loop import EmptyComponentWarning, fixed_steps_policy, run_em
-from ._engine.mstep import MStep
-from ._engine.producers import row_pass, thread_pass
-from ._engine.sources import ArraySource, Source, default_chunk_rows
 from ._engine.estep import log_gaussian_prob, log_resp_and_norm, weighted_log_prob
-from ._engine.mstep import EMPTY_SHARE, _NK_GUARD, mstep, reseed_empty
+from ._engine.loop import EmptyComponentWarning, fixed_steps_policy, run_em
+from ._engine.mstep import EMPTY_SHARE, _NK_GUARD, MStep, mstep, reseed_empty
 from ._engine.parallel import with_single_threaded_blas
 from ._engine.params import Params, full_covariances, params_from_covariances
+from ._engine.producers import row_pass, thread_pass
+from ._engine.sources import ArraySource, Source, default_chunk_rows
 from ._engine.stats import stats_from_resp
+from ._models.registry import get_model
 
 DEFAULT_REG_COVAR = 1e-6
 

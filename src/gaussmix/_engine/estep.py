@@ -221,9 +221,10 @@ class _Block:
 def _logsumexp_cols(wlp, keep_log=False):
     """Per-column log-sum-exp of ``wlp`` (K, b); turns ``wlp`` into responsibilities.
 
-    With ``keep_log`` it becomes the log-responsibilities instead. Without it, returns
-    the per-column log-likelihoods and ``log sum_k exp(wlp_k - max_k wlp_k)``, which is
-    minus the log of each column's largest responsibility.
+    With ``keep_log`` it becomes the log-responsibilities instead, and the per-column
+    log-likelihoods are returned. Without it, returns ``log sum_k exp(wlp_k - top)``
+    (minus the log of each column's largest responsibility) and ``top = max_k wlp_k``;
+    their sum is the log-likelihood.
     """
     top = wlp.max(axis=0)
     if keep_log:
@@ -237,8 +238,7 @@ def _logsumexp_cols(wlp, keep_log=False):
     np.exp(wlp, out=wlp)
     total = wlp.sum(axis=0)
     wlp *= np.reciprocal(total)
-    log_total = np.log(total)
-    return log_total + top, log_total
+    return np.log(total, out=total), top
 
 
 def _as_float(X):
@@ -345,21 +345,27 @@ def _respond(st, wlp, start, w, w_t, labels):
     fixed = None
     if labels is not None:
         fixed = _fixed_rows(wlp, labels[start : start + m])
-    norm, log_total = _logsumexp_cols(wlp)
-    if fixed is not None and fixed[0].size:
+        if not fixed[0].size:
+            fixed = None
+    norm, top = _logsumexp_cols(wlp)  # norm is log_total until top is added
+    if fixed is not None:
         cols, lab, log_density = fixed
         wlp[:, cols] = 0.0
         wlp[lab, cols] = 1.0
+        norm[cols] = 0.0  # a known label's responsibility is 1
+    wa = None if w is None else np.asarray(w[start : start + m], dtype=np.float64)
+    if wa is None:
+        st.map_loglik -= float(norm.sum(dtype=np.float64))
+    else:
+        st.map_loglik -= float(norm.astype(np.float64) @ wa)
+    norm += top
+    if fixed is not None:
         norm[cols] = log_density
-        log_total[cols] = 0.0
-    if w is None:
+    if wa is None:
         st.loglik += float(norm.sum(dtype=np.float64))
-        st.map_loglik -= float(log_total.sum(dtype=np.float64))
         i = int(np.argmin(norm))
     else:
-        wa = np.asarray(w[start : start + m], dtype=np.float64)
         st.loglik += float(norm.astype(np.float64) @ wa)
-        st.map_loglik -= float(log_total.astype(np.float64) @ wa)
         wlp *= w_t[start : start + m]
         i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
         if not wa[i] > 0:

@@ -11,6 +11,7 @@ cores would oversubscribe them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -44,20 +45,31 @@ def get_num_threads() -> int:
     return _available_cores()
 
 
+@contextlib.contextmanager
 def single_threaded_blas():
     """A context that holds BLAS to one thread while it is open.
 
     For the kernels' small products, and for the M-step too: OpenBLAS's threads on a
     K x (D x D) Cholesky or triangular solve cost far more than the work (tens of
     milliseconds per call when the other core is busy). Uses threadpoolctl; the
-    controller is built once, as building it is slow.
+    controller is built once, as building it is slow. Nested in the same thread it
+    does nothing (the outer one holds the limit): setting a limit costs tens of
+    microseconds, which mclust's small fits would pay several times per iteration.
     """
     global _controller
+    if getattr(_local, "blas_limited", False):
+        yield
+        return
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    with _controller.limit(limits=1, user_api="blas"):
+        _local.blas_limited = True
+        try:
+            yield
+        finally:
+            _local.blas_limited = False
 
 
 def with_single_threaded_blas(func):

@@ -51,6 +51,14 @@ FULL_RESIDUAL_ELEMENTS = 1 << 20
 # against two bands, -20% against one).
 FULL_BAND_WIDTH = 16
 
+# The shared products expand squares about one shift s, so a component whose mean lies
+# far from s (its squared Mahalanobis distance C) loses about eps * C of each
+# log-density and of its scatter. Where that could exceed this (per dtype), the
+# component is "far": its log-densities and statistics are taken about its own mean,
+# from the raw rows. Ordinary data has none (a component ~6700 sd from the mixture's
+# mean in float64), so the shared products keep their speed.
+FAR_TOLERANCE = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+
 
 def _shift(params: Params) -> np.ndarray:
     """A point near the data (the mixture's mean), to centre before expanding squares."""
@@ -120,11 +128,57 @@ class _Prepared:
             self.matrix = b.astype(dtype)
         # Clamp: wlp <= const  <=>  maha >= 0 (expanded squares may round below zero).
         self.cap_t = const.astype(dtype)[:, None]
+        _prepare_far(self, params, mc, pc, const)
         self.rows = block_rows(n_components, n_features,
                                {"full": "full", "tied": "tied"}.get(family, "diag"))
         if family == "full":
             n_sub = -(-self.rows // min(self.sub_rows, self.rows))
             self.sub_rows = -(-self.rows // n_sub)
+
+
+def _prepare_far(prep, params, mc, pc, const):
+    """Find the far components (see FAR_TOLERANCE) and what their exact rows need."""
+    family = prep.family
+    if family == "full":
+        distance = np.einsum("kd,kd->k", *(2 * [np.einsum("ki,kij->kj", mc, pc)]))
+    elif family == "tied":
+        m = mc @ pc
+        distance = np.einsum("kd,kd->k", m, m)
+    else:
+        prec = pc**2 if family == "diag" else np.outer(pc**2, np.ones(mc.shape[1]))
+        distance = np.einsum("kd,kd->k", mc * mc, prec)
+    eps = np.finfo(prep.dtype).eps
+    prep.far = np.flatnonzero(eps * distance > FAR_TOLERANCE.get(prep.dtype, 1e-3))
+    if not prep.far.size:
+        return
+    far = prep.far
+    # The centres as the kernels see them (in the chunk's dtype), and in float64.
+    prep.far_means_t = params.means[far].astype(prep.dtype)
+    prep.far_means = prep.far_means_t.astype(np.float64)
+    prep.far_const_t = const[far].astype(prep.dtype)
+    if family == "full":
+        prep.far_factor_t = (pc[far].transpose(0, 2, 1) * math.sqrt(0.5)).astype(prep.dtype)
+    elif family == "tied":
+        prep.far_factor_t = pc.astype(prep.dtype)
+    else:
+        prec = pc[far] ** 2 if family == "diag" else np.outer(pc[far] ** 2,
+                                                             np.ones(mc.shape[1]))
+        prep.far_prec_t = prec.astype(prep.dtype)
+
+
+
+def _exact_far_rows(prep, X, wlp):
+    """Overwrite the far components' rows of ``wlp`` (K, b) with their log-densities
+    taken about their own means, from the raw rows ``X`` (b, D): no cancellation."""
+    for i, k in enumerate(prep.far):
+        z = X - prep.far_means_t[i]
+        if prep.family == "tied":
+            z = z @ prep.far_factor_t
+            maha = np.einsum("ij,ij->i", z, z)
+        else:
+            z *= z
+            maha = z @ prep.far_prec_t[i]
+        np.subtract(prep.far_const_t[i], 0.5 * maha, out=wlp[k])
 
 
 def _layout(kind):
@@ -138,12 +192,15 @@ def _bands(n_features):
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _whiten(prep, blk, cols):
-    """Whitened residuals of every component for the block columns ``cols`` ("lead").
+def _whiten(prep, blk, cols, X):
+    """Whitened residuals of every component for the block columns ``cols`` ("lead"),
+    whose raw rows are ``X`` (m, D).
 
     Returns the bands ``(a, b, r)``, ``r`` (K, b - a, m) in ``blk.resid``, and the
-    summed squares (maha / 2) in ``blk.half_maha[:, :m]``.
+    summed squares (maha / 2) in ``blk.half_maha[:, :m]``. A far component's residuals
+    are taken from the raw rows about its own mean.
     """
+    centred = [(X - mu).T for mu in prep.far_means_t] if prep.far.size else ()
     k, m = prep.n_components, cols.shape[1]
     half_maha = blk.half_maha[:, :m]
     out, used = [], 0
@@ -152,6 +209,8 @@ def _whiten(prep, blk, cols):
         r = blk.resid[used : used + size].reshape(k, hi - lo, m)
         used += size
         np.matmul(mat, cols[: hi + 1], out=r.reshape(k * (hi - lo), m))
+        for j, c in enumerate(prep.far):
+            np.matmul(prep.far_factor_t[j][lo:hi, :hi], centred[j][:hi], out=r[c])
         if i == 0:
             np.einsum("kdj,kdj->kj", r, r, out=half_maha)
         else:
@@ -201,7 +260,8 @@ class _Block:
             step = prep.sub_rows
             for start in range(0, n, step):
                 m = min(step, n - start)
-                half_maha = _whiten(prep, self, feat[:, start : start + m])[1]
+                half_maha = _whiten(prep, self, feat[:, start : start + m],
+                                    X[start : start + m])[1]
                 wlp[:, start : start + m] = half_maha
             np.subtract(prep.offset_t, wlp, out=wlp)
             return wlp, feat
@@ -214,6 +274,8 @@ class _Block:
             wlp -= half_sq
         else:
             np.matmul(prep.matrix, feat, out=wlp)
+        if prep.far.size:
+            _exact_far_rows(prep, X, wlp)
         np.minimum(wlp, prep.cap_t, out=wlp)
         return wlp, feat
 
@@ -304,7 +366,9 @@ class _ChunkState:
     def __init__(self, prep: _Prepared, kind: str, offsets, sparse=False):
         self.block = _Block(prep)
         self.sparse = sparse  # full: may the scatter skip negligible responsibilities
-        self.moments = Moments(prep.n_components, prep.n_features, kind, offsets, prep.dtype)
+        far = (prep.far, prep.far_means) if prep.far.size else None
+        self.moments = Moments(prep.n_components, prep.n_features, kind, offsets, prep.dtype,
+                               far)
         self.loglik = 0.0
         self.map_loglik = 0.0
         self.noise_nk = 0.0
@@ -395,12 +459,14 @@ def _full_fused(st, X, a, b, w, w_t, labels):
     for start in range(0, n, step):
         m = min(step, n - start)
         cols = feat[:, start : start + m]
-        bands, half_maha = _whiten(prep, blk, cols)  # half_maha kept for the scatter
+        rows = X[a + start : a + start + m]
+        bands, half_maha = _whiten(prep, blk, cols, rows)  # half_maha kept for the scatter
         np.subtract(prep.offset_t, half_maha, out=blk.wlp[:k, :m])
         if prep.noise is not None:
             blk.wlp[k, :m] = prep.noise
         resp = _respond(st, blk.rows(m), a + start, w, w_t, labels)
-        st.moments.add_whitened(cols, resp, bands, half_maha if st.sparse else None)
+        st.moments.add_whitened(cols, resp, bands, half_maha if st.sparse else None,
+                                rows)
 
 
 def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
@@ -445,7 +511,7 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
         unwhiten = _inverse_factors(params.precisions_cholesky) / math.sqrt(0.5)
 
     # Tied statistics save a pass when every row's responsibilities sum to one.
-    unit_rows = w is None and prep.noise is None
+    unit_rows = w is None and prep.noise is None and not prep.far.size
 
     def work(st, a, b):
         if fused:
@@ -454,7 +520,7 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
         resp = _respond(st, st.block.rows(b - a), a, w, w_t, labels)
         if _layout(kind) != prep.layout:
             feat = fill_features(st.feat, X[a:b], prep.shift_t, kind)
-        st.moments.add(feat, resp, unit_rows=unit_rows)
+        st.moments.add(feat, resp, unit_rows=unit_rows, X=X[a:b])
 
     states = run_blocks(X.shape[0], prep.rows, make_state, work, n_threads)
     moments = states[0].moments

@@ -167,7 +167,8 @@ class Moments:
         dtype of the blocks.
     """
 
-    def __init__(self, n_components, n_features, kind, offsets=None, dtype=np.float64):
+    def __init__(self, n_components, n_features, kind, offsets=None, dtype=np.float64,
+                 far=None):
         self.kind = kind
         self.nk = np.zeros(n_components)
         self.sums = np.zeros((n_components, n_features))
@@ -186,8 +187,13 @@ class Moments:
         self._staged = 0
         self.kept_trace = np.zeros(n_components)
         self.dropped_trace = np.zeros(n_components)
+        # Far components (indices, centres in float64, exact in ``dtype``): summed about
+        # their own centres from the raw rows, not about the shift (see add_far).
+        self.far, self.far_centres = (None, None) if far is None else far
+        if self.far is not None:
+            self._far_centres_t = self.far_centres.astype(dtype)
 
-    def add(self, feat, resp_t, unit_rows=False):
+    def add(self, feat, resp_t, unit_rows=False, X=None):
         """Add a block.
 
         Parameters
@@ -198,9 +204,17 @@ class Moments:
             Responsibilities times row weights, one row per component.
         unit_rows : bool
             True when every column of ``resp_t`` sums to one ("tied": saves a pass).
+        X : ndarray of shape (b, D), optional
+            The raw rows: needed when there are far components.
         """
         kind = self.kind
         d = self.sums.shape[1]
+        if self.far is not None:
+            self.add_far(X, resp_t, second=True)
+            if self.far.size == resp_t.shape[0]:
+                return  # every component is far: nothing shared
+            resp_t = resp_t.copy()
+            resp_t[self.far] = 0.0  # the shared products leave the far components out
         both = feat @ resp_t.T  # (F, K): ones row -> n_k, X - s -> sums, squares
         nk_block = both[-1].astype(np.float64)
         self.nk += nk_block
@@ -224,7 +238,10 @@ class Moments:
             self.sums -= nk_block[:, None] * self.offsets
         root = np.sqrt(resp_t)
         z = self._buffer(xt.shape, xt.dtype)
+        far = () if self.far is None else set(self.far.tolist())
         for k in range(resp_t.shape[0]):
+            if k in far:
+                continue
             if self._offsets_t is None:
                 np.multiply(xt, root[k], out=z)
             else:
@@ -232,7 +249,27 @@ class Moments:
                 z *= root[k]
             self.second[k] += z @ z.T
 
-    def add_whitened(self, feat, resp_t, parts, half_maha=None):
+    def add_far(self, X, resp_t, second):
+        """Add the far components' share of a block of raw rows ``X`` (b, D) about their
+        own centres: the weight, the sums and (with ``second``) the second moments."""
+        kind = self.kind
+        for i, k in enumerate(self.far):
+            r = resp_t[k]
+            z = X - self._far_centres_t[i]
+            self.nk[k] += float(r.sum(dtype=np.float64))
+            self.sums[k] += r @ z
+            if not second:
+                continue
+            if kind == "diag":
+                self.second[k] += r @ (z * z)
+                continue
+            z *= np.sqrt(r)[:, None]
+            if kind == "tied":
+                self.second += z.T @ z
+            else:
+                self.second[k] += z.T @ z
+
+    def add_whitened(self, feat, resp_t, parts, half_maha=None, X=None):
         """Add a block of the full kernel from its whitened residuals.
 
         ``feat`` is the block in the "lead" layout ``[1; X - s]`` (D + 1, b). ``parts``
@@ -255,7 +292,12 @@ class Moments:
         below the rounding of the dense sum and the result is the dense one. The
         caller checks that (:meth:`certified`) and recomputes densely otherwise.
         """
-        both = feat @ resp_t.T  # (D + 1, K): ones row -> n_k, X - s -> sums
+        shared = resp_t
+        if self.far is not None:  # weights and sums of the far ones from the raw rows
+            self.add_far(X, resp_t, second=False)
+            shared = resp_t.copy()
+            shared[self.far] = 0.0
+        both = feat @ shared.T  # (D + 1, K): ones row -> n_k, X - s -> sums
         nk_block = both[0].astype(np.float64)
         self.nk += nk_block
         self.sums += both[1:].T
@@ -372,6 +414,8 @@ class Moments:
         means = shift + delta
         if self.offsets is not None:
             means += self.offsets
+        if self.far is not None:  # about their own centres
+            means[self.far] = self.far_centres + delta[self.far]
         kind = self.kind
         second = self.second
         if self.unwhiten is not None:
@@ -433,6 +477,10 @@ def block_rows(n_components, n_features, kind) -> int:
 def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     """Statistics of one chunk from its (weighted) responsibilities.
 
+    Every component is summed about its own centre from the raw rows (two passes: its
+    weighted mean first, unless ``centers`` are given), so no digits are lost to data
+    far from the origin or to components far from each other, whatever the layout.
+
     Parameters
     ----------
     X : ndarray of shape (n, D), float32 or float64
@@ -442,10 +490,7 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     kind : {"full", "diag", "tied"}
         Scatter layout to produce.
     centers : ndarray of shape (K, D), optional
-        Per-component shift for the "full" layout, normally the current means: the
-        scatter is accumulated about a point close to the new mean, so no digits are
-        lost when the data sit far from the origin. Other layouts (and "full" without
-        centers) shift by the chunk's own mean.
+        Points near the new means (normally the current means) to sum about.
 
     Returns
     -------
@@ -458,23 +503,22 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
         return empty_stats(n_components, n_features, kind)
     resp_w = np.asarray(resp_w, dtype=X.dtype)
     shift = X.mean(axis=0, dtype=np.float64)
-    shift_t = shift.astype(X.dtype)
-    offsets = None
-    if kind == "full" and centers is not None:
-        offsets = np.asarray(centers, dtype=np.float64) - shift
+    if centers is None:
+        nk = resp_w.sum(axis=0, dtype=np.float64)
+        sums = resp_w.T.astype(np.float64) @ (X - shift.astype(X.dtype))
+        centers = shift + sums / np.where(nk > 0, nk, 1.0)[:, None]
+    centres = np.asarray(centers, dtype=np.float64).astype(X.dtype).astype(np.float64)
+    far = (np.arange(n_components), centres)
     rows = block_rows(n_components, n_features, kind)
 
     def make_state():
-        feat = np.empty((feature_rows(n_features, kind), rows), dtype=X.dtype)
-        return Moments(n_components, n_features, kind, offsets, X.dtype), feat
+        return Moments(n_components, n_features, kind, None, X.dtype, far)
 
-    def work(state, start, stop):
-        acc, feat = state
-        block = fill_features(feat, X[start:stop], shift_t, kind)
-        acc.add(block, np.ascontiguousarray(resp_w[start:stop].T))
+    def work(acc, start, stop):
+        acc.add(None, np.ascontiguousarray(resp_w[start:stop].T), X=X[start:stop])
 
     states = run_blocks(n_samples, rows, make_state, work)
-    total = states[0][0]
-    for other, _ in states[1:]:
+    total = states[0]
+    for other in states[1:]:
         total.merge(other)
     return total.finish(shift)

@@ -477,9 +477,10 @@ def block_rows(n_components, n_features, kind) -> int:
 def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     """Statistics of one chunk from its (weighted) responsibilities.
 
-    Every component is summed about its own centre from the raw rows (two passes: its
-    weighted mean first, unless ``centers`` are given), so no digits are lost to data
-    far from the origin or to components far from each other, whatever the layout.
+    Sums are taken about the chunk's mean (and, for "full" with ``centers``, about each
+    component's centre), so no digits are lost to data far from the origin. A component
+    whose mean is so far from the others' that the shared sums would lose digits (see
+    ``far_components``) is summed again about its own mean from the raw rows.
 
     Parameters
     ----------
@@ -490,7 +491,7 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     kind : {"full", "diag", "tied"}
         Scatter layout to produce.
     centers : ndarray of shape (K, D), optional
-        Points near the new means (normally the current means) to sum about.
+        Per-component shift for the "full" layout, normally the current means.
 
     Returns
     -------
@@ -503,22 +504,58 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
         return empty_stats(n_components, n_features, kind)
     resp_w = np.asarray(resp_w, dtype=X.dtype)
     shift = X.mean(axis=0, dtype=np.float64)
-    if centers is None:
-        nk = resp_w.sum(axis=0, dtype=np.float64)
-        sums = resp_w.T.astype(np.float64) @ (X - shift.astype(X.dtype))
-        centers = shift + sums / np.where(nk > 0, nk, 1.0)[:, None]
-    centres = np.asarray(centers, dtype=np.float64).astype(X.dtype).astype(np.float64)
-    far = (np.arange(n_components), centres)
+    offsets = None
+    if kind == "full" and centers is not None:
+        offsets = np.asarray(centers, dtype=np.float64) - shift
+    stats = _summed(X, resp_w, kind, shift, offsets, None)
+    far = far_components(stats, shift, X.dtype)
+    if far.size:  # again, the far ones about their own means
+        centres = stats.means[far].astype(X.dtype).astype(np.float64)
+        stats = _summed(X, resp_w, kind, shift, offsets, (far, centres))
+    return stats
+
+
+def far_components(stats: SuffStats, shift, dtype) -> np.ndarray:
+    """Components whose statistics, summed about ``shift``, may have lost digits.
+
+    Their squared distance from the shift in units of their own spread, C, costs about
+    eps * C of their scatter; those where that exceeds the E-step's FAR_TOLERANCE (an
+    unusable scatter counts too).
+    """
+    from .estep import FAR_TOLERANCE
+
+    nk = np.where(stats.nk > 0, stats.nk, 1.0)
+    if stats.kind == "full":
+        spread = np.einsum("kii->ki", stats.scatter) / nk[:, None]
+    elif stats.kind == "diag":
+        spread = stats.scatter / nk[:, None]
+    else:
+        spread = np.broadcast_to(np.diag(stats.scatter) / nk.sum(), stats.means.shape)
+    delta2 = (stats.means - shift) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.where(spread > 0, delta2 / spread, np.where(delta2 > 0, np.inf, 0.0))
+    eps = np.finfo(dtype).eps
+    far = eps * distance.sum(axis=1) > FAR_TOLERANCE.get(np.dtype(dtype), 1e-3)
+    return np.flatnonzero(far & (stats.nk > 0))
+
+
+def _summed(X, resp_w, kind, shift, offsets, far) -> SuffStats:
+    n_samples, n_features = X.shape
+    n_components = resp_w.shape[1]
+    shift_t = shift.astype(X.dtype)
     rows = block_rows(n_components, n_features, kind)
 
     def make_state():
-        return Moments(n_components, n_features, kind, None, X.dtype, far)
+        feat = np.empty((feature_rows(n_features, kind), rows), dtype=X.dtype)
+        return Moments(n_components, n_features, kind, offsets, X.dtype, far), feat
 
-    def work(acc, start, stop):
-        acc.add(None, np.ascontiguousarray(resp_w[start:stop].T), X=X[start:stop])
+    def work(state, start, stop):
+        acc, feat = state
+        block = fill_features(feat, X[start:stop], shift_t, kind)
+        acc.add(block, np.ascontiguousarray(resp_w[start:stop].T), X=X[start:stop])
 
     states = run_blocks(n_samples, rows, make_state, work)
-    total = states[0]
-    for other in states[1:]:
+    total = states[0][0]
+    for other, _ in states[1:]:
         total.merge(other)
     return total.finish(shift)

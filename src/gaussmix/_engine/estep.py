@@ -37,7 +37,8 @@ import numpy as np
 
 from .params import Params
 from .parallel import run_blocks, single_threaded_blas
-from .stats import Moments, SuffStats, block_rows, feature_rows, fill_features
+from .stats import (FAR_TOLERANCE, Moments, SuffStats, block_rows, feature_rows,
+                    fill_features)
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -51,13 +52,6 @@ FULL_RESIDUAL_ELEMENTS = 1 << 20
 # against two bands, -20% against one).
 FULL_BAND_WIDTH = 16
 
-# The shared products expand squares about one shift s, so a component whose mean lies
-# far from s (its squared Mahalanobis distance C) loses about eps * C of each
-# log-density and of its scatter. Where that could exceed this (per dtype), the
-# component is "far": its log-densities and statistics are taken about its own mean,
-# from the raw rows. Ordinary data has none (a component ~6700 sd from the mixture's
-# mean in float64), so the shared products keep their speed.
-FAR_TOLERANCE = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 
 
 def _shift(params: Params) -> np.ndarray:

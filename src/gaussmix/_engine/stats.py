@@ -131,6 +131,14 @@ def empty_stats(n_components: int, n_features: int, kind: str) -> SuffStats:
     )
 
 
+# The shared products expand squares about one shift s, so a component whose mean lies
+# far from s (its squared Mahalanobis distance C) loses about eps * C of each
+# log-density and of its scatter. Where that could exceed this (per dtype), the
+# component is "far": its log-densities and statistics are taken about its own mean,
+# from the raw rows. Ordinary data has none (a component ~6700 sd from the mixture's
+# mean in float64), so the shared products keep their speed.
+FAR_TOLERANCE = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+
 # Sparse whitened scatter (Moments.add_whitened): pairs (component, row) with a
 # responsibility below SPARSE_TAU may be skipped, as long as the skipped trace stays
 # below CERTIFIED_RATIO (the float64 unit roundoff) of the kept one; blocks where more
@@ -522,8 +530,6 @@ def far_components(stats: SuffStats, shift, dtype) -> np.ndarray:
     eps * C of their scatter; those where that exceeds the E-step's FAR_TOLERANCE (an
     unusable scatter counts too).
     """
-    from .estep import FAR_TOLERANCE
-
     nk = np.where(stats.nk > 0, stats.nk, 1.0)
     if stats.kind == "full":
         spread = np.einsum("kii->ki", stats.scatter) / nk[:, None]

@@ -68,6 +68,12 @@ def check_sample_weight(sample_weight, n_samples, dtype):
             "Sample weights must contain at least one positive value; all weights are "
             "zero, so there is nothing to fit."
         )
+    # Only the weights' ratios matter: scale them by a power of two (exactly) so the
+    # largest lies in [1, 2), and no common scale of theirs can underflow, overflow or
+    # reach the fit's guards (1e-300 or 1e300 weights fit as 1).
+    exponent = np.frexp(w.max())[1] - 1
+    if exponent:
+        w = np.ldexp(w, -exponent)
     return w.astype(dtype, copy=False)
 
 

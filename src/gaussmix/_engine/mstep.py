@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,6 +69,7 @@ class MStep:
     closed_form_single: bool = True
 
     def __call__(self, stats: SuffStats, state=None) -> tuple[Params, Any]:
+        stats = per_unit_row_weight(stats)
         if not self.strict:
             params = mstep(stats, self.model, self.reg_covar, state, self.error_hint)
             return params, params.covariances
@@ -104,6 +106,22 @@ class MStep:
             params = replace(params, noise_log_density=self.noise_log_density,
                              noise_proportion=float(stats.noise_nk / total))
         return params, state
+
+
+def per_unit_row_weight(stats: SuffStats) -> SuffStats:
+    """The statistics rescaled (by a power of two, exactly) so that an average row
+    weighs about 1: the M-steps' guards on the counts (scikit-learn's 10 eps, mclust's
+    sqrt(eps)) are then relative to the data's weight, and a common scale of the row
+    weights cannot change the fit. Unit weights are left as they are."""
+    if not (stats.weight > 0 and stats.n_rows > 0):
+        return stats
+    exponent = round(math.log2(stats.n_rows / stats.weight))
+    if exponent == 0:
+        return stats
+    c = math.ldexp(1.0, exponent)
+    return replace(stats, nk=stats.nk * c, scatter=stats.scatter * c,
+                   weight=stats.weight * c, loglik=stats.loglik * c,
+                   noise_nk=stats.noise_nk * c, map_loglik=stats.map_loglik * c)
 
 
 def reseed_empty(stats: SuffStats) -> tuple[SuffStats, list[int]]:

@@ -87,6 +87,7 @@ class _Prepared:
         # Contiguous first: a product's rounding may depend on the operands' layout,
         # and equal parameters must give bit-equal results (saved and loaded models).
         pc = np.ascontiguousarray(params.precisions_cholesky)
+        self.means, self.factors = params.means, pc  # for _nearest
         if family == "full":
             # Residual j of component k is -((mu_k - s) U_k)_j against the ones plus
             # column j of U_k against X - s, which has zeros past feature j; each band
@@ -242,8 +243,13 @@ class _Block:
     def log_prob(self, X):
         """Weighted log-densities of a block of rows, (K, b); and its features.
 
-        The noise row, if any, is (re)set too: responsibilities overwrite it.
+        The noise row, if any, is (re)set too: responsibilities overwrite it. A row
+        beyond the model's range overflows to -inf quietly (see _nearest).
         """
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._log_prob(X)
+
+    def _log_prob(self, X):
         prep = self.prep
         n, d, k = X.shape[0], prep.n_features, prep.n_components
         feat = fill_features(self.feat, X, prep.shift_t, prep.layout)
@@ -283,18 +289,55 @@ def _logsumexp_cols(wlp, keep_log=False):
     their sum is the log-likelihood.
     """
     top = wlp.max(axis=0)
+    if not np.isfinite(top).all():
+        # Every log-density of a row overflowed to -inf (a row far beyond the model's
+        # range): its log-likelihood is -inf; _nearest settles its responsibilities.
+        top[~np.isfinite(top)] = 0.0
     if keep_log:
-        expd = np.subtract(wlp, top)
-        np.exp(expd, out=expd)
-        norm = np.log(expd.sum(axis=0))
-        norm += top
-        wlp -= norm
-        return norm
+        # log r = (wlp - top) - log sum exp(wlp - top): normalised even where top is
+        # so large that top + log(sum) absorbs the sum (rows far out).
+        wlp -= top
+        expd = np.exp(wlp)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_total = np.log(expd.sum(axis=0))
+            wlp -= log_total
+        return log_total + top
     wlp -= top
     np.exp(wlp, out=wlp)
     total = wlp.sum(axis=0)
-    wlp *= np.reciprocal(total)
-    return np.log(total, out=total), top
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wlp *= np.reciprocal(total)
+        return np.log(total, out=total), top
+
+
+def _nearest(prep, X, wlp, norm=None, log=False):
+    """Columns of ``wlp`` (K [+ 1], b) that are not finite: rows whose every
+    log-density overflowed. Each goes wholly to its nearest component in Mahalanobis
+    terms, compared after scaling the row's residuals (finite where their squares are
+    not); its log-likelihood stays -inf."""
+    lost = ~np.isfinite(wlp).all(axis=0) & ~(wlp > -np.inf).any(axis=0) if norm is None \
+        else ~np.isfinite(norm)
+    lost &= ~np.isnan(X).any(axis=1)
+    if not lost.any():
+        return
+    rows = np.asarray(X[lost], dtype=np.float64)
+    k = prep.n_components
+    scaled = np.empty((k, rows.shape[0]))
+    pc = prep.factors
+    for j in range(k):
+        z = rows - prep.means[j]
+        z /= np.abs(z).max(axis=1, keepdims=True) + np.finfo(np.float64).tiny
+        if prep.family in ("full", "tied"):
+            z = z @ (pc[j] if prep.family == "full" else pc)
+        else:
+            z = z * pc[j]
+        scaled[j] = np.einsum("ij,ij->i", z, z)
+    best = np.argmin(scaled, axis=0)
+    cols = np.flatnonzero(lost)
+    wlp[:, cols] = -np.inf if log else 0.0
+    wlp[best, cols] = 0.0 if log else 1.0
+    if norm is not None:
+        norm[cols] = -np.inf
 
 
 def _as_float(X):
@@ -348,6 +391,7 @@ def log_resp_and_norm(X: np.ndarray, params: Params, n_threads=None):
         blk.log_prob(X[a:b])
         wlp = blk.rows(b - a)
         norm[a:b] = _logsumexp_cols(wlp, keep_log=True)
+        _nearest(prep, X[a:b], wlp, norm[a:b], log=True)
         log_resp[a:b] = wlp.T
 
     _per_block(X, prep, fill, n_threads)
@@ -392,7 +436,7 @@ def _fixed_rows(wlp, labels):
     return cols, lab, wlp[lab, cols].copy()
 
 
-def _respond(st, wlp, start, w, w_t, labels):
+def _respond(st, wlp, start, w, w_t, labels, rows):
     """Turn a run's weighted log-densities (K [+ 1], m) into weighted responsibilities in
     place and add its log-likelihood, its ICL term and its worst-explained row.
 
@@ -406,6 +450,10 @@ def _respond(st, wlp, start, w, w_t, labels):
         if not fixed[0].size:
             fixed = None
     norm, top = _logsumexp_cols(wlp)  # norm is log_total until top is added
+    lost = ~np.isfinite(norm)
+    if lost.any():  # rows beyond the model's range: to the nearest component
+        _nearest(st.block.prep, rows, wlp, norm.copy())
+        norm[lost] = 0.0  # a responsibility of 1
     if fixed is not None:
         cols, lab, log_density = fixed
         wlp[:, cols] = 0.0
@@ -417,6 +465,8 @@ def _respond(st, wlp, start, w, w_t, labels):
     else:
         st.map_loglik -= float(norm.astype(np.float64) @ wa)
     norm += top
+    if lost.any():
+        norm[lost] = -np.inf
     if fixed is not None:
         norm[cols] = log_density
     if wa is None:
@@ -437,6 +487,11 @@ def _respond(st, wlp, start, w, w_t, labels):
 
 
 def _full_fused(st, X, a, b, w, w_t, labels):
+    with np.errstate(over="ignore", invalid="ignore"):
+        _full_fused_rows(st, X, a, b, w, w_t, labels)
+
+
+def _full_fused_rows(st, X, a, b, w, w_t, labels):
     """E-step and statistics of full covariance, fused per group of columns.
 
     The whitened residuals of all components come from one product per band; their squares
@@ -458,7 +513,7 @@ def _full_fused(st, X, a, b, w, w_t, labels):
         np.subtract(prep.offset_t, half_maha, out=blk.wlp[:k, :m])
         if prep.noise is not None:
             blk.wlp[k, :m] = prep.noise
-        resp = _respond(st, blk.rows(m), a + start, w, w_t, labels)
+        resp = _respond(st, blk.rows(m), a + start, w, w_t, labels, rows)
         st.moments.add_whitened(cols, resp, bands, half_maha if st.sparse else None,
                                 rows)
 
@@ -511,7 +566,7 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
         if fused:
             return _full_fused(st, X, a, b, w, w_t, labels)
         feat = st.block.log_prob(X[a:b])[1]
-        resp = _respond(st, st.block.rows(b - a), a, w, w_t, labels)
+        resp = _respond(st, st.block.rows(b - a), a, w, w_t, labels, X[a:b])
         if _layout(kind) != prep.layout:
             feat = fill_features(st.feat, X[a:b], prep.shift_t, kind)
         st.moments.add(feat, resp, unit_rows=unit_rows, X=X[a:b])

@@ -21,7 +21,9 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from typing import Any, Callable
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +37,16 @@ PARAMETER_ARRAYS = ("weights", "means", "covariances", "precisions", "precisions
 KINDS = ("GaussianMixture", "Mixture")
 _MAX_HEADER_BYTES = 16 << 20  # feature names of a very wide table fit comfortably
 _NPY_HEADER_SLACK = 1 << 16  # a .npy header is never longer than this
+_NPY_MIN_HEADER = 10  # magic string, version and header length of a .npy file
+# JSON integers beyond this are refused: no count, shape, seed or setting is that large,
+# and any such integer still converts exactly to a float.
+_MAX_JSON_INT = 1 << 53
+# What a header may claim relative to the file: the arrays it calls for may need at most
+# this many bytes uncompressed beyond ``_MAX_EXPANSION`` times the file's size, so a
+# small crafted file cannot make ``load`` allocate much more than it is big.
+_FREE_ARRAY_BYTES = 32 << 20
+_MAX_EXPANSION = 64
+_DEFLATE_MAX_RATIO = 1032  # deflate never expands data more than this
 
 # New files get the permissions an ordinary ``open(path, "w")`` would give them.
 _UMASK = os.umask(0)
@@ -341,6 +353,22 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _parse_json_int(text: str) -> int:
+    # Length first: converting a many-digit string is itself costly.
+    if len(text.lstrip("-")) > 16 or abs(int(text)) > _MAX_JSON_INT:
+        raise ValueError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "
+                         "is out of range")
+    return int(text)
+
+
+def _parse_json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise ValueError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "
+                         "overflows a float")
+    return value
+
+
 def _require(header: dict, key: str, types, fail):
     if key not in header:
         fail(f"header lacks the field {key!r}")
@@ -355,9 +383,12 @@ def _require(header: dict, key: str, types, fail):
 
 def _parse_header(raw: bytes, fail) -> dict:
     try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
+                            parse_int=_parse_json_int, parse_float=_parse_json_float)
     except (UnicodeDecodeError, ValueError) as exc:
         fail(f"{HEADER_MEMBER} is not valid JSON ({exc})")
+    except RecursionError:
+        fail(f"{HEADER_MEMBER} is nested too deeply")
     if not isinstance(header, dict):
         fail(f"{HEADER_MEMBER} is not a JSON object")
     if header.get("format") != FORMAT_NAME:
@@ -388,6 +419,9 @@ def _parse_header(raw: bytes, fail) -> dict:
         len(names) != header["n_features"] or not all(isinstance(n, str) for n in names)
     ):
         fail("feature_names must be n_features strings")
+    if names is not None and len(set(names)) != len(names):
+        duplicated = sorted(n for n, c in Counter(names).items() if c > 1)[:5]
+        fail(f"feature_names repeat {', '.join(map(repr, duplicated))}")
     if _require(header, "dtype", str, fail) not in ("float64", "float32"):
         fail(f"unsupported dtype {header['dtype']!r} (expected float64 or float32)")
     _require(header, "params", dict, fail)
@@ -432,50 +466,165 @@ def _check_content(header: dict, arrays: dict[str, np.ndarray], where: str) -> N
     tol = 1e-4 if header["dtype"] == "float32" else 1e-8
     if np.any(weights < 0) or abs(weights.sum() - 1.0) > tol * max(1, weights.size):
         fail("weights are not a probability vector (negative, or not summing to 1)")
+    with np.errstate(all="ignore"):  # overflow to inf or NaN fails the checks below
+        _check_covariances(header, arrays, family, fail)
+
+
+def _exceeds(error, bound) -> bool:
+    """Whether any ``error`` is above its ``bound``, or either overflowed."""
+    return bool(np.any(~(np.abs(error) <= bound) | ~np.isfinite(bound)))
+
+
+def _check_covariances(header: dict, arrays: dict[str, np.ndarray], family: str, fail):
+    """Precision factors, precisions and covariances: valid and consistent.
+
+    Each stored array is compared with what the others imply, within a rounding bound
+    for the file's dtype, so a file whose arrays disagree (one of them scaled, perturbed,
+    made asymmetric or indefinite) is refused rather than loaded as a model that scores
+    with one set of parameters and samples with another.
+    """
     u = arrays["precisions_cholesky"].astype(np.float64)
     p = arrays["precisions"].astype(np.float64)
+    c = arrays["covariances"].astype(np.float64)
+    # Rounding bounds of the checks below. Products of stored arrays (P = U U^T, and
+    # C U^2 = 1 elementwise) carry a few (D + 2) eps of relative error, componentwise.
+    # U was computed from C by a Cholesky factorisation and an inverse, whose residual
+    # U^T C U - I grows with sqrt(cond(C)) eps: sqrt(eps) per dimension covers every
+    # matrix that Cholesky can factor, and still catches any disagreement beyond that.
+    # Covariances are asymmetric at the rounding level of the data they were computed
+    # from (|x_i| |x_j| eps, with cancellation for features far from 0 with a tiny
+    # variance), not of the stored values: the data's scale is taken as |mean| + sd,
+    # with a factor for the sums over rows. A Mixture stores exactly symmetric
+    # covariances (its Gauss objects symmetrise them).
+    d = header["n_features"]
+    eps = float(np.finfo(np.float32 if header["dtype"] == "float32" else np.float64).eps)
+    tol = 8 * (d + 2) * eps
+    tol_inverse = (d + 2) * math.sqrt(eps)
+    tol_symmetry = 0.0 if header["kind"] == "Mixture" else 64 * (d + 2) * eps
+    tiny = 1e-300
     if family in ("full", "tied"):
         stacked_u = u if family == "full" else u[None]
+        stacked_p = p if family == "full" else p[None]
+        stacked_c = c if family == "full" else c[None]
         diag = np.diagonal(stacked_u, axis1=-2, axis2=-1)
         if np.any(diag <= 0) or np.any(np.tril(stacked_u, -1) != 0):
             fail("precisions_cholesky is not upper triangular with a positive diagonal")
+        abs_u = np.abs(stacked_u)
         product = stacked_u @ np.swapaxes(stacked_u, -1, -2)
-        bound = np.abs(stacked_u) @ np.swapaxes(np.abs(stacked_u), -1, -2)
-        stacked_p = p if family == "full" else p[None]
+        bound = abs_u @ np.swapaxes(abs_u, -1, -2)
+        if _exceeds(product - stacked_p, tol * bound + tiny):
+            fail("precisions do not match precisions_cholesky")
+        cov_diag = np.diagonal(stacked_c, axis1=-2, axis2=-1)
+        if np.any(cov_diag <= 0):
+            fail("covariances have a non-positive diagonal")
+        # |C_ij| <= sqrt(C_ii C_jj) for a positive definite C: the scale of each entry.
+        scale = np.sqrt(cov_diag)
+        data_scale = scale + np.abs(arrays["means"].astype(np.float64)).max(axis=0)
+        outer = data_scale[:, :, None] * data_scale[:, None, :]
+        if _exceeds(stacked_c - np.swapaxes(stacked_c, -1, -2), tol_symmetry * outer):
+            fail("covariances are not symmetric")
+        # Covariances and precisions are inverses: U^T C U = I, up to the rounding of C
+        # and U (bounded by |U|^T |C| |U| <= v v^T with v = |U|^T sqrt(diag C)). C as
+        # Cholesky factors it, from its lower triangle: its asymmetry is checked above.
+        lower = np.tril(stacked_c)
+        factored = lower + np.swapaxes(np.tril(stacked_c, -1), -1, -2)
+        identity = np.swapaxes(stacked_u, -1, -2) @ factored @ stacked_u
+        identity -= np.eye(d)
+        v = np.swapaxes(abs_u, -1, -2) @ scale[:, :, None]
+        if _exceeds(identity, tol_inverse * (v @ np.swapaxes(v, -1, -2)) + tiny):
+            fail("covariances are not the inverses of the precisions")
+        try:
+            np.linalg.cholesky(stacked_c)
+        except np.linalg.LinAlgError:
+            fail("covariances are not positive definite")
     else:
         if np.any(u <= 0):
             fail("precisions_cholesky must be positive")
-        product, bound, stacked_p = u * u, u * u, p
-    # Rounding bound of the product (float32 files were rounded once more on writing).
-    if np.any(np.abs(product - stacked_p) > 1e-5 * bound + 1e-300):
-        fail("precisions do not match precisions_cholesky")
-    if family in ("full", "tied"):
-        cov = arrays["covariances"]
-        cov_diag = np.diagonal(cov if family == "full" else cov[None], axis1=-2, axis2=-1)
-        if np.any(cov_diag <= 0):
-            fail("covariances have a non-positive diagonal")
-    elif np.any(arrays["covariances"] <= 0):
-        fail("covariances must be positive")
+        if _exceeds(u * u - p, tol * (u * u) + tiny):
+            fail("precisions do not match precisions_cholesky")
+        if np.any(c <= 0):
+            fail("covariances must be positive")
+        if _exceeds(c * (u * u) - 1.0, tol):
+            fail("covariances are not the inverses of the precisions")
+
+
+def _nbytes(shape, dtype) -> int:
+    # Python integers: a header's shape cannot overflow this product.
+    return math.prod(shape) * dtype.itemsize
+
+
+def _check_sizes(zf: zipfile.ZipFile, expected: dict, archive_size: int, fail) -> None:
+    """Refuse, before reading any member, what the zip directory and the header disagree on.
+
+    Each member's uncompressed size (from the zip directory) must be its header shape's
+    byte count plus a ``.npy`` header; its compressed size must be able to expand to that
+    (deflate expands at most ~1032 times) and all members must fit in the file; and the
+    arrays together must be plausible for a file of this size. Reading then never
+    allocates more than the directory announces.
+    """
+    total_needed = 0
+    total_compressed = 0
+    for name, (shape, dtype) in expected.items():
+        info = zf.getinfo(name + ".npy")
+        needed = _nbytes(shape, dtype)
+        total_needed += needed
+        total_compressed += info.compress_size
+        if info.file_size > needed + _NPY_HEADER_SLACK:
+            fail(f"member {name}.npy is larger than its header shape {tuple(shape)} allows")
+        if info.file_size < needed + _NPY_MIN_HEADER:
+            fail(f"member {name}.npy ({info.file_size} bytes) is smaller than its header "
+                 f"shape {tuple(shape)} requires ({needed} bytes of data)")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                fail(f"member {name}.npy is stored uncompressed but its sizes differ")
+        elif (info.compress_type == zipfile.ZIP_DEFLATED
+              and info.compress_size * _DEFLATE_MAX_RATIO + 64 < info.file_size):
+            fail(f"member {name}.npy claims to expand {info.compress_size} compressed "
+                 f"bytes to {info.file_size}, more than deflate can")
+    if total_compressed > archive_size:
+        fail(f"the zip directory claims {total_compressed} bytes of members in a file "
+             f"of {archive_size} bytes")
+    if total_needed > _FREE_ARRAY_BYTES + _MAX_EXPANSION * archive_size:
+        fail(f"the header claims arrays of {total_needed} bytes in all, implausibly many "
+             f"for a file of {archive_size} bytes (n_components="
+             f"{expected['weights'][0][0]}, n_features={expected['means'][0][1]})")
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, shape, dtype, fail) -> np.ndarray:
+    """One ``.npy`` member, checked against (shape, dtype) before anything is allocated.
+
+    The ``.npy`` header is parsed here rather than by ``numpy.load``, which would allocate
+    whatever shape the member claims before its size could be checked.
+    """
     info = zf.getinfo(name + ".npy")
-    expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    needed = _nbytes(shape, dtype)
     # Read nothing bigger than the header allows: a crafted member cannot exhaust memory.
-    if info.file_size > expected_bytes + _NPY_HEADER_SLACK:
+    if info.file_size > needed + _NPY_HEADER_SLACK:
         fail(f"member {name}.npy is larger than its header shape {tuple(shape)} allows")
     raw = zf.read(info)
+    stream = io.BytesIO(raw)
     try:
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as exc:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            npy_shape, fortran, npy_dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            npy_shape, fortran, npy_dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (ValueError, TypeError, SyntaxError, KeyError, RecursionError,
+            MemoryError) as exc:
         fail(f"member {name}.npy is not a plain numeric .npy array ({exc})")
-    if not isinstance(array, np.ndarray):
-        fail(f"member {name}.npy is not a .npy array")
-    if array.dtype != dtype:
-        fail(f"array {name!r} has dtype {array.dtype.str}, expected {dtype.str}")
-    if array.shape != tuple(shape):
-        fail(f"array {name!r} has shape {array.shape}, expected {tuple(shape)}")
-    return array
+    if npy_dtype != dtype or npy_dtype.hasobject:
+        fail(f"array {name!r} has dtype {npy_dtype.str}, expected {dtype.str}")
+    if tuple(npy_shape) != tuple(shape):
+        fail(f"array {name!r} has shape {tuple(npy_shape)}, expected {tuple(shape)}")
+    if fortran and len(shape) > 1:
+        fail(f"array {name!r} is in Fortran order (C order expected)")
+    data = raw[stream.tell():]
+    if len(data) != needed:
+        fail(f"member {name}.npy holds {len(data)} bytes of data, its shape "
+             f"{tuple(shape)} needs {needed}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
 def _invalid_file(path):
@@ -499,6 +648,8 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _read_archive(path, handle, fail):
     try:
+        archive_size = handle.seek(0, os.SEEK_END)
+        handle.seek(0)
         with zipfile.ZipFile(handle) as zf:
             names = zf.namelist()
             if len(set(names)) != len(names):
@@ -536,6 +687,7 @@ def _read_archive(path, handle, fail):
             missing = sorted(set(expected) - members)
             if missing:
                 fail(f"missing member(s) {', '.join(m + '.npy' for m in missing)}")
+            _check_sizes(zf, expected, archive_size, fail)
             arrays = {
                 name: _read_member(zf, name, shape, dtype, fail)
                 for name, (shape, dtype) in expected.items()
@@ -649,5 +801,8 @@ def load(path):
     if header["kind"] == "Mixture":
         from .._mixture import Mixture
 
-        return Mixture.from_estimator(gm)
+        try:
+            return Mixture.from_estimator(gm)
+        except ValueError as exc:  # what the checks above let through, Gauss refuses
+            _invalid_file(path)(f"not a valid Mixture ({exc})")
     return gm

@@ -82,7 +82,7 @@ def test_progress_steps_are_dense_early():
 
 def test_too_few_samples(tmp_path, capsys):
     assert _demo.run(parse("--n-samples", "2", "--components", "3",
-                           "--out", str(tmp_path / "x"))) == 2
+                           "--out", str(tmp_path / "x"))) == 1
     assert "--n-samples" in capsys.readouterr().err
 
 

@@ -288,11 +288,11 @@ def test_cli_prints_the_table_and_best_model(tmp_path, capsys):
 
 def test_cli_reports_unreadable_input(tmp_path, capsys):
     code, out = _cli([str(tmp_path / "missing.csv")], capsys)
-    assert code == 2 and "cannot read" in out.err
+    assert code == 1 and "cannot read" in out.err
     bad = tmp_path / "text.csv"
     bad.write_text("a,b\nx,y\nz,w\n")
     code, out = _cli([str(bad)], capsys)
-    assert code == 2 and "no numeric column" in out.err
+    assert code == 1 and "no numeric column" in out.err
 
 
 def test_cli_reads_data_as_fit_does(tmp_path, capsys, monkeypatch):
@@ -301,7 +301,7 @@ def test_cli_reads_data_as_fit_does(tmp_path, capsys, monkeypatch):
     path = tmp_path / "mixed.csv"
     path.write_text("u,v,label\n1,2,a\n3,5,b\n4,4,c\n6,1,d\n")
     code, out = _cli([str(path), "-G", "1"], capsys)
-    assert code == 2 and "column 'label' is not numeric" in out.err
+    assert code == 1 and "column 'label' is not numeric" in out.err
     seen = []
 
     def fake_select(X, **kwargs):

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 
 import numpy as np
 
-from .cli import _non_negative_int, _positive_int
+from .cli import _error, _non_negative_int, _positive_int, _seed
 
 DEFAULT_SEED = 31
 DEFAULT_OUT = "gaussmix-demo"
@@ -27,7 +26,7 @@ DEFAULT_OUT = "gaussmix-demo"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the demo's options to ``parser``."""
     parser.add_argument(
-        "--seed", type=_non_negative_int, default=DEFAULT_SEED,
+        "--seed", type=_seed, default=DEFAULT_SEED,
         help="random seed for the data and the random start (default: %(default)s)",
     )
     parser.add_argument(
@@ -111,17 +110,14 @@ def run(args: argparse.Namespace) -> int:
 
     n_components, n_samples = args.components, args.n_samples
     if n_samples < n_components:
-        print(
-            f"gaussmix demo: error: --n-samples ({n_samples}) must be at least "
-            f"--components ({n_components}).",
-            file=sys.stderr,
-        )
-        return 2
+        # A user error like any other (exit status 1); 2 is argparse's alone.
+        _error(f"demo: --n-samples ({n_samples}) must be at least "
+               f"--components ({n_components})")
+        return 1
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
-        print(f"gaussmix demo: error: cannot create {args.out!r}: {error}",
-              file=sys.stderr)
+        _error(f"demo: cannot create {args.out!r}: {error}")
         return 1
 
     X, y = make_blobs(n_samples=n_samples, centers=n_components, random_state=args.seed)

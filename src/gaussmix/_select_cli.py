@@ -14,38 +14,52 @@ import sys
 __all__ = ["add_arguments", "run", "parse_G"]
 
 
+MAX_G = 100_000  # a bound on the numbers of components, checked before any range is built
+
+
 def parse_G(text: str) -> list[int]:
-    """Numbers of components from ``"1:9"``, ``"1-9"``, ``"2,3,5"`` or ``"4"``."""
-    values: list[int] = []
+    """Numbers of components from ``"1:9"``, ``"1-9"``, ``"2,3,5"`` or ``"4"``.
+
+    Each number must be in ``[1, MAX_G]`` (a ``ValueError`` says which is not).
+    """
+    values: set[int] = set()
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
         sep = ":" if ":" in part else ("-" if "-" in part[1:] else None)
         if sep is None:
-            values.append(int(part))
+            lo_i = hi_i = int(part)
         else:
             lo, hi = part.split(sep, 1)
             lo_i, hi_i = int(lo), int(hi)
             if hi_i < lo_i:
                 raise ValueError(f"empty range {part!r}")
-            values.extend(range(lo_i, hi_i + 1))
+        if lo_i < 1 or hi_i > MAX_G:
+            raise ValueError(f"{part!r}: numbers of components go from 1 to {MAX_G}")
+        values.update(range(lo_i, hi_i + 1))
     if not values:
         raise ValueError(f"no number of components in {text!r}")
-    return sorted(set(values))
+    return sorted(values)
 
 
 def _G_type(text):
     try:
         return parse_G(text)
     except ValueError as exc:
+        shown = text if len(text) <= 30 else text[:20] + "..."
         raise argparse.ArgumentTypeError(
-            f"invalid G {text!r} ({exc}); use e.g. 1:9, 2-5 or 2,3,4"
+            f"invalid G {shown!r} ({_short(exc)}); use e.g. 1:9, 2-5 or 2,3,4"
         ) from None
+
+
+def _short(exc) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 80 else text[:60] + "..."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``gaussmix select``'s arguments to ``parser``."""
-    from .cli import _add_data_arguments
+    from .cli import _add_data_arguments, _non_negative_float, _seed, _whole_number
 
     _add_data_arguments(parser)  # DATA, --columns, --header, --format: as for fit
     parser.add_argument("-G", "--G", dest="G", type=_G_type, default=None,
@@ -53,14 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("-m", "--models", default=None,
                         help="comma-separated mclust models (default: all 14; E,V in 1-D)")
     parser.add_argument("--icl", action="store_true", help="also print the ICL table")
-    parser.add_argument("--tol", type=float, default=1e-5,
+    parser.add_argument("--tol", type=_non_negative_float, default=1e-5,
                         help="relative log-likelihood change that stops EM (default 1e-5)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=_seed, default=None,
                         help="seed for the 2000-row initialisation subset of large data")
     parser.add_argument("--plot", metavar="FILE", default=None,
                         help="save the BIC plot to FILE (png, pdf, svg)")
-    parser.add_argument("--digits", type=int, default=4,
-                        help="decimals in the printed tables (default 4)")
+    parser.add_argument("--digits", type=_whole_number(0, 20), default=4,
+                        help="decimals in the printed tables, 0 to 20 (default 4)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print the best model only")
     return parser
@@ -70,25 +84,47 @@ def _format_table(frame, digits):
     return frame.to_string(float_format=lambda v: f"{v:.{digits}f}", na_rep="NA")
 
 
+def _plot_format(path) -> str:
+    """The image format of ``--plot FILE`` from its extension (checked before fitting)."""
+    import os
+
+    from matplotlib.figure import Figure
+
+    from .cli import CommandError
+
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    supported = Figure().canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise CommandError(
+            f"--plot: cannot write a {fmt!r} image; use one of {', '.join(sorted(supported))}"
+        )
+    return fmt
+
+
 def run(args) -> int:
     """Run ``gaussmix select`` with parsed ``args``; returns the exit status."""
     from ._files.data import DataError
     from ._mclust.select import select
-    from .cli import _read_table
+    from .cli import CommandError, _check_output, _error, _read_table
 
     try:
+        if args.plot:
+            _check_output(args.plot, [args.data])
+            _plot_format(args.plot)
         # A DataFrame when the file has column names: select keeps them for its plots.
         X = _read_table(args).frame()
+    except CommandError as exc:
+        _error(exc)
+        return 1
     except (DataError, OSError) as exc:
-        # 2, not fit's 1: select's status for unreadable input since it was written.
-        message = " ".join(str(exc).split())
-        print(f"gaussmix: error: cannot read data: {message}", file=sys.stderr)
-        return 2
+        # 1, as for every command: a data file that cannot be used is a user error.
+        _error(f"cannot read data: {exc}")
+        return 1
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     try:
         result = select(X, G=args.G, models=models, tol=args.tol, random_state=args.seed)
     except (ValueError, RuntimeError) as exc:
-        print(f"gaussmix: error: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     if args.quiet:
         print(f"{result.best_model},{result.best_G} BIC={result.bic_value:.{args.digits}f}")
@@ -102,8 +138,11 @@ def run(args) -> int:
         print()
         print(result.summary())
     if args.plot:
+        from ._files.model_files import atomic_write
+
         fig = result.plot_bic()
-        fig.savefig(args.plot, bbox_inches="tight")
+        fmt = _plot_format(args.plot)
+        atomic_write(args.plot, lambda f: fig.savefig(f, format=fmt, bbox_inches="tight"))
         if not args.quiet:
             print(f"\nBIC plot written to {args.plot}")
     return 0

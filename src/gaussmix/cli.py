@@ -44,16 +44,31 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------ argument types
-def _whole_number(minimum):
-    """An argparse type: an integer of at least ``minimum``."""
+# Every numeric option is checked here, while parsing: a bad value is a bad command line
+# (exit status 2, one line), never a hang, an overflow or a traceback later on.
+MAX_INT = 2**63 - 1  # NumPy's largest index: more rows or iterations cannot be addressed
+
+
+def _shown(text):
+    """An option's value for a message, cut short if long."""
+    return repr(text if len(text) <= 30 else text[:20] + "...")
+
+
+def _whole_number(minimum, maximum=MAX_INT):
+    """An argparse type: an integer in [minimum, maximum]."""
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected a whole number, got {text!r}") from None
+                f"expected a whole number, got {_shown(text)}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {minimum}, got {_shown(text)}")
+        if value > maximum:
+            limit = "2**63 - 1" if maximum == MAX_INT else str(maximum)
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number <= {limit}, got {_shown(text)}")
         return value
     return parse
 
@@ -66,9 +81,9 @@ def _non_negative_float(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {_shown(text)}") from None
+    if not value >= 0 or value == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {_shown(text)}")
     return value
 
 
@@ -76,9 +91,11 @@ def _seed(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {_shown(text)}") from None
     if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number in [0, 2**32), got {_shown(text)}")
     return value
 
 
@@ -210,8 +227,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                       help="draw only features I and J (0-based) in one panel")
     plot.add_argument("--color-by", choices=("cluster", "responsibility"),
                       default="cluster", help="colour of the points (default %(default)s)")
-    plot.add_argument("--dpi", type=_positive_int, default=150,
-                      help="resolution of raster images (default %(default)s)")
+    plot.add_argument("--dpi", type=_whole_number(1, 1200), default=150,
+                      help="resolution of raster images, 1 to 1200 (default %(default)s)")
 
     wanted = _command_in(argv)
     for name, (module, help_text) in _DELEGATED.items():
@@ -313,6 +330,43 @@ def _model_and_data(args):
     return gm, _model_input(gm, _read_table(args, gm), bool(args.columns))
 
 
+def _log_densities(gm, X, path):
+    """Every row's log-density under the model; a user error if one is not finite.
+
+    A row far outside the range of the model (say 1e200 after a fit to data near 0)
+    has a log-density that does not fit in a float: its probabilities and its label
+    would be meaningless, so no command prints them.
+    """
+    import numpy as np
+
+    per_row = np.asarray(gm.score_samples(X), dtype=np.float64)
+    bad = ~np.isfinite(per_row)
+    if bad.any():
+        first = int(np.argmax(bad))
+        n_bad = int(bad.sum())
+        more = "" if n_bad == 1 else f" ({n_bad} rows in all)"
+        raise CommandError(
+            f"{path}: data row {first + 1} is out of the model's range: its "
+            f"log-density is {per_row[first]} (not a finite number){more}; such rows "
+            "are too far from every component to be scored, labelled or drawn"
+        )
+    return per_row
+
+
+def _check_memory(n_rows, n_columns):
+    """Refuse a table of float64 that would not fit in this machine's memory."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: MemoryError will say
+        return
+    needed = n_rows * n_columns * 8
+    if needed > physical:
+        raise CommandError(
+            f"{n_rows} rows of {n_columns} value(s) need {needed / 2**30:.3g} GiB, more "
+            f"than this machine's {physical / 2**30:.3g} GiB of memory; draw fewer rows"
+        )
+
+
 def _feature_names(gm):
     names = getattr(gm, "feature_names_in_", None)
     if names is None:
@@ -347,18 +401,29 @@ def _write_table(frame, out):
                                                  lineterminator="\n"))
 
 
+class _HeldWarnings(list):
+    """Warnings caught while a command ran (e.g. EM did not converge)."""
+
+    def report(self):
+        """Print each distinct warning as one ``gaussmix: warning: ...`` line."""
+        seen = set()
+        for w in self:
+            text = " ".join(str(w.message).split())
+            if text not in seen:
+                seen.add(text)
+                print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+
 @contextlib.contextmanager
-def _reported_warnings():
-    """Show warnings (e.g. non-convergence) as one ``gaussmix: warning:`` line each."""
+def _held_warnings():
+    """Collect warnings; ``report()`` prints them as ``gaussmix: warning:`` lines."""
+    held = _HeldWarnings()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
-    seen = set()
-    for w in caught:
-        text = " ".join(str(w.message).split())
-        if text not in seen:
-            seen.add(text)
-            print(f"{PROG}: warning: {text}", file=sys.stderr)
+        try:
+            yield held
+        finally:
+            held.extend(caught)
 
 
 class _Progress:
@@ -428,7 +493,7 @@ def _cmd_fit(args):
         n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
     )
     show = sys.stderr.isatty() if args.progress is None else args.progress
-    with _reported_warnings(), _Progress(gm, show, sys.stderr):
+    with _Progress(gm, show, sys.stderr):  # warnings: see main
         gm.fit(X)
     if args.out:
         save(gm, args.out)
@@ -466,6 +531,7 @@ def _cmd_predict(args):
     import pandas as pd
 
     gm, X = _model_and_data(args)
+    _log_densities(gm, X, args.data)
     if args.proba:
         proba = gm.predict_proba(X)
         frame = pd.DataFrame(proba, columns=[f"proba_{k}" for k in range(proba.shape[1])])
@@ -482,7 +548,7 @@ def _cmd_score(args):
     if args.out and not args.per_row:
         raise CommandError("--out is for --per-row; the mean is printed")
     gm, X = _model_and_data(args)
-    per_row = gm.score_samples(X)
+    per_row = _log_densities(gm, X, args.data)
     if args.per_row:
         _write_table(pd.DataFrame({"log_likelihood": per_row}), args.out)
     else:
@@ -497,6 +563,7 @@ def _cmd_sample(args):
     gm = _load_model(args.model)
     if args.seed is not None:
         gm.random_state = args.seed
+    _check_memory(args.n_samples, gm.n_features_in_ + 1)
     X, y = gm.sample(args.n_samples)
     frame = pd.DataFrame(X, columns=_feature_names(gm))
     if args.labels:
@@ -510,6 +577,7 @@ def _cmd_plot(args):
     from ._files.model_files import atomic_write
 
     gm, X = _model_and_data(args)
+    _log_densities(gm, X, args.data)
     values = getattr(X, "to_numpy", lambda: X)()
     # The plots predict on bare arrays; they silence scikit-learn's warning that the
     # array has no feature names, and take the names for the axis labels.
@@ -583,9 +651,14 @@ def main(argv=None) -> int:
                f"select, demo (see '{PROG} --help')")
         return 2
     try:
-        status = handler(args)
-        sys.stdout.flush()
-        return int(status or 0)
+        # Warnings (NumPy's RuntimeWarnings included) become one line each after a
+        # success; after an error only the error line is printed.
+        with _held_warnings() as held:
+            status = int(handler(args) or 0)
+            sys.stdout.flush()
+        if status == 0:
+            held.report()
+        return status
     except (CommandError, DataError, ModelFileError) as exc:
         _error(exc)
     except BrokenPipeError:
@@ -597,7 +670,9 @@ def main(argv=None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         _error(f"{where}{exc.strerror or exc}")
-    except (ValueError, MemoryError) as exc:  # e.g. fewer rows than components
+    except MemoryError as exc:
+        _error(f"out of memory{': ' + str(exc) if str(exc) else ''}")
+    except (ValueError, OverflowError) as exc:  # e.g. fewer rows than components
         _error(exc or type(exc).__name__)
     except KeyboardInterrupt:
         _error("interrupted")

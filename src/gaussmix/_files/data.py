@@ -9,14 +9,22 @@ opened for reading; ``.npy`` files are loaded with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 FORMATS = ("csv", "tsv", "parquet", "npy")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+
+# What the decompressors raise for a truncated or corrupt archive (gzip's BadGzipFile
+# and bz2's errors are OSErrors): EOFError for a stream cut short, zlib.error for a bad
+# deflate stream (also inside a .zip), LZMAError for .xz, BadZipFile for a damaged .zip.
+_DECOMPRESSION_ERRORS = (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
 
 
 class DataError(ValueError):
@@ -178,6 +186,28 @@ def _has_header(path, sep) -> bool:
     return all(a and not _is_number(a) for a in first)
 
 
+def _raw_header(path, sep, what) -> list[str]:
+    """The header fields as written (pandas renames a repeated name 'a' to 'a.1')."""
+    import pandas as pd
+
+    try:
+        head = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str,
+                           keep_default_na=False, skipinitialspace=True)
+    except _DECOMPRESSION_ERRORS + (ValueError, OSError) as exc:  # read once already
+        raise DataError(f"{path}: cannot read as {what}: {_first_line(exc)}") from None
+    return [str(v).strip() for v in head.iloc[0]] if len(head) else []
+
+
+def _check_unique(path, names) -> None:
+    """Refuse repeated column names: a name must pick one column."""
+    seen = set()
+    for name in names:
+        if name and name in seen:
+            raise DataError(f"{path}: column name {name!r} appears more than once; "
+                            "give every column its own name")
+        seen.add(name)
+
+
 def _defaults(columns, names, default_columns):
     if columns is None and default_columns is not None and names is not None:
         if all(c in names for c in default_columns):
@@ -206,6 +236,9 @@ def _read_csv(path, columns, header, sep, default_columns=None):
         raise DataError(f"{path}: cannot parse as {what}: {_first_line(exc)}") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text {what} file (cannot decode it)") from None
+    except _DECOMPRESSION_ERRORS as exc:
+        raise DataError(f"{path}: cannot decompress it (truncated or corrupt file: "
+                        f"{_first_line(exc)})") from None
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as {what}: {_first_line(exc)}") from None
     if not isinstance(frame.index, pd.RangeIndex):
@@ -214,6 +247,8 @@ def _read_csv(path, columns, header, sep, default_columns=None):
             f"{path}: ragged rows: the data rows have more fields than the header"
         )
     names = [str(c) for c in frame.columns] if header else None
+    if header:
+        _check_unique(path, _raw_header(path, sep, what))
     columns = _defaults(columns, names, default_columns)
     if columns is not None:
         keep = _resolve_columns(path, columns, names, frame.shape[1])
@@ -256,6 +291,7 @@ def _read_parquet(path, columns, default_columns=None):
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
     names = list(schema.names)
+    _check_unique(path, names)
     columns = _defaults(columns, names, default_columns)
     keep = names if columns is None else [names[i] for i in
                                           _resolve_columns(path, columns, names, len(names))]
@@ -273,7 +309,7 @@ def _read_parquet(path, columns, default_columns=None):
         )
     try:
         table = pq.read_table(path, columns=keep)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
     values = np.column_stack(
         [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in keep]

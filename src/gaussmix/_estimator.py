@@ -19,7 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._engine.estep import log_resp_and_norm, weighted_log_prob
+from ._engine.estep import weighted_log_prob
+from ._engine.far import log_resp_and_norm_finite as log_resp_and_norm
 from ._engine.init import INIT_METHODS, initial_stats
 from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy
 from ._engine.mstep import MStep
@@ -370,8 +371,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _predict_validated(self, X):
         params = _as_params(self)
+        # The most probable component is that of the largest responsibility (which for
+        # a row beyond every density is the nearest component, not the first).
         return np.concatenate(
-            [np.argmax(weighted_log_prob(c, params), axis=1) for c in self._row_chunks(X)]
+            [np.argmax(log_resp_and_norm(c, params)[0], axis=1)
+             for c in self._row_chunks(X)]
         )
 
     def score_samples(self, X):

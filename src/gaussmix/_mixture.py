@@ -19,7 +19,9 @@ from dataclasses import replace
 import numpy as np
 from scipy import linalg
 
-from ._engine.estep import log_gaussian_prob, log_resp_and_norm, weighted_log_prob
+from ._engine.estep import log_gaussian_prob, log_resp_and_norm
+from ._validation import check_int, check_random_state, check_real
+
 from ._engine.loop import EmptyComponentWarning, fixed_steps_policy, run_em
 from ._engine.mstep import EMPTY_SHARE, _NK_GUARD, MStep, mstep, reseed_empty
 from ._engine.parallel import with_single_threaded_blas
@@ -80,6 +82,9 @@ def _regularised(cov: np.ndarray, reg_covar: float) -> np.ndarray:
     )
 
 
+MAX_STEPS = 1_000_000  # Mixture.fit's largest n_steps
+
+
 class Gauss:
     """One Gaussian component: mean ``mu``, covariance ``cov`` and weight ``pi``.
 
@@ -131,7 +136,11 @@ class Gauss:
 
     @mu.setter
     def mu(self, value):
-        mu = np.array(value, dtype=np.float64)  # a copy: the caller keeps theirs
+        try:
+            mu = np.array(value, dtype=np.float64)  # a copy: the caller keeps theirs
+        except (TypeError, ValueError):
+            raise ValueError(f"mu must be a number or a 1-D array of numbers, got "
+                             f"{value!r}.") from None
         if mu.ndim == 0:
             mu = mu.reshape(1)
         if mu.ndim != 1 or mu.shape[0] == 0:
@@ -154,7 +163,11 @@ class Gauss:
     @cov.setter
     def cov(self, value):
         d = self._mu.shape[0]
-        cov = np.array(value, dtype=np.float64)
+        try:
+            cov = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"cov must be a number, a 1-D array of variances or a "
+                             f"(D, D) matrix of numbers, got {value!r}.") from None
         if cov.ndim == 0:
             cov = cov * np.eye(d)
         elif cov.ndim == 1 and cov.shape[0] == d:
@@ -172,7 +185,7 @@ class Gauss:
                 f"cov must be symmetric, got {_fmt_array(cov)}; pass (cov + cov.T) / 2 "
                 "if the asymmetry is rounding."
             )
-        cov = (cov + cov.T) / 2.0
+        cov = cov / 2.0 + cov.T / 2.0  # no overflow at 1e308
         eigenvalues = linalg.eigvalsh(cov)
         if eigenvalues[0] < -_PSD_RTOL * max(eigenvalues[-1], 0.0):
             raise ValueError(
@@ -188,7 +201,7 @@ class Gauss:
 
     @pi.setter
     def pi(self, value):
-        pi = float(value)
+        pi = check_real(value, "pi", minimum=0.0)
         if not np.isfinite(pi) or pi < 0:
             raise ValueError(f"pi must be a finite weight >= 0, got {value!r}.")
         self._pi = pi
@@ -288,7 +301,7 @@ class Gauss:
         if nk > 0:
             diff = X - self._mu
             cov = (diff * r[:, None]).T @ diff / (nk + _NK_GUARD)
-            cov = (cov + cov.T) / 2.0
+            cov = cov / 2.0 + cov.T / 2.0  # no overflow at 1e308
             cov[np.diag_indices_from(cov)] += reg_covar
             self.cov = cov  # checked: reg_covar=0 on a collapsed component warns
 
@@ -386,9 +399,8 @@ class Mixture(MutableSequence):
     """
 
     def __init__(self, components=(), reg_covar: float = DEFAULT_REG_COVAR):
-        reg_covar = float(reg_covar)
-        if not np.isfinite(reg_covar) or reg_covar < 0:
-            raise ValueError(f"reg_covar must be a number >= 0, got {reg_covar!r}.")
+        reg_covar = check_real(reg_covar, "reg_covar", minimum=0.0,
+                               what="a finite number >= 0 (default 1e-6)")
         self.reg_covar = reg_covar
         self._components: list[Gauss] = []
         self.log_likelihoods_: list[float] = []
@@ -562,7 +574,7 @@ class Mixture(MutableSequence):
         ----------
         X : array-like of shape (n, D), or a Source
         n_steps : int, default=100
-            EM steps (an E-step then an M-step each).
+            EM steps (an E-step then an M-step each), at most 1 000 000.
         tol : float or None, default=None
             If given, stop once the mean log-likelihood per row changes by less than
             ``tol`` in one step (``GaussianMixture``'s ``tol``).
@@ -575,11 +587,16 @@ class Mixture(MutableSequence):
         self : Mixture
             Its components hold the fitted parameters and responsibilities under them.
         """
-        if int(n_steps) != n_steps or n_steps < 0:
-            raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}.")
-        if tol is not None and not tol >= 0:
-            raise ValueError(f"tol must be None or a number >= 0, got {tol!r}.")
+        # A cap on the cap: a million steps is far past where EM stops moving, and
+        # a mistaken 1e30 would never return.
+        n_steps = check_int(n_steps, "n_steps", minimum=0, maximum=MAX_STEPS)
+        tol = check_real(tol, "tol", minimum=0.0, allow_none=True)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be None or a callable (step, mixture), got "
+                            f"{type(callback).__name__}.")
         source = self._source(X)
+        if source.n_rows < 1:
+            raise ValueError("X has no rows; fit needs at least one row of data.")
         self.log_likelihoods_ = []
         self.n_iter_ = 0
         self.converged_ = False
@@ -658,7 +675,7 @@ class Mixture(MutableSequence):
     def predict(self, X) -> np.ndarray:
         """The most probable component of each row, shape (n,)."""
         X = _check_X(X, self.n_features)
-        return np.argmax(weighted_log_prob(X, self._params()), axis=1)
+        return np.argmax(log_resp_and_norm(X, self._params())[0], axis=1)
 
     def sample(self, n: int = 1, random_state=None):
         """Draw ``n`` rows from the mixture.
@@ -674,9 +691,9 @@ class Mixture(MutableSequence):
         labels : ndarray of shape (n,)
             The component each row was drawn from.
         """
-        if int(n) != n or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}.")
-        rng = np.random.default_rng(random_state)
+        # An array of n rows must fit in memory: more than 2**40 cannot.
+        n = check_int(n, "n", minimum=1, maximum=2**40)
+        rng = np.random.default_rng(check_random_state(random_state))
         labels = rng.choice(len(self), size=int(n), p=self.weights)
         X = np.empty((int(n), self.n_features))
         for k, g in enumerate(self._components):

@@ -71,7 +71,10 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     # Only the weights' ratios matter: scale them by a power of two (exactly) so the
     # largest lies in [1, 2), and no common scale of theirs can underflow, overflow or
     # reach the fit's guards (1e-300 or 1e300 weights fit as 1).
+    # (If the weights span more than float64's range, the smallest positive one is
+    # kept a normal number instead.)
     exponent = np.frexp(w.max())[1] - 1
+    exponent = min(exponent, np.frexp(w[w > 0].min())[1] + 1021)
     if exponent:
         w = np.ldexp(w, -exponent)
     return w.astype(dtype, copy=False)
@@ -141,3 +144,78 @@ def check_precisions(precisions, family, n_components, n_features, dtype):
     elif np.any(precisions <= 0.0):
         raise ValueError(f"'{family} precision' should be positive")
     return precisions
+
+
+# ------------------------------------------------------------- scalar parameters
+# The checks every public face runs on its scalar arguments: a ValueError (TypeError
+# for a value of the wrong kind) that names the parameter and says what to pass.
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def check_int(value, name, *, minimum=None, maximum=None, allow_none=False,
+              what=None):
+    """``value`` as a Python int in [minimum, maximum]; None passes if allowed."""
+    if value is None and allow_none:
+        return None
+    hint = what or _int_hint(minimum, maximum, allow_none)
+    # Integers only, as scikit-learn checks them: a float (even 2.0, or 1e300 steps)
+    # is a mistake to point out, not a number to round.
+    if _is_bool(value) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {hint}, got {value!r} of type "
+                        f"{type(value).__name__}.")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None
+                                                       and value > maximum):
+        raise ValueError(f"{name} must be {hint}, got {value!r}.")
+    return value
+
+
+def _int_hint(minimum, maximum, allow_none):
+    if minimum is not None and maximum is not None:
+        text = f"an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        text = f"an integer >= {minimum}"
+    elif maximum is not None:
+        text = f"an integer <= {maximum}"
+    else:
+        text = "an integer"
+    return text + (" (or None)" if allow_none else "")
+
+
+def check_real(value, name, *, minimum=None, inclusive=True, allow_none=False,
+               what=None):
+    """``value`` as a finite float (> or >= minimum); None passes if allowed."""
+    if value is None and allow_none:
+        return None
+    if minimum is None:
+        hint = "a finite number"
+    else:
+        hint = f"a finite number {'>=' if inclusive else '>'} {minimum}"
+    hint = what or (hint + (" (or None)" if allow_none else ""))
+    if _is_bool(value) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {hint}, got {value!r} of type "
+                        f"{type(value).__name__}.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be {hint}, got {value!r}.")
+    if minimum is not None and (value < minimum or (not inclusive and value == minimum)):
+        raise ValueError(f"{name} must be {hint}, got {value!r}.")
+    return value
+
+
+def check_random_state(value, name="random_state"):
+    """None, an int >= 0, or a numpy Generator / RandomState, as numpy accepts them."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.RandomState,
+                                           np.random.SeedSequence,
+                                           np.random.BitGenerator)):
+        return value
+    return check_int(value, name, minimum=0,
+                     what="None, an integer seed >= 0 or a numpy Generator")
+
+
+def check_bool(value, name):
+    """``value`` as a bool (True, False, or numpy's)."""
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)

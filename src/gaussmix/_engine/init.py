@@ -38,7 +38,15 @@ def _picked_rows(sample, n_components, method, random_state):
     if w is not None:
         rows = np.flatnonzero(w > 0)
         if not np.all(w[rows] == w[rows][0]):
-            p = w[rows] / w[rows].sum()
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                p = w[rows] / w[rows].sum()
+            if not (np.all(np.isfinite(p)) and np.count_nonzero(p) >= n_components):
+                # Weights so unequal (1e300 and 1e-300) that the small ones' shares
+                # underflow to 0, or so large that their sum overflows: the same draw
+                # (without replacement, each row in proportion to its weight) by the
+                # Gumbel top-k trick, in log space.
+                keys = np.log(w[rows]) + random_state.gumbel(size=rows.size)
+                return rows[np.argsort(-keys, kind="stable")[:n_components]]
     return rows[random_state.choice(rows.size, size=n_components, replace=False, p=p)]
 
 

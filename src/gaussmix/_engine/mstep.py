@@ -8,7 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import VanishingComponentError
+from .._errors import (
+    ILL_DEFINED_COVARIANCE,
+    DegenerateCovarianceError,
+    VanishingComponentError,
+)
 from .._models.registry import CovarianceModel
 from .parallel import with_single_threaded_blas
 from .params import Params, params_from_covariances
@@ -70,10 +74,23 @@ class MStep:
 
     def __call__(self, stats: SuffStats, state=None) -> tuple[Params, Any]:
         stats = per_unit_row_weight(stats)
-        if not self.strict:
-            params = mstep(stats, self.model, self.reg_covar, state, self.error_hint)
-            return params, params.covariances
-        return self._strict(stats, state)
+        # Statistics that overflowed (data at a scale near 1e160 and beyond, whose
+        # squares exceed the floats) have no covariance to estimate: a typed failure,
+        # not a LinAlgError from deep in a factorisation.
+        scatter = getattr(stats, "scatter", None)
+        if not (np.all(np.isfinite(stats.means))
+                and (scatter is None or np.all(np.isfinite(scatter)))):
+            raise DegenerateCovarianceError(
+                ILL_DEFINED_COVARIANCE + self.error_hint + " (the covariances overflow "
+                "the floating-point range at the data's scale: rescale the data)")
+        try:
+            if not self.strict:
+                params = mstep(stats, self.model, self.reg_covar, state, self.error_hint)
+                return params, params.covariances
+            return self._strict(stats, state)
+        except np.linalg.LinAlgError as exc:  # an eigen- or Cholesky step failed
+            raise DegenerateCovarianceError(
+                ILL_DEFINED_COVARIANCE + self.error_hint + f" ({exc})") from exc
 
     @with_single_threaded_blas
     def _strict(self, stats: SuffStats, state):

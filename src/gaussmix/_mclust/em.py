@@ -19,7 +19,6 @@ closed form (``mvn``), counted as one iteration.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -32,12 +31,15 @@ from .._engine.params import Params
 from .._engine.producers import row_pass, thread_pass
 from .._engine.sources import ArraySource
 from .._engine.stats import SuffStats
+from .._errors import DegenerateCovarianceError
 from .._models.mclust import _canonical, unmap
+from .._models.numerics import MCLUST_MAX_ITER
 from .._models.registry import get_model
 from . import fast_em
 from .result import MclustFit, MclustParams
 
 BACKENDS = ("auto", "numpy", "numba")
+
 
 
 def compiled_available() -> bool:
@@ -47,7 +49,7 @@ def compiled_available() -> bool:
 
 def resolve_backend(backend: str) -> str:
     """"auto" -> "numba" when Numba is installed, else "numpy"; checks the name."""
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
     if backend == "auto":
         return "numba" if compiled_available() else "numpy"
@@ -75,7 +77,8 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
         with ``fixed``, the rows labelled there keep their component in that E-step
         (mclust's noise rows) and EM then starts with an M-step from it.
     tol, max_iter :
-        mclust's relative tolerance and iteration cap (None: no cap).
+        mclust's relative tolerance and iteration cap (None: ``MCLUST_MAX_ITER``,
+        10 000; mclust's default is no cap).
     prior : Prior, optional
         A resolved conjugate prior (mclust's MAP M-steps).
     noise_log_density : float, optional
@@ -117,7 +120,7 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
         start = thread_pass(source, kind, labels=fixed)(
             replace(start, noise_log_density=noise_log_density, noise_proportion=0.0))
     mstep = MStep(model, prior=prior, strict=True, noise_log_density=noise_log_density)
-    budget = 1 if single else (sys.maxsize if max_iter is None else int(max_iter))
+    budget = 1 if single else (MCLUST_MAX_ITER if max_iter is None else int(max_iter))
     result = run_em(thread_pass(source, kind), mstep, start, mclust_policy(tol),
                     max_iter=budget)
     history = result.log_likelihoods
@@ -134,7 +137,13 @@ def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit
         z = np.exp(log_resp_and_norm(X, start)[0])
     else:
         z = one_hot(start, n_components) if start.ndim == 1 else start
-    return fast_em.fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
+    try:
+        return fast_em.fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
+    except np.linalg.LinAlgError as exc:
+        # The compiled eigensolver refuses a scatter that overflowed (data near 1e160
+        # and beyond): no covariance can be estimated, mclust's NA as on the loop.
+        raise DegenerateCovarianceError(
+            f"singular covariance (model {name}: {exc}; rescale the data)") from exc
 
 
 def responsibilities(source, params: Params) -> np.ndarray:
@@ -154,7 +163,14 @@ def _as_2d(X):
 def _as_z(z_init, n):
     z = np.asarray(z_init)
     if z.ndim == 1:
+        if not np.issubdtype(z.dtype, np.integer) or (z.size and z.min() < 0):
+            raise ValueError("z_init must be integer labels 0 .. G-1 (one per row) or "
+                             "an (n, G) array of responsibilities in [0, 1].")
         z = unmap(z)
+    if z.ndim != 2 or not (np.issubdtype(z.dtype, np.number) or z.dtype == bool):
+        raise ValueError("z_init must be integer labels 0 .. G-1 (one per row) or an "
+                         f"(n, G) array of responsibilities in [0, 1], got shape "
+                         f"{z.shape} of dtype {z.dtype}.")
     z = np.asarray(z, dtype=np.float64)
     if z.shape[0] != n:
         raise ValueError("z_init and X must have the same number of rows")
@@ -168,18 +184,37 @@ def mclust_em(X, model_name: str, z_init, tol: float = 1e-5, max_iter: int | Non
               backend: str = "numpy") -> MclustFit:
     """mclust's ``me`` on an in-memory array, from a partition or responsibilities.
 
+    EM stops when the relative change of the log-likelihood is at most ``tol`` or after
+    ``max_iter`` iterations (None: ``MCLUST_MAX_ITER``, 10 000, where mclust has no
+    cap).
+
     mclust's call shape: rows ``X``, starting responsibilities ``z_init`` (n, G) or
     labels (n,), the noise column last with ``noise_vinv`` (mclust's ``Vinv``); a
     :class:`~gaussmix._models.prior.PriorControl` is resolved on (X, G, model) as mclust
     does. The result's ``z`` holds the final responsibilities.
     """
-    from .._models.prior import resolve_prior
+    from .._models.prior import Prior, PriorControl, resolve_prior
+    from .._validation import check_int, check_real
 
+    if not isinstance(model_name, str):
+        raise TypeError(f"model_name must be a model name such as 'VVV', got "
+                        f"{model_name!r}.")
+    tol = check_real(tol, "tol", minimum=0.0, what="a finite number >= 0 (mclust's "
+                     "default is 1e-5)")
+    max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
+    noise_vinv = check_real(noise_vinv, "noise_vinv", minimum=0.0, inclusive=False,
+                            allow_none=True, what="None or a finite density > 0 (1 / "
+                            "the noise component's hypervolume)")
+    if not (prior is None or prior is True or isinstance(prior, (Prior, PriorControl))):
+        raise TypeError(f"prior must be None, True, a PriorControl or a Prior, got "
+                        f"{type(prior).__name__}.")
     X = _as_2d(X)
+    if X.shape[0] < 1:
+        raise ValueError("X has no rows; mclust_em needs at least one row.")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values; remove or impute them.")
     z = _as_z(z_init, X.shape[0])
     noise = noise_vinv is not None
-    if noise and not noise_vinv > 0:
-        raise ValueError("noise_vinv must be positive")
     G = z.shape[1] - noise
     if G < 1:
         raise ValueError("z_init needs at least one Gaussian component")

@@ -30,8 +30,8 @@ import math
 import numpy as np
 
 # mclust's thresholds, shared with the NumPy reference (frozen into the compiled code).
-from .._models.numerics import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS,
-                               SMALOG)
+from .._models.numerics import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL,
+                               MCLUST_MAX_ITER, RTEPS, SMALOG)
 from .._errors import DegenerateCovarianceError, NonFiniteLikelihoodError
 from .._models.mclust import _canonical
 from .result import MclustFit, MclustParams, map_loglik
@@ -788,7 +788,8 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
     var, cov = np.empty((K, d)), np.empty((K, d, d))
     shape_d, scale = np.empty(d), np.empty(K)
     shape_kd, orient = np.empty((K, d)), np.empty((d, d))
-    max_iter = np.iinfo(np.int32).max if max_iter is None else int(max_iter)
+    if max_iter is None:  # mclust has no cap; ours is large and finite
+        max_iter = MCLUST_MAX_ITER
     status, loglik, n_iter, err = _em(X, z, code, float(tol), max_iter, weights, means,
                                       var, cov, shape_d, scale, shape_kd, orient)
     if status:

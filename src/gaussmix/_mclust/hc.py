@@ -59,7 +59,7 @@ BACKENDS = ("auto", "numba", "numpy")
 
 def _compiled(backend) -> bool:
     """Whether ``backend`` means the compiled agglomeration; checks that it can run."""
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(
             f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}."
         )
@@ -95,7 +95,11 @@ def scaled_svd_transform(X) -> np.ndarray:
         X = X[:, None]
     n = X.shape[0]
     centred = X - X.mean(axis=0)
-    sd = np.sqrt((centred**2).sum(axis=0) / max(n - 1, 1))
+    # The squares scaled by a power of two per column, which is exact: the same
+    # numbers as the plain formula, without overflow at large scales (1e160).
+    _, exponent = np.frexp(np.abs(centred).max(axis=0, initial=0.0))
+    unit = np.ldexp(1.0, exponent)
+    sd = np.sqrt(((centred / unit) ** 2).sum(axis=0) / max(n - 1, 1)) * unit
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = centred / sd
     scaled = scaled[:, np.all(np.isfinite(scaled), axis=0)]
@@ -335,16 +339,29 @@ def hc(Z, model_name="VVV", *, alpha=1.0, beta=1.0, n_merges=None,
         For an unknown ``model_name`` or ``backend``, ``backend="numba"`` without
         Numba, or data with NaN or infinite values.
     """
-    if model_name not in ("VVV", "EII"):
+    from .._validation import check_int, check_real
+
+    if not isinstance(model_name, str) or model_name not in ("VVV", "EII"):
         raise ValueError(f"hc: model_name must be 'VVV' or 'EII', got {model_name!r}.")
+    alpha = check_real(alpha, "hc: alpha", minimum=0.0, inclusive=False)
+    beta = check_real(beta, "hc: beta", minimum=0.0, inclusive=False)
+    n_merges = check_int(n_merges, "hc: n_merges", minimum=0, allow_none=True)
     compiled = _compiled(backend)
-    Z = np.asarray(Z, dtype=np.float64)
+    try:
+        Z = np.asarray(Z, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("hc: Z must be a numeric array of shape (n, d).") from None
     if Z.ndim == 1:
         Z = Z[:, None]
+    if Z.ndim != 2:
+        raise ValueError(f"hc: Z must be a 1-D or 2-D array, got {Z.ndim} dimensions.")
     n, p = Z.shape
     if not np.all(np.isfinite(Z)):
         raise ValueError("hc: the data contain NaN or infinite values.")
-    total = n - 1 if n_merges is None else min(int(n_merges), n - 1)
+    if p == 0 and n > 1:
+        raise ValueError("hc: Z has no columns (scaled_svd_transform of data whose "
+                         "rows are all equal); there is nothing to agglomerate.")
+    total = n - 1 if n_merges is None else min(n_merges, n - 1)
     if total <= 0:
         return np.zeros((0, 2), dtype=np.intp)
     scaled = Z / np.sqrt(n * max(p, 1))
@@ -467,8 +484,11 @@ def qclass(x, k) -> np.ndarray:
         dq = np.diff(q)
         drop = np.argsort(dq, kind="stable")[: q.size - k - 1]
         q = np.delete(q, drop)
-    q[0] = x.min() - eps
-    q[-1] = x.max() + eps
+    # The outer bounds just beyond the data, also where eps is below the spacing of
+    # the floats there (large values, e.g. x + 1e9: mclust's bounds would equal the
+    # extremes and leave the largest value in no class).
+    q[0] = min(x.min() - eps, np.nextafter(x.min(), -np.inf))
+    q[-1] = max(x.max() + eps, np.nextafter(x.max(), np.inf))
     labels = np.full(x.size, -1, dtype=np.intp)
     for i in range(k):
         labels[(x >= q[i]) & (x < q[i + 1])] = i
@@ -495,7 +515,8 @@ def starting_partitions(X, G, backend="auto") -> dict:
     Returns
     -------
     dict int -> ndarray of shape (n,), int
-        0-based labels numbered in order of first appearance, for each G.
+        0-based labels numbered in order of first appearance, for each G (for
+        univariate data, none for a G above the number of distinct values).
     """
     _compiled(backend)  # a bad backend is an error whatever the data
     X = np.asarray(X, dtype=np.float64)
@@ -509,10 +530,14 @@ def starting_partitions(X, G, backend="auto") -> dict:
     if not wanted:
         return parts
     if d == 1:
-        for g in wanted:
-            parts[g] = qclass(X[:, 0], g) if g > 1 else np.zeros(n, dtype=np.intp)
+        n_distinct = np.unique(X[:, 0]).size
+        for g in wanted:  # no partition into more classes than distinct values
+            if g <= n_distinct:
+                parts[g] = qclass(X[:, 0], g) if g > 1 else np.zeros(n, dtype=np.intp)
         return parts
     Z = scaled_svd_transform(X)
+    if Z.shape[1] == 0:  # every row the same: no partition into several classes
+        return {g: np.zeros(n, dtype=np.intp) for g in wanted if g == 1}
     pairs = hc(Z, "VVV" if n > d else "EII", n_merges=n - wanted[0], backend=backend)
     for g in wanted:
         parts[g] = hclass(pairs, n, g)

@@ -187,9 +187,16 @@ def _resolve_models(models, n, d, prior):
     else:
         if isinstance(models, str):
             models = [models]
+        try:
+            models = list(models)
+        except TypeError:
+            raise TypeError("models must be a model name or a list of them (e.g. "
+                            f"['VVV', 'EEE']), got {type(models).__name__}.") from None
         chosen = []
         for m in models:
-            m = str(m)
+            if not isinstance(m, str):
+                raise TypeError("models must be a model name or a list of them (e.g. "
+                                f"['VVV', 'EEE']), got the entry {m!r}.")
             mclust_name = m.upper() in MCLUST_MODELS + UNIVARIATE_MODELS
             try:  # mclust's names in any case; a registered model by its own name
                 chosen.append(_fam._canonical(m.upper() if mclust_name else m))
@@ -214,10 +221,51 @@ def _resolve_models(models, n, d, prior):
     return chosen
 
 
+def _check_scalars(tol, max_iter, random_state, n_jobs, hypvol, verbose, prior):
+    """select's scalar parameters, checked before any work."""
+    from .._models.prior import Prior, PriorControl
+    from .._validation import check_bool, check_int, check_random_state, check_real
+
+    tol = check_real(tol, "tol", minimum=0.0, what="a finite number >= 0 (mclust's "
+                     "default is 1e-5)")
+    max_iter = check_int(max_iter, "max_iter", minimum=1, allow_none=True)
+    random_state = check_random_state(random_state)
+    n_jobs = check_int(n_jobs, "n_jobs", allow_none=True,
+                       what="None, a positive integer, or a negative one (-1: one "
+                       "thread per CPU)")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be None, a positive integer, or a negative one "
+                         "(-1: one thread per CPU), got 0.")
+    hypvol = check_real(hypvol, "hypvol", minimum=0.0, inclusive=False, allow_none=True,
+                        what="None (the data's hypervolume) or a finite volume > 0")
+    check_bool(verbose, "verbose")
+    if not (prior is None or prior is True or isinstance(prior, (Prior, PriorControl))):
+        raise TypeError(f"prior must be None, True, a PriorControl (prior_control()) or "
+                        f"a Prior, got {type(prior).__name__}.")
+    return tol, max_iter, random_state, n_jobs, hypvol
+
+
+def _check_G(G):
+    """select's G: an integer or an iterable of integers, sorted and deduplicated."""
+    values = [G] if np.isscalar(G) or isinstance(G, np.ndarray) and G.ndim == 0 else G
+    try:
+        values = list(values)
+    except TypeError:
+        raise TypeError(f"G must be an integer or an iterable of integers (e.g. "
+                        f"range(1, 10)), got {type(G).__name__}.") from None
+    from .._validation import check_int
+
+    return sorted({check_int(g, "G", what="an integer or integers >= 0 (e.g. "
+                             "range(1, 10))") for g in values})
+
+
 def _noise_mask(noise, n):
     if noise is None:
         return None
     arr = np.asarray(noise)
+    if arr.dtype != bool and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError("noise must be a boolean mask of the rows or integer row "
+                         f"indices in [0, n), got dtype {arr.dtype}.")
     if arr.dtype == bool:
         if arr.shape != (n,):
             raise ValueError(f"A boolean noise mask must have one entry per row ({n}).")
@@ -244,9 +292,10 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     X : array-like of shape (n_samples, n_features) or (n_samples,), or a Source
         Data (a pandas DataFrame keeps its column names for the plots). A Source is read
         through its chunks and samples only.
-    G : iterable of int, optional
+    G : int or iterable of int, optional
         Numbers of components; default ``range(1, 10)`` (``range(0, 10)`` with a noise
-        component). Values above the number of rows are dropped.
+        component). Values above the number of rows are dropped; for 1-D data, values
+        above the number of distinct values are NaN cells (no starting partition).
     models : str or list of str, optional
         mclust model names (``"EII"`` ... ``"VVV"``); default all 14 (only the spherical
         and diagonal ones when ``n <= d``), or ``"E"`` and ``"V"`` for 1-D data.
@@ -257,15 +306,20 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         Rows that start in a uniform noise component (mclust's
         ``initialization = list(noise = ...)``); adds the G = 0 row.
     hypvol : float, optional
-        Volume of the noise component's support; default :func:`hypervolume` of X.
+        Volume of the noise component's support (finite, > 0); default
+        :func:`hypervolume` of X (a ValueError when that is 0, e.g. with a constant
+        column).
     subset : array-like of int, optional
         Rows for the hierarchical initialisation (mclust's
         ``initialization$subset``, 0-based). Default: all rows, or a random subset of
         2000 when there are more.
     tol : float, default=1e-5
-        EM stops when the relative change of the log-likelihood is at most ``tol``.
+        EM stops when the relative change of the log-likelihood is at most ``tol``
+        (a finite number >= 0).
     max_iter : int, optional
-        Iteration cap per fit (mclust's default: none).
+        Iteration cap per fit. Default: 10 000 (``MCLUST_MAX_ITER``; mclust has no
+        cap, which no fit at mclust's tolerance comes near, and with which a fit at
+        ``tol=0`` could run for ever).
     random_state : None, int or numpy Generator
         Draws the initialisation subset when one is needed.
     n_jobs : int, default=-1
@@ -295,6 +349,8 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     """
     import pandas as pd
 
+    tol, max_iter, random_state, n_jobs, hypvol = _check_scalars(
+        tol, max_iter, random_state, n_jobs, hypvol, verbose, prior)
     source, X, col_names, feature_names = _check_data(X)
     n, d = source.n_rows, source.n_features
     backend = resolve_backend(backend)
@@ -302,8 +358,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     noise_mask = _noise_mask(noise, n)
     if G is None:
         G = range(0 if noise_mask is not None else 1, 10)
-    Gs = sorted({int(g) for g in np.atleast_1d(np.asarray(list(G) if not np.isscalar(G)
-                                                           else [G]))})
+    Gs = _check_G(G)
     if not Gs:
         raise ValueError("G is empty.")
     if Gs[0] < 0 or (Gs[0] == 0 and noise_mask is None):
@@ -320,6 +375,12 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         # In the order given: the order of the rows settles ties in the agglomeration
         # and the numbering of the starting clusters, as in mclust.
         subset = np.asarray(subset)
+        if subset.dtype == bool and subset.shape != (n,):
+            raise ValueError(f"A boolean subset must have one entry per row ({n}), got "
+                             f"shape {subset.shape}.")
+        if subset.dtype != bool and not np.issubdtype(subset.dtype, np.integer):
+            raise ValueError("subset must hold integer row indices in [0, n) (or be a "
+                             f"boolean mask of the rows), got dtype {subset.dtype}.")
         rows = (np.flatnonzero(subset) if subset.dtype == bool
                 else subset.astype(np.intp).ravel())
         if rows.size == 0 or rows.min() < 0 or rows.max() >= n:
@@ -340,13 +401,19 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
                              "the noise.")
         hc_data = hc_data[keep]
         rows = None if rows is None else rows[keep]
-    need = [g for g in Gs if g >= (1 if noise_mask is not None else 2)]
+    # No starting partition into more classes than the rows of the hierarchical stage:
+    # those cells are NaN (a FitError in the grid).
+    need = [g for g in Gs if (1 if noise_mask is not None else 2) <= g <= hc_data.shape[0]]
     partitions = starting_partitions(hc_data, need, backend=backend) if need else {}
 
     log_vinv = None
     if noise_mask is not None:
-        vol = (hypervolume(source if X is None else X) if hypvol is None or hypvol <= 0
-               else float(hypvol))
+        vol = hypervolume(source if X is None else X) if hypvol is None else hypvol
+        if not (np.isfinite(vol) and vol > 0):
+            raise ValueError(
+                f"The data's hypervolume is {vol!r} (a constant column, or a scale "
+                "beyond floating point), so a uniform noise component has no density; "
+                "pass hypvol= a positive finite volume, or drop constant columns.")
         log_vinv = -math.log(vol)
 
     @lru_cache(maxsize=None)
@@ -521,6 +588,9 @@ class _Grid:
     def fit(self, name, g) -> _Cell:
         """Fit cell (name, g); raises FitError where mclust reports NA."""
         n = self.source.n_rows
+        if g > 1 and g not in self.partitions:
+            # No starting partition: fewer rows (or 1-D distinct values) than g.
+            raise FitError(f"no starting partition into {g} classes")
         if self.noise_mask is None:
             if g == 1:
                 found = self.singles[get_model(name).single_class]
@@ -601,7 +671,7 @@ class SelectionResult:
         self.subset = subset
         self.n, self.d = source.n_rows, source.n_features
         if cell is None:
-            raise RuntimeError(
+            raise FitError(
                 "None of the models could be fitted: every cell of the grid failed. Try "
                 "fewer components, other models, or a prior."
             )

@@ -18,6 +18,7 @@ import lzma
 import os
 import tempfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
 
 
 def _snapshot(paths):
-    return {p: (open(p, "rb").read(), os.stat(p).st_mtime_ns)
+    return {p: (Path(p).read_bytes(), os.stat(p).st_mtime_ns)
             for p in paths if os.path.isfile(p)}
 
 

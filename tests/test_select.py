@@ -314,3 +314,14 @@ def test_cli_reads_data_as_fit_does(tmp_path, capsys, monkeypatch):
     # The column names reach select (its plots label axes with them).
     assert list(seen[0].columns) == ["v", "u"]
     np.testing.assert_array_equal(seen[0].to_numpy(), [[2, 1], [5, 3], [4, 4], [1, 6]])
+
+
+def test_cli_reads_a_one_column_csv_like_the_library(tmp_path, capsys):
+    # Issue 17: a delimiter sniffer once took the header's letters for a delimiter.
+    values = np.r_[np.linspace(0, 1, 30), np.linspace(6, 8, 30)]
+    csv = tmp_path / "one.csv"
+    csv.write_text("value\n" + "\n".join(f"{v:.6f}" for v in values) + "\n")
+    code, out = _cli([str(csv), "-G", "1:2", "-q"], capsys)
+    want = select(np.round(values, 6), G=range(1, 3))
+    assert code == 0
+    assert out.out.strip() == f"{want.best_model},{want.best_G} BIC={want.bic_value:.4f}"

@@ -41,7 +41,6 @@ from .result import MclustFit, MclustParams
 BACKENDS = ("auto", "numpy", "numba")
 
 
-
 def compiled_available() -> bool:
     """Whether the compiled backend can run (Numba is installed)."""
     return fast_em.AVAILABLE

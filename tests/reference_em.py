@@ -46,9 +46,13 @@ def reference_em(X, weights, means, covs, covariance_type, n_steps, reg_covar=1e
     return weights, means, cov_out, lls
 
 
-def direct_stats(X, resp_w, kind):
+def direct_stats(X, resp_w, kind, dtype=np.float64):
     """Sufficient statistics from their definition: weight sums, weighted means and
-    scatters about them, in the "full", "diag" or "tied" layout."""
+    scatters about them (two passes), in the "full", "diag" or "tied" layout, computed
+    in ``dtype`` (``np.longdouble`` where float64's own sums would lose digits) and
+    returned in float64."""
+    X = np.asarray(X, dtype=dtype)
+    resp_w = np.asarray(resp_w, dtype=dtype)
     nk = resp_w.sum(axis=0)
     means = resp_w.T @ X / nk[:, None]
     scat = np.stack([(resp_w[:, j, None] * (X - means[j])).T @ (X - means[j])
@@ -57,4 +61,4 @@ def direct_stats(X, resp_w, kind):
         scat = np.stack([np.diag(s) for s in scat])
     elif kind == "tied":
         scat = scat.sum(axis=0)
-    return nk, means, scat
+    return nk.astype(np.float64), means.astype(np.float64), scat.astype(np.float64)

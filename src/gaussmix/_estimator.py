@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._engine.estep import log_resp_and_norm, weighted_log_prob
+from ._engine.estep import log_resp_and_norm, most_probable
 from ._engine.init import INIT_METHODS, initial_stats
 from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy
 from ._engine.mstep import MStep
@@ -229,7 +229,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         source = self._fit(X, sample_weight)
         params = _as_params(self)
-        return row_pass(source, lambda c: _labels(c, params))
+        return row_pass(source, lambda c: most_probable(c, params))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
@@ -370,7 +370,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _predict_validated(self, X):
         params = _as_params(self)
-        return np.concatenate([_labels(c, params) for c in self._row_chunks(X)])
+        return np.concatenate([most_probable(c, params) for c in self._row_chunks(X)])
 
     def score_samples(self, X):
         """Log-likelihood of each sample, shape (n_samples,)."""
@@ -481,17 +481,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
                 f" {lb:.5f}."
             )
-
-
-def _labels(X, params):
-    """The most probable component of each row; a row beyond the model's range (every
-    log-density -inf) goes to its nearest component, as its responsibilities say."""
-    wlp = weighted_log_prob(X, params)
-    labels = np.argmax(wlp, axis=1)
-    lost = ~np.isfinite(wlp.max(axis=1))
-    if lost.any():
-        labels[lost] = np.argmax(log_resp_and_norm(X[lost], params)[0], axis=1)
-    return labels
 
 
 def set_fitted(gm, params: Params, *, n_features, converged=False, n_iter=0,

@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import linalg
 
-from ._engine.estep import log_gaussian_prob, log_resp_and_norm
+from ._engine.estep import log_gaussian_prob, log_resp_and_norm, most_probable
 from ._validation import check_int, check_random_state, check_real
 
 from ._engine.loop import EmptyComponentWarning, fixed_steps_policy, run_em
@@ -675,7 +675,7 @@ class Mixture(MutableSequence):
     def predict(self, X) -> np.ndarray:
         """The most probable component of each row, shape (n,)."""
         X = _check_X(X, self.n_features)
-        return np.argmax(log_resp_and_norm(X, self._params())[0], axis=1)
+        return most_probable(X, self._params())
 
     def sample(self, n: int = 1, random_state=None):
         """Draw ``n`` rows from the mixture.

@@ -310,14 +310,12 @@ def _logsumexp_cols(wlp, keep_log=False):
         return np.log(total, out=total), top
 
 
-def _nearest(prep, X, wlp, norm=None, log=False):
-    """Columns of ``wlp`` (K [+ 1], b) that are not finite: rows whose every
-    log-density overflowed. Each goes wholly to its nearest component in Mahalanobis
+def _nearest(prep, X, wlp, norm, log=False):
+    """Rows whose ``norm`` is not finite: every log-density overflowed. Each row's
+    column of ``wlp`` (K [+ 1], b) goes wholly to its nearest component in Mahalanobis
     terms, compared after scaling the row's residuals (finite where their squares are
     not); its log-likelihood stays -inf."""
-    lost = ~np.isfinite(wlp).all(axis=0) & ~(wlp > -np.inf).any(axis=0) if norm is None \
-        else ~np.isfinite(norm)
-    lost &= ~np.isnan(X).any(axis=1)
+    lost = ~np.isfinite(norm) & ~np.isnan(X).any(axis=1)
     if not lost.any():
         return
     rows = np.asarray(X[lost], dtype=np.float64)
@@ -336,8 +334,7 @@ def _nearest(prep, X, wlp, norm=None, log=False):
     cols = np.flatnonzero(lost)
     wlp[:, cols] = -np.inf if log else 0.0
     wlp[best, cols] = 0.0 if log else 1.0
-    if norm is not None:
-        norm[cols] = -np.inf
+    norm[cols] = -np.inf
 
 
 def _as_float(X):
@@ -373,6 +370,18 @@ def weighted_log_prob(X: np.ndarray, params: Params) -> np.ndarray:
     """``log pi_k + log N(x_i | mu_k, Sigma_k)``, shape (n, K)."""
     X = _as_float(X)
     return _log_prob_rows(X, _Prepared(params, X.dtype))
+
+
+def most_probable(X: np.ndarray, params: Params) -> np.ndarray:
+    """The most probable component of each row, (n,); a row beyond the model's range
+    (every log-density -inf) goes to its nearest component, as its responsibilities do."""
+    X = _as_float(X)
+    wlp = weighted_log_prob(X, params)
+    labels = np.argmax(wlp, axis=1)
+    lost = ~np.isfinite(wlp.max(axis=1))
+    if lost.any():
+        labels[lost] = np.argmax(log_resp_and_norm(X[lost], params)[0], axis=1)
+    return labels
 
 
 def log_resp_and_norm(X: np.ndarray, params: Params, n_threads=None):

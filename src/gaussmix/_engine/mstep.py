@@ -13,6 +13,7 @@ from .._errors import (
     DegenerateCovarianceError,
     VanishingComponentError,
 )
+from .._models.numerics import RTEPS
 from .._models.registry import CovarianceModel
 from .parallel import with_single_threaded_blas
 from .params import Params, params_from_covariances
@@ -21,9 +22,6 @@ from .stats import SuffStats
 # Guards a component count of zero, as scikit-learn does, so an empty component
 # gives a finite weight and mean instead of 0 / 0.
 _NK_GUARD = 10 * np.finfo(np.float64).eps
-
-# mclust's threshold on a component's count (sqrt of the machine epsilon).
-RTEPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 # A component whose share of the total weight falls below this is empty.
 EMPTY_SHARE = 1e-10
@@ -77,9 +75,7 @@ class MStep:
         # Statistics that overflowed (data at a scale near 1e160 and beyond, whose
         # squares exceed the floats) have no covariance to estimate: a typed failure,
         # not a LinAlgError from deep in a factorisation.
-        scatter = getattr(stats, "scatter", None)
-        if not (np.all(np.isfinite(stats.means))
-                and (scatter is None or np.all(np.isfinite(scatter)))):
+        if not (np.all(np.isfinite(stats.means)) and np.all(np.isfinite(stats.scatter))):
             raise DegenerateCovarianceError(
                 ILL_DEFINED_COVARIANCE + self.error_hint + " (the covariances overflow "
                 "the floating-point range at the data's scale: rescale the data)")

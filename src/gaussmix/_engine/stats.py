@@ -199,6 +199,7 @@ class Moments:
         # Far components (indices, centres in float64, exact in ``dtype``): summed about
         # their own centres from the raw rows, not about the shift (see add_far).
         self.far, self.far_centres = (None, None) if far is None else far
+        self._far_set = frozenset() if self.far is None else frozenset(self.far.tolist())
         if self.far is not None:
             self._far_centres_t = self.far_centres.astype(dtype)
 
@@ -247,9 +248,8 @@ class Moments:
             self.sums -= nk_block[:, None] * self.offsets
         root = np.sqrt(resp_t)
         z = self._buffer(xt.shape, xt.dtype)
-        far = () if self.far is None else set(self.far.tolist())
         for k in range(resp_t.shape[0]):
-            if k in far:
+            if k in self._far_set:
                 continue
             if self._offsets_t is None:
                 np.multiply(xt, root[k], out=z)

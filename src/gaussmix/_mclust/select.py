@@ -89,7 +89,6 @@ def hypervolume(X, reciprocal=False) -> float:
     """
     if isinstance(X, Source):
         lo, hi, mean, cov = _extent_and_moments(X)
-        proj_lo, proj_hi = None, None
     else:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:

@@ -19,7 +19,9 @@ from ._models.prior import Prior, PriorControl, default_prior, prior_control
 from ._engine.loop import EmptyComponentWarning
 from ._engine.sources import ArraySource, Sample, Source
 from ._estimator import GaussianMixture
+from ._files.data import DataError
 from ._files.model_files import ModelFileError, load, read_header, save
+from ._files.sources import read_csv, read_npy, read_parquet
 from ._mixture import Gauss, Mixture
 from ._mclust.em import mclust_em
 from ._mclust.hc import hc, hclass, qclass
@@ -63,7 +65,11 @@ __all__ = [
     "PriorControl",
     "Prior",
     "default_prior",
-    # data sources
+    # data sources: files streamed in chunks, arrays
+    "read_npy",
+    "read_parquet",
+    "read_csv",
+    "DataError",
     "Source",
     "ArraySource",
     "Sample",

@@ -314,6 +314,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
+            names = getattr(X, "feature_names", None)
+            if names is not None and all(isinstance(n, str) for n in names):
+                self.feature_names_in_ = np.asarray(names, dtype=object)
             return X
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
@@ -362,24 +365,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                            params.precisions_cholesky, params.family)
 
     # -------------------------------------------------------------- prediction
-    def _row_chunks(self, X):
-        # predict and score_samples return one value per row: chunking keeps their
-        # (n, K) temporaries bounded, as in fit.
+    def _rows(self, X):
+        """Rows to predict on as a Source: one as given (its columns checked against the
+        fit's), or validated X in chunks. predict and score_samples return one value per
+        row: chunking keeps their (n, K) temporaries bounded, as in fit."""
+        check_is_fitted(self)
+        if isinstance(X, Source):
+            _check_source_features(self, X)
+            return X
+        X = self._validate_X(X, reset=False)
         rows = self.chunk_size or default_chunk_rows(self.n_components, X.shape[1])
-        return (chunk for chunk, _ in ArraySource(X, None, rows).chunks())
-
-    def _predict_validated(self, X):
-        params = _as_params(self)
-        return np.concatenate([most_probable(c, params) for c in self._row_chunks(X)])
+        return ArraySource(X, None, rows)
 
     def score_samples(self, X):
-        """Log-likelihood of each sample, shape (n_samples,)."""
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        """Log-likelihood of each sample, shape (n_samples,).
+
+        X : array-like of shape (n_samples, n_features), or a Source (read chunk by
+        chunk; so are predict, predict_proba, score, bic and aic).
+        """
+        rows = self._rows(X)
         params = _as_params(self)
-        return np.concatenate(
-            [log_resp_and_norm(c, params)[1] for c in self._row_chunks(X)]
-        )
+        return row_pass(rows, lambda c: log_resp_and_norm(c, params)[1])
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample of X (what ``GridSearchCV`` maximizes)."""
@@ -387,15 +393,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable component of each sample, shape (n_samples,)."""
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return self._predict_validated(X)
+        rows = self._rows(X)
+        params = _as_params(self)
+        return row_pass(rows, lambda c: most_probable(c, params))
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample, (n_samples, K)."""
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return np.exp(log_resp_and_norm(X, _as_params(self))[0])
+        rows = self._rows(X)
+        params = _as_params(self)
+        return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
@@ -445,11 +451,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X):
         """Bayesian information criterion on X (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+        n = _n_rows(X)
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion on X (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+        return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
 
     # ------------------------------------------------------------------ verbose
     def _print_verbose_msg_init_beg(self, n_init):
@@ -481,6 +488,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
                 f" {lb:.5f}."
             )
+
+
+def _n_rows(X) -> int:
+    return X.n_rows if isinstance(X, Source) else len(X)
+
+
+def _check_source_features(gm, source) -> None:
+    """A Source's columns must be the fit's: as many, and the same names if both have
+    names (scikit-learn's rule for DataFrames)."""
+    if source.n_features != gm.n_features_in_:
+        raise ValueError(
+            f"X has {source.n_features} features, but {type(gm).__name__} is expecting "
+            f"{gm.n_features_in_} features as input."
+        )
+    fitted = getattr(gm, "feature_names_in_", None)
+    names = getattr(source, "feature_names", None)
+    if fitted is not None and names is not None and list(fitted) != list(names):
+        raise ValueError(
+            f"The source's columns {list(names)} are not the ones the model was fitted "
+            f"on, {list(fitted)}; select those columns, in that order."
+        )
 
 
 def set_fitted(gm, params: Params, *, n_features, converged=False, n_iter=0,

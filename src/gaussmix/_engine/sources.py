@@ -65,8 +65,26 @@ def draw_rows(n_rows: int, n: int, random_state, weights=None) -> np.ndarray | N
         return None
     pool = None if weights is None else np.flatnonzero(weights > 0)
     size = n_rows if pool is None else pool.size
-    picked = np.sort(random_state.choice(size, size=min(size, n), replace=False))
+    if size > _LARGE_POOL and size > 16 * n:
+        picked = _sparse_draw(size, n, random_state)
+    else:
+        picked = np.sort(random_state.choice(size, size=min(size, n), replace=False))
     return picked if pool is None else pool[picked]
+
+
+# RandomState.choice without replacement permutes the whole pool: 320 MB for 40 million
+# rows. Above this size a small draw is made by rejection instead (same distribution:
+# every n-subset equally likely).
+_LARGE_POOL = 1 << 20
+
+
+def _sparse_draw(size, n, random_state) -> np.ndarray:
+    """``n`` distinct sorted integers in [0, size), uniformly, for ``n << size``."""
+    draw = getattr(random_state, "integers", None) or random_state.randint
+    picked = np.unique(draw(0, size, n))
+    while picked.size < n:
+        picked = np.unique(np.concatenate([picked, draw(0, size, n - picked.size)]))
+    return picked
 
 
 class ArraySource:

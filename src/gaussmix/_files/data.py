@@ -116,16 +116,7 @@ def read_data(path, columns=None, *, header=None, format=None,
         column at all: a message saying "no numeric column"), unknown columns, or rows
         with missing or non-finite values.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not a data file")
-    fmt = format or detect_format(path)
-    if fmt not in FORMATS:
-        raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if os.path.getsize(path) == 0:
-        raise DataError(f"{path}: the file is empty")
+    path, fmt = check_path(path, format)
     if fmt in ("csv", "tsv"):
         values, names = _read_csv(path, columns, header, "\t" if fmt == "tsv" else ",",
                                   default_columns)
@@ -139,6 +130,21 @@ def read_data(path, columns=None, *, header=None, format=None,
         raise DataError(f"{path}: no columns")
     _check_finite(path, values)
     return Table(values=values, names=names, path=path)
+
+
+def check_path(path, format=None) -> tuple[str, str]:
+    """``path`` as a string and its format, after checking it is a non-empty file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not a data file")
+    fmt = format or detect_format(path)
+    if fmt not in FORMATS:
+        raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{path}: the file is empty")
+    return path, fmt
 
 
 def _resolve_columns(path, columns, names, n_columns) -> list[int]:
@@ -282,7 +288,9 @@ def _read_csv(path, columns, header, sep, default_columns=None):
     return _to_float(path, frame.to_numpy()), names
 
 
-def _read_parquet(path, columns, default_columns=None):
+def parquet_columns(path, columns, default_columns=None) -> list[str]:
+    """The names of the Parquet columns to read, checked: they exist, are unique and
+    numeric (integer, floating point or decimal)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -307,17 +315,46 @@ def _read_parquet(path, columns, default_columns=None):
             f"{path}: column {text[0]!r} is not numeric (type {kinds[text[0]]})"
             + ("" if columns else "; pick numeric columns with --columns")
         )
+    return keep
+
+
+def record_batch_values(batch, dtype=np.float64) -> np.ndarray:
+    """The columns of a PyArrow table or record batch as one (rows, columns) array;
+    missing values become NaN."""
+    import pyarrow as pa
+
+    out = np.empty((batch.num_rows, batch.num_columns), dtype=dtype)
+    for j in range(batch.num_columns):
+        column = batch.column(j)
+        if not pa.types.is_floating(column.type):
+            # integers (with nulls) and decimals: to float in Arrow, nulls as NaN
+            column = column.cast(pa.float64(), safe=False)
+        out[:, j] = column.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _read_parquet(path, columns, default_columns=None):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keep = parquet_columns(path, columns, default_columns)
     try:
         table = pq.read_table(path, columns=keep)
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
-    values = np.column_stack(
-        [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in keep]
-    ) if keep else np.empty((table.num_rows, 0))
-    return values, [str(n) for n in keep]
+    return record_batch_values(table), [str(n) for n in keep]
 
 
 def _read_npy(path, columns):
+    array = open_npy(path)
+    if columns is not None:
+        array = array[:, _resolve_columns(path, columns, None, array.shape[1])]
+    return _to_float(path, array), None
+
+
+def open_npy(path) -> np.ndarray:
+    """The array of an ``.npy`` file, memory-mapped read-only and checked: numeric,
+    1-D (as one column) or 2-D, no Python objects."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic.startswith(b"PK"):
@@ -349,9 +386,7 @@ def _read_npy(path, columns):
         raise DataError(
             f"{path}: array has shape {array.shape}; expected 2-D (rows, features) or 1-D"
         )
-    if columns is not None:
-        array = array[:, _resolve_columns(path, columns, None, array.shape[1])]
-    return _to_float(path, array), None
+    return array
 
 
 def _to_float(path, values) -> np.ndarray:
@@ -361,16 +396,20 @@ def _to_float(path, values) -> np.ndarray:
         raise DataError(f"{path}: values are not numeric ({_first_line(exc)})") from None
 
 
-def _check_finite(path, values: np.ndarray) -> None:
+def _check_finite(path, values: np.ndarray, rows_before: int = 0) -> None:
+    """Refuse rows with a missing or non-finite value, naming the first (1-based, counting
+    ``rows_before`` rows read earlier)."""
     bad = ~np.isfinite(values).all(axis=1)
     n_bad = int(bad.sum())
     if n_bad:
-        first = int(np.argmax(bad)) + 1
+        first = rows_before + int(np.argmax(bad)) + 1
         rows = "1 row has" if n_bad == 1 else f"{n_bad} rows have"
+        where = "" if rows_before == 0 else f" among data rows {rows_before + 1}-" \
+            f"{rows_before + values.shape[0]}"
         raise DataError(
-            f"{path}: {rows} missing or non-finite values (first: data row {first}); "
-            "an empty field, NA, inf, or a row shorter than the others. Remove or "
-            "impute them"
+            f"{path}: {rows} missing or non-finite values{where} (first: data row "
+            f"{first}); an empty field, NA, inf, or a row shorter than the others. "
+            "Remove or impute them"
         )
 
 

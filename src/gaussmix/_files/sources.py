@@ -1,0 +1,498 @@
+"""File sources: rows of a ``.npy``, Parquet or CSV file, streamed in bounded chunks.
+
+Each is a :class:`~gaussmix.Source`, so every face fits, predicts and selects on a file
+larger than memory: a pass re-reads the file chunk by chunk, the next chunk read ahead on
+a background thread while the E-step kernel works on the current one. Files are opened
+for reading only. Each pass checks the file is the one that was opened (same size and
+modification time, same number of rows) and that every value is finite, and says which
+file, row or column is at fault otherwise.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+
+import numpy as np
+
+from .._engine.sources import Sample, draw_rows, take_rows
+from .data import (
+    DataError,
+    _check_finite,
+    _check_unique,
+    _defaults,
+    _first_line,
+    _has_header,
+    _raw_header,
+    _resolve_columns,
+    check_path,
+    open_npy,
+    parquet_columns,
+    record_batch_values,
+)
+from .read_ahead import read_ahead
+
+# Bytes of values per chunk: large enough to amortise the kernel's per-chunk set-up,
+# small enough that the chunks in flight (one in the kernel, one read ahead, one being
+# read) stay near a hundred megabytes.
+CHUNK_BYTES = 32 << 20
+
+
+def _chunk_rows(chunk_rows, n_features, dtype) -> int:
+    if chunk_rows is not None:
+        chunk_rows = int(chunk_rows)
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows}.")
+        return chunk_rows
+    return max(1024, CHUNK_BYTES // (max(n_features, 1) * np.dtype(dtype).itemsize))
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype}.")
+    return dtype
+
+
+def _positions(path, columns, names, n_columns) -> list[int] | None:
+    """Positions of ``columns`` (names, or 0-based integer positions), or None for all."""
+    if columns is None:
+        return None
+    if isinstance(columns, (str, int, np.integer)):
+        columns = [columns]
+    specs = []
+    for col in columns:
+        if isinstance(col, (int, np.integer)) and not isinstance(col, bool):
+            if not 0 <= col < n_columns:
+                raise DataError(f"{path}: column position {col} is out of range; the "
+                                f"file has {n_columns} column(s)")
+            specs.append(str(names[col]) if names is not None else str(col))
+        else:
+            specs.append(str(col))
+    if not specs:
+        raise DataError(f"{path}: no column given in columns")
+    return _resolve_columns(path, specs, names, n_columns)
+
+
+class FileSource:
+    """Rows of a data file, read in chunks once per pass (see the module).
+
+    Attributes
+    ----------
+    path : str
+    n_rows, n_features : int
+    dtype : numpy dtype
+        Of the chunks (float64 unless asked for float32).
+    feature_names : list of str or None
+        The selected columns' names, or None for a file without column names.
+    chunk_rows : int
+        Rows per chunk (the last chunk of a pass, or of a Parquet row group, may be
+        shorter; CSV chunks follow the parser's blocks).
+    sample_weight : None
+        File sources carry no row weights.
+    """
+
+    sample_weight = None
+
+    def _opened(self, path, n_rows, n_features, feature_names, dtype, chunk_rows):
+        self.path = path
+        self.n_rows = int(n_rows)
+        self.n_features = int(n_features)
+        self.feature_names = feature_names
+        self.dtype = _float_dtype(dtype)
+        self.chunk_rows = _chunk_rows(chunk_rows, n_features, self.dtype)
+        stat = os.stat(path)
+        self._signature = (stat.st_size, stat.st_mtime_ns)
+        if self.n_features == 0:
+            raise DataError(f"{path}: no columns")
+        if self.n_rows == 0:
+            raise DataError(f"{path}: no data rows")
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.path!r}: {self.n_rows} rows x "
+                f"{self.n_features} columns)")
+
+    # -------------------------------------------------------------- the Source
+    def chunks(self):
+        """Yield ``(X_chunk, None)`` in row order, reading one chunk ahead."""
+        self._check_unchanged()
+        return ((X, None) for X in read_ahead(self._checked_chunks()))
+
+    def sample(self, n: int, random_state) -> Sample:
+        """All rows when ``n >= n_rows``, else ``n`` distinct rows drawn uniformly by
+        ``random_state`` (read in one pass)."""
+        rows = draw_rows(self.n_rows, n, random_state)
+        if rows is None:
+            X = np.concatenate([X for X, _ in self.chunks()])
+            return Sample(X, None, np.arange(self.n_rows), True)
+        return Sample(take_rows(self, rows), None, rows, False)
+
+    def to_numpy(self) -> np.ndarray:
+        """Every row in memory, shape (n_rows, n_features)."""
+        return self.sample(self.n_rows, None).X
+
+    # ------------------------------------------------------------- the checks
+    def _check_unchanged(self):
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            raise DataError(f"{self.path}: the file is gone; it was opened as a data "
+                            "source and must stay in place until the fit ends") from None
+        if (stat.st_size, stat.st_mtime_ns) != self._signature:
+            raise DataError(
+                f"{self.path}: the file changed since it was opened (its size or "
+                "modification time differ); a fit reads it once per pass, so it must "
+                "not change until the fit ends. Open it again to use the new contents"
+            )
+
+    def _checked_chunks(self):
+        # Runs on the read-ahead thread: the checks cost no kernel time.
+        done = 0
+        for X in self._read_chunks():
+            _check_finite(self.path, X, done)
+            done += X.shape[0]
+            if done > self.n_rows:
+                break
+            yield X
+        if done != self.n_rows:
+            raise DataError(
+                f"{self.path}: has {'more' if done > self.n_rows else done} rows now, "
+                f"{self.n_rows} when it was opened; a file must not change during a fit"
+            )
+
+    def _read_chunks(self):
+        raise NotImplementedError
+
+
+class NpySource(FileSource):
+    """Rows of a ``.npy`` file, memory-mapped (see :func:`gaussmix.read_npy`)."""
+
+    def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None):
+        path, _ = check_path(path, "npy")
+        array = open_npy(path)
+        self._columns = _positions(path, columns, None, array.shape[1])
+        self._shape = array.shape
+        n_features = array.shape[1] if self._columns is None else len(self._columns)
+        self._opened(path, array.shape[0], n_features, None, dtype, chunk_rows)
+
+    def _read_chunks(self):
+        array = open_npy(self.path)
+        if array.shape != self._shape:
+            raise DataError(f"{self.path}: holds an array of shape {array.shape} now, "
+                            f"{self._shape} when it was opened")
+        for start in range(0, self.n_rows, self.chunk_rows):
+            stop = min(start + self.chunk_rows, self.n_rows)
+            part = array[start:stop]
+            if self._columns is not None:
+                part = part[:, self._columns]
+            yield np.array(part, dtype=self.dtype, order="C")
+            _release_pages(array, start, stop)
+
+
+def _release_pages(array, start, stop):
+    """Tell the kernel the mapped pages of rows [start, stop) are done with, so a pass
+    over a large file does not grow the process's resident memory (the pages stay in
+    the page cache). Best effort: only for C-ordered arrays on platforms with madvise."""
+    mapped = getattr(array, "_mmap", None)
+    if mapped is None or not hasattr(mmap, "MADV_DONTNEED") or not array.flags.c_contiguous:
+        return
+    row_bytes = array.strides[0]
+    first = array.offset % mmap.ALLOCATIONGRANULARITY + start * row_bytes
+    first -= first % mmap.PAGESIZE
+    last = array.offset % mmap.ALLOCATIONGRANULARITY + stop * row_bytes
+    try:
+        mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
+    except (OSError, ValueError):
+        pass
+
+
+class ParquetSource(FileSource):
+    """Rows of a Parquet file in record batches (see :func:`gaussmix.read_parquet`)."""
+
+    def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
+                 default_columns=None):
+        import pyarrow.parquet as pq
+
+        path, _ = check_path(path, "parquet")
+        if columns is None:
+            keep = parquet_columns(path, None, default_columns)
+        else:
+            names = _schema_names(path)
+            keep = [names[i] for i in _positions(path, columns, names, len(names))]
+            parquet_columns(path, keep)  # and numeric
+        self._columns = keep
+        with pq.ParquetFile(path) as parquet:
+            n_rows = parquet.metadata.num_rows
+        self._opened(path, n_rows, len(keep), [str(n) for n in keep], dtype, chunk_rows)
+
+    def _read_chunks(self):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            with pq.ParquetFile(self.path) as parquet:
+                for batch in parquet.iter_batches(batch_size=self.chunk_rows,
+                                                  columns=self._columns):
+                    yield record_batch_values(batch, self.dtype)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{self.path}: cannot read as Parquet: "
+                            f"{_first_line(exc)}") from None
+
+
+def _schema_names(path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+
+
+class CsvSource(FileSource):
+    """Rows of a CSV or TSV file, parsed by PyArrow's streaming reader (see
+    :func:`gaussmix.read_csv`)."""
+
+    def __init__(self, path, columns=None, *, header=None, delimiter=None,
+                 dtype=np.float64, chunk_rows=None, default_columns=None):
+        path, fmt = check_path(path)
+        if fmt not in ("csv", "tsv"):
+            fmt = "csv"
+        self._delimiter = delimiter or ("\t" if fmt == "tsv" else ",")
+        self._what = "TSV" if self._delimiter == "\t" else "CSV"
+        try:
+            self._header = _has_header(path, self._delimiter) if header is None \
+                else bool(header)
+        except Exception as exc:  # pandas' parser, on the first two lines only
+            raise DataError(f"{path}: cannot read as {self._what}: "
+                            f"{_first_line(exc)}") from None
+        fields = _raw_header(path, self._delimiter, self._what)
+        names = fields if self._header else None
+        if names is not None:
+            _check_unique(path, names)
+        self._n_columns, self._names = len(fields), names
+        if columns is None:
+            columns = _defaults(None, names, default_columns)
+        keep = _positions(path, columns, names, self._n_columns)
+        self._keep = list(range(self._n_columns)) if keep is None else keep
+        feature_names = None if names is None else [names[i] for i in self._keep]
+        # Rows are counted (and every value checked) by one pass now, so that a bad
+        # value is reported before a fit starts.
+        self.path, self.dtype = path, _float_dtype(dtype)
+        self.chunk_rows = _chunk_rows(chunk_rows, len(self._keep), self.dtype)
+        n_rows = 0
+        for X in self._read_chunks():
+            _check_finite(path, X, n_rows)
+            n_rows += X.shape[0]
+        self._opened(path, n_rows, len(self._keep), feature_names, dtype, chunk_rows)
+
+    def _read_chunks(self):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        # Columns are named by position, so the header's spelling (spaces, repeats)
+        # never matters to the parser.
+        generated = [f"c{j}" for j in range(self._n_columns)]
+        wanted = [generated[j] for j in self._keep]
+        row_bytes = 24 * max(self._n_columns, 1)  # a generous guess per parsed row
+        options = dict(
+            read_options=pcsv.ReadOptions(
+                column_names=generated, skip_rows=1 if self._header else 0,
+                block_size=int(min(max(self.chunk_rows * row_bytes, 1 << 20), 1 << 28))),
+            parse_options=pcsv.ParseOptions(delimiter=self._delimiter),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=wanted,
+                column_types={name: pa.float64() for name in wanted}),
+        )
+        done = 0
+        stream = _open_stream(self.path)
+        try:
+            reader = pcsv.open_csv(stream, **options)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                if batch.num_rows:
+                    values = record_batch_values(batch, self.dtype)
+                    done += values.shape[0]
+                    yield values
+        except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError) as exc:
+            raise self._parse_error(exc, done) from None
+        finally:
+            stream.close()
+
+    def _parse_error(self, exc, done) -> DataError:
+        text = _first_line(exc)
+        after = f" (after data row {done})" if done else ""
+        conversion = re.search(r"column #(\d+): CSV conversion error to \w+: invalid "
+                               r"value '(.*)'", text)
+        if conversion:
+            column = self._keep[int(conversion.group(1))]
+            name = (f"column {column} (0-based)" if self._names is None
+                    else f"column {self._names[column]!r}")
+            return DataError(f"{self.path}: {name} is not numeric: it holds "
+                             f"{conversion.group(2)!r}{after}; pick numeric columns")
+        ragged = re.search(r"Expected (\d+) columns, got (\d+)", text)
+        if ragged:
+            want, got = ragged.groups()
+            return DataError(f"{self.path}: ragged rows: a row has {got} fields, "
+                             f"expected {want}{after}")
+        return DataError(f"{self.path}: cannot read as {self._what}{after}: {text}")
+
+
+def _open_stream(path):
+    """A binary stream of the file's bytes, decompressed by its extension."""
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rb")
+    if lower.endswith(".bz2"):
+        import bz2
+
+        return bz2.open(path, "rb")
+    if lower.endswith(".xz"):
+        import lzma
+
+        return lzma.open(path, "rb")
+    if lower.endswith(".zip"):
+        import zipfile
+
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.namelist() if not m.endswith("/")]
+        if len(members) != 1:
+            archive.close()
+            raise DataError(f"{path}: a .zip must hold exactly one data file, it holds "
+                            f"{len(members)}")
+        return _ClosingMember(archive, archive.open(members[0]))
+    return open(path, "rb")
+
+
+class _ClosingMember:
+    """A .zip member's stream that closes its archive with it."""
+
+    def __init__(self, archive, member):
+        self._archive, self._member = archive, member
+
+    def __getattr__(self, name):
+        return getattr(self._member, name)
+
+    def close(self):
+        self._member.close()
+        self._archive.close()
+
+
+# ------------------------------------------------------------------ the public readers
+def read_npy(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> NpySource:
+    """Stream the rows of a ``.npy`` file (memory-mapped, never loaded whole).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A 2-D (rows, features) or 1-D numeric array saved by :func:`numpy.save`.
+    columns : list of int, optional
+        0-based positions of the columns to use, in this order. Default: all.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Of the chunks handed to the fit (float32 halves the memory traffic).
+    chunk_rows : int, optional
+        Rows per chunk; default about 32 MB of values.
+
+    Returns
+    -------
+    Source
+        Accepted wherever an array is: ``GaussianMixture.fit``, ``predict``,
+        ``score_samples``..., ``select``, ``Mixture.fit``.
+
+    Raises
+    ------
+    DataError
+        (a ``ValueError``) naming the file and the problem: missing, not ``.npy``,
+        not numeric, Python objects, a column out of range; later, during a pass, a
+        row with NaN or inf (by number) or a file that changed.
+    """
+    return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+
+
+def read_parquet(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> ParquetSource:
+    """Stream the rows of a Parquet file in record batches (PyArrow).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    columns : list of str or int, optional
+        Column names (or 0-based positions) to use, in this order; only they are read.
+        Default: every column, which must then all be numeric.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+    chunk_rows : int, optional
+        Rows per record batch; default about 32 MB of values.
+
+    Returns
+    -------
+    Source
+        With ``feature_names`` (the columns' names): an estimator fitted on it has
+        ``feature_names_in_``.
+
+    Raises
+    ------
+    DataError
+        (a ``ValueError``) naming the file and the problem: missing, not Parquet, an
+        unknown or non-numeric column; during a pass, a missing value (by row) or a
+        file that changed.
+    """
+    return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+
+
+def read_csv(path, columns=None, *, header=None, delimiter=None, dtype=np.float64,
+             chunk_rows=None) -> CsvSource:
+    """Stream the rows of a CSV or TSV file (optionally .gz, .bz2, .xz or .zip) with
+    PyArrow's streaming reader.
+
+    The file is read once when opened, to count its rows and check every value, so a
+    bad value is reported before a fit starts; a fit then reads it once per EM pass.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    columns : list of str or int, optional
+        Column names (or 0-based positions) to use, in this order. Default: all.
+    header : bool, optional
+        Whether the first line holds column names; default: detected (a first line
+        with a non-numeric field above a numeric one, or no number at all).
+    delimiter : str, optional
+        Default: a tab for ``.tsv``/``.tab`` files, else a comma.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+    chunk_rows : int, optional
+        About this many rows per chunk; default about 32 MB of values.
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    DataError
+        (a ``ValueError``) naming the file and the problem: missing, empty, ragged
+        rows, an unknown or non-numeric column (with the value), a missing value (by
+        row); during a pass, a file that changed.
+    """
+    return CsvSource(path, columns, header=header, delimiter=delimiter, dtype=dtype,
+                     chunk_rows=chunk_rows)
+
+
+def open_source(path, columns=None, *, format=None, header=None, dtype=np.float64,
+                chunk_rows=None, default_columns=None) -> FileSource:
+    """The file source for ``path`` by its format (for the command line, whose
+    ``--columns`` are strings: names, or 0-based positions for files without names)."""
+    path, fmt = check_path(path, format)
+    if fmt == "npy":
+        if columns is not None:
+            columns = [int(c) if re.fullmatch(r"\d+", str(c)) else c for c in columns]
+        return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+    if fmt == "parquet":
+        return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
+                             default_columns=default_columns)
+    return CsvSource(path, columns, header=header,
+                     delimiter="\t" if fmt == "tsv" else ",", dtype=dtype,
+                     chunk_rows=chunk_rows, default_columns=default_columns)

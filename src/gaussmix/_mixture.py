@@ -650,9 +650,9 @@ class Mixture(MutableSequence):
     # ------------------------------------------------------------ prediction
     @with_single_threaded_blas
     def log_p(self, X) -> np.ndarray:
-        """Log-density of the mixture at each row of X, shape (n,)."""
-        X = _check_X(X, self.n_features)
-        return log_resp_and_norm(X, self._params())[1]
+        """Log-density of the mixture at each row of X (an array or a Source), shape (n,)."""
+        params = self._params()
+        return row_pass(self._source(X), lambda c: log_resp_and_norm(c, params)[1])
 
     def p(self, X) -> np.ndarray:
         """Density of the mixture at each row of X, shape (n,)."""
@@ -668,14 +668,15 @@ class Mixture(MutableSequence):
 
         Unlike :meth:`expectation` this leaves the components' ``r`` alone.
         """
-        X = _check_X(X, self.n_features)
-        return np.exp(log_resp_and_norm(X, self._params())[0])
+        params = self._params()
+        return row_pass(self._source(X),
+                        lambda c: np.exp(log_resp_and_norm(c, params)[0]))
 
     @with_single_threaded_blas
     def predict(self, X) -> np.ndarray:
         """The most probable component of each row, shape (n,)."""
-        X = _check_X(X, self.n_features)
-        return most_probable(X, self._params())
+        params = self._params()
+        return row_pass(self._source(X), lambda c: most_probable(c, params))
 
     def sample(self, n: int = 1, random_state=None):
         """Draw ``n`` rows from the mixture.

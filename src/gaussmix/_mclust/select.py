@@ -145,7 +145,9 @@ def _map(z):
 def _check_data(X):
     """The rows as a Source, the in-memory array if there is one, and column names."""
     if isinstance(X, Source):
-        return X, getattr(X, "X", None), None, None
+        names = getattr(X, "feature_names", None)
+        feature_names = None if names is None else np.asarray(names, dtype=object)
+        return X, getattr(X, "X", None), names, feature_names
     names = None
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas DataFrame
         names = [str(c) for c in X.columns]

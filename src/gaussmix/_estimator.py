@@ -62,8 +62,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     parameters, attributes and methods, and from the same start the same numbers.
     Beyond it: ``fit(X, sample_weight=...)``, mclust's fourteen covariance models
     (``covariance_type="VEV"`` etc.), statistics that stay exact for data far from the
-    origin, chunked passes with bounded memory, and a ``lower_bound_`` that is the
-    log-likelihood of the returned parameters.
+    origin, chunked passes with bounded memory, a ``lower_bound_`` that is the
+    log-likelihood of the returned parameters, and :meth:`partial_fit` (stepwise EM
+    over batches, or over a Source read once).
 
     Parameters
     ----------

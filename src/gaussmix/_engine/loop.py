@@ -15,6 +15,12 @@ of a component that empties, callbacks, and the result. *When to stop* is a poli
   log-likelihood is a :class:`~gaussmix._errors.NonFiniteLikelihoodError` (mclust's NA).
 * :func:`fixed_steps_policy`: the object model's. Exactly ``max_iter`` steps, or fewer
   when the mean log-likelihood changes by less than ``tol`` from one E-step to the next.
+* :func:`stepwise_policy`: stepwise (online) EM's. The pass reads the next batch of a
+  stream and returns the running statistics (see :mod:`.stepwise`); the run never
+  converges, it stops when the stream runs out. Empty components are re-seeded.
+
+A pass may return None: its stream ran out. The run then stops with the parameters of
+the last M-step (or the start's, when not one batch came).
 
 A start is either :class:`Params` (an E-step first) or :class:`SuffStats` (an M-step
 first, from given responsibilities).
@@ -105,13 +111,28 @@ def fixed_steps_policy(tol: float | None = None) -> Policy:
     return Policy(converged, start=start)
 
 
+def stepwise_policy() -> Policy:
+    """Online EM's: one M-step per batch until the stream runs out, never converged.
+
+    The value handed to ``on_iteration`` is the running statistics' mean
+    log-likelihood (a moving average of the batches' under their parameters).
+    """
+
+    def converged(stats, reseeded):
+        return False, stats.mean_loglik, math.nan
+
+    return Policy(converged)
+
+
 # ------------------------------------------------------------------------ the loop
 @dataclass
 class EMResult:
     """What one EM run leaves."""
 
     params: Params
-    stats: SuffStats  # statistics of the final E-step, under ``params``
+    # Statistics of the final E-step, under ``params``; when a stream ran out, those the
+    # last M-step read (None: not one batch came).
+    stats: SuffStats | None
     n_iter: int  # M-steps run
     converged: bool
     log_likelihoods: list[float] = field(default_factory=list)  # every E-step's total
@@ -144,8 +165,10 @@ def run_em(
 
     Parameters
     ----------
-    pass_fn : callable Params -> SuffStats
-        Produces the summed statistics of the whole data under the given parameters.
+    pass_fn : callable Params -> SuffStats or None
+        Produces the summed statistics of the whole data under the given parameters
+        (stepwise EM: the running statistics after the next batch); None when a
+        stream ran out, which ends the run.
     mstep : callable (SuffStats, state) -> (Params, state)
     start : Params or SuffStats
         Parameters (E-step first) or statistics of given responsibilities (M-step
@@ -167,6 +190,9 @@ def run_em(
     if isinstance(start, Params):
         params = start
         stats = pass_fn(params)
+        if stats is None:  # an empty stream: nothing to update
+            return EMResult(params=params, stats=None, n_iter=0, converged=False,
+                            state=state, previous_log_likelihood=policy.last())
         _check(stats, policy)
         policy.start(stats)
         log_likelihoods = [stats.loglik]
@@ -186,7 +212,10 @@ def run_em(
             if reseeded and on_reseed is not None:
                 on_reseed(reseeded[0], n_iter)
         params, state = mstep(stats, state)
-        stats = pass_fn(params)
+        following = pass_fn(params)
+        if following is None:  # the stream ran out: this M-step's parameters are final
+            break
+        stats = following
         _check(stats, policy)
         log_likelihoods.append(stats.loglik)
         converged, value, change = policy.converged(stats, bool(reseeded))

@@ -104,6 +104,18 @@ class SuffStats:
             map_loglik=self.map_loglik + other.map_loglik,
         )
 
+    def scaled(self, c: float) -> "SuffStats":
+        """The statistics of every row's weight times ``c`` (means unchanged).
+
+        Scaling the raw moments E[1], E[x], E[xxᵀ] by ``c`` scales the weight sums and
+        the scatters and keeps the means, so ``a.scaled(1 - eta) + b.scaled(eta)`` is
+        the convex blend of the moments that stepwise EM takes. ``n_rows`` and the
+        worst row are kept: rows are not counted by their weight.
+        """
+        return replace(self, nk=self.nk * c, scatter=self.scatter * c,
+                       loglik=self.loglik * c, weight=self.weight * c,
+                       noise_nk=self.noise_nk * c, map_loglik=self.map_loglik * c)
+
     def with_component(self, k: int, nk: float, mean, scatter) -> "SuffStats":
         """Return a copy with component ``k`` replaced (used to re-seed)."""
         nks, means = self.nk.copy(), self.means.copy()

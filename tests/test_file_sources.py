@@ -344,3 +344,19 @@ def test_npy_pages_are_released_as_they_are_read(tmp_path):
     for chunk, _ in source.chunks():
         pass
     assert rss() - before < 32 << 20
+
+
+def test_partial_fit_streams_a_file_once_per_call(files):
+    # Each chunk is one batch: one pass over the file, the same updates as the slices.
+    X, paths = files
+    streamed = GaussianMixture(3, random_state=0).partial_fit(
+        gaussmix.read_parquet(paths["parquet"], chunk_rows=1000))
+    sliced = GaussianMixture(3, random_state=0)
+    for start in range(0, len(X), 1000):
+        sliced.partial_fit(X[start:start + 1000])
+    assert streamed.n_iter_ == sliced.n_iter_ == 3
+    assert _rel(streamed.means_, sliced.means_) < 1e-12
+    assert list(streamed.feature_names_in_) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="not the ones the model was fitted on"):
+        streamed.partial_fit(gaussmix.read_parquet(paths["parquet"],
+                                                   columns=["c", "b", "a"]))

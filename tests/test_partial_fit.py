@@ -55,18 +55,24 @@ def test_first_call_is_one_iteration_of_fit(cov, init):
 
 
 # ------------------------------------------------- a slow reference, the obvious way
-def _reference(batches, start, cov, alpha, t0, reg_covar=1e-6):
-    """Stepwise EM: SciPy densities, blended raw moments E[1], E[x], E[xx^T]."""
+def _moments(X, w, weights, means, covs):
+    """Raw moments E[1], E[x], E[xx^T] per unit of row weight, SciPy densities."""
+    dens = np.column_stack([weights[k] * multivariate_normal(means[k], covs[k]).pdf(X)
+                            for k in range(len(weights))])
+    r = dens / dens.sum(axis=1, keepdims=True) * w[:, None] / w.sum()
+    return r.sum(axis=0), r.T @ X, np.einsum("ik,id,ie->kde", r, X, X)
+
+
+def _reference(batches, start, cov, alpha, t0, reg_covar=1e-6, moments=None):
+    """Stepwise EM: SciPy densities, blended raw moments E[1], E[x], E[xx^T];
+    ``moments`` given count as a first update."""
     weights = start["weights_init"]
     means = start["means_init"]
     prec = start["precisions_init"]
     covs = np.linalg.inv(prec) if cov == "full" else np.stack([np.diag(1 / p) for p in prec])
-    moments = None
-    for t, (X, w) in enumerate(batches):
-        dens = np.column_stack([weights[k] * multivariate_normal(means[k], covs[k]).pdf(X)
-                                for k in range(len(weights))])
-        r = dens / dens.sum(axis=1, keepdims=True) * w[:, None] / w.sum()
-        batch = (r.sum(axis=0), r.T @ X, np.einsum("ik,id,ie->kde", r, X, X))
+    first = 0 if moments is None else 1
+    for t, (X, w) in enumerate(batches, start=first):
+        batch = _moments(X, w, weights, means, covs)
         eta = 1.0 if t == 0 else (t + t0) ** -alpha
         moments = batch if moments is None else tuple(
             (1 - eta) * s + eta * b for s, b in zip(moments, batch))
@@ -237,25 +243,51 @@ def test_a_source_is_a_stream_of_batches():
         streamed.partial_fit(ArraySource(X), sample_weight=w)
 
 
-def test_after_fit_it_continues_from_the_fitted_parameters():
-    X = _data(n=600, seed=11)
-    new = _data(n=300, seed=12)
+def test_after_fit_it_continues_from_the_fitted_statistics():
+    # fit's last E-step gives the statistics of the fitted parameters; the next batch
+    # blends into them by eta_1, as into a first update.
+    rows = _data(n=900, seed=11)
+    X, new = rows[:600], rows[600:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = GaussianMixture(3, random_state=0, max_iter=5).fit(X)
-        # One EM iteration on the new batch from the fitted parameters (warm start).
-        expected = GaussianMixture(3, random_state=0, max_iter=5, warm_start=True).fit(X)
-        expected.set_params(max_iter=1, tol=0).fit(new)
+    start = dict(weights_init=fitted.weights_, means_init=fitted.means_,
+                 precisions_init=fitted.precisions_)
+    ones = np.ones(len(X))
+    moments = _moments(X, ones, fitted.weights_, fitted.means_, fitted.covariances_)
+    weights, means, covs = _reference([(new, np.ones(len(new)))], start, "full",
+                                      fitted.step_exponent, fitted.step_offset,
+                                      moments=moments)
     fitted.partial_fit(new)
-    for attr in PARAMS:
-        assert _rel(getattr(fitted, attr), getattr(expected, attr)) < 1e-12, attr
-    assert fitted.n_iter_ == 1
+    assert _rel(fitted.weights_, weights) < 1e-10
+    assert _rel(fitted.means_, means) < 1e-10
+    assert _rel(fitted.covariances_, covs) < 1e-10
+    assert fitted.n_iter_ == 2  # fit's statistics count as the first update
     # ... and fit starts afresh: the running statistics go with the parameters.
     fitted.partial_fit(X[:100])
-    assert fitted.n_iter_ == 2
+    assert fitted.n_iter_ == 3
     fitted.fit(X)
     fitted.partial_fit(new)
-    assert fitted.n_iter_ == 1
+    assert fitted.n_iter_ == 2
+
+
+def test_after_select_it_starts_the_schedule_again():
+    # A model fitted elsewhere (select's best model, a model file) has no statistics:
+    # the next update is one EM iteration on the batch (warm start, one iteration).
+    from gaussmix import select
+
+    rows = _data(n=600, seed=14)
+    X, new = rows[:400], rows[400:]
+    best = select(X, G=[3], models=["VVV"], random_state=0).best
+    expected = GaussianMixture(3, max_iter=1, tol=0, weights_init=best.weights_,
+                               means_init=best.means_, precisions_init=best.precisions_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected.fit(new)
+    best.partial_fit(new)
+    for attr in PARAMS:
+        assert _rel(getattr(best, attr), getattr(expected, attr)) < 1e-10, attr
+    assert best.n_iter_ == 1
 
 
 def test_step_sizes_follow_the_schedule():

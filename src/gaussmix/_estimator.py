@@ -268,10 +268,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The first call (on an unfitted estimator) sets the shapes and starts exactly as
         :meth:`fit` would on that batch (``init_params``, ``weights_init``,
         ``means_init``, ``precisions_init``, ``random_state``), then updates with
-        eta = 1: one EM iteration, the parameters of ``fit`` with ``max_iter=1``. On an
-        estimator fitted otherwise (``fit``, ``select``, a model file) the next call
-        continues from its parameters: its update takes eta = 1 (those parameters
-        carry no statistics to blend with) and the schedule starts again. Later calls
+        eta = 1: one EM iteration, the parameters of ``fit`` with ``max_iter=1``. After
+        :meth:`fit`, the next call continues from the statistics of the fitted
+        parameters as if they were a first update (its step is eta_1). On an estimator
+        fitted otherwise (``select``, a model file) there are no statistics to blend
+        with: the next update takes eta = 1 and the schedule starts again. Later calls
         need the same features (and feature names).
 
         Parameters
@@ -299,12 +300,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     "sample_weight cannot be given with a Source: its chunks carry the "
                     "row weights."
                 )
-            if not first and X.n_features != self.n_features_in_:
-                raise with_advice(ValueError(
-                    f"X has {X.n_features} features, but {type(self).__name__} is "
-                    f"expecting {self.n_features_in_} features as input."))
-            if first and hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+            if first:
+                _take_source_features(self, X)
+            else:
+                _check_source_features(self, X)
             n_features, dtype, chunks = X.n_features, np.dtype(X.dtype), X.chunks()
         else:
             try:
@@ -435,7 +434,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                    lower_bound=best.log_likelihood,
                    lower_bounds=[ll / weight for ll in best.log_likelihoods[1:]],
                    previous_log_likelihood=best.previous_log_likelihood,
-                   feature_names=getattr(self, "feature_names_in_", None))
+                   feature_names=getattr(self, "feature_names_in_", None),
+                   # partial_fit continues from the statistics of the returned
+                   # parameters, as from a first update (not by replacing them)
+                   stepwise=StepwiseState(best.stats.scaled(1.0 / weight), 1))
         return source
 
     def _source(self, X, sample_weight):
@@ -446,11 +448,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     "sample_weight cannot be given with a Source: its chunks carry the "
                     "row weights."
                 )
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            names = getattr(X, "feature_names", None)
-            if names is not None and all(isinstance(n, str) for n in names):
-                self.feature_names_in_ = np.asarray(names, dtype=object)
+            _take_source_features(self, X)
             return X
         X = self._validate_X(X, reset=True)
         n_samples, n_features = X.shape
@@ -626,6 +624,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
 def _n_rows(X) -> int:
     return X.n_rows if isinstance(X, Source) else len(X)
+
+
+def _take_source_features(gm, source) -> None:
+    """``feature_names_in_`` from a Source's column names, as from a DataFrame's."""
+    if hasattr(gm, "feature_names_in_"):
+        del gm.feature_names_in_
+    names = getattr(source, "feature_names", None)
+    if names is not None and all(isinstance(n, str) for n in names):
+        gm.feature_names_in_ = np.asarray(names, dtype=object)
 
 
 def _check_source_features(gm, source) -> None:

@@ -1,9 +1,10 @@
 """``gaussmix select DATA``: mclust-style model selection from the command line.
 
 Reads DATA as ``gaussmix fit`` does (:mod:`gaussmix._files.data`: CSV, TSV, Parquet or
-``.npy``, with ``--columns``, ``--header`` and ``--format``), fits the grid of numbers of
-components and covariance models, and prints the BIC table (optionally the ICL table) and
-the best model's summary.
+``.npy``, with ``--columns``, ``--header`` and ``--format``; streamed when it exceeds the
+memory budget or with ``--streaming``), fits the grid of numbers of components and
+covariance models, and prints the BIC table (optionally the ICL table) and the best
+model's summary.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ def _short(exc) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``gaussmix select``'s arguments to ``parser``."""
-    from .cli import _add_data_arguments, _non_negative_float, _seed, _whole_number
+    from .cli import (_add_data_arguments, _add_streaming_arguments, _non_negative_float,
+                      _seed, _whole_number)
 
     _add_data_arguments(parser)  # DATA, --columns, --header, --format: as for fit
+    _add_streaming_arguments(parser)  # --in-memory / --streaming, --progress
     parser.add_argument("-G", "--G", dest="G", type=_G_type, default=None,
                         help="numbers of components, e.g. 1:9 (default), 2-5 or 2,3,4")
     parser.add_argument("-m", "--models", default=None,
@@ -103,17 +106,27 @@ def _plot_format(path) -> str:
 
 def run(args) -> int:
     """Run ``gaussmix select`` with parsed ``args``; returns the exit status."""
+    import contextlib
+
+    from ._cli_stream import BudgetError
     from ._files.data import DataError
     from ._mclust.select import select
-    from .cli import CommandError, _check_output, _error, _read_table
+    from .cli import (CommandError, _check_output, _error, _open_stream, _read_table,
+                      _show_progress, _streams)
 
     try:
         if args.plot:
             _check_output(args.plot, [args.data])
             _plot_format(args.plot)
-        # A DataFrame when the file has column names: select keeps them for its plots.
-        X = _read_table(args).frame()
-    except CommandError as exc:
+        streamed = _streams(args)
+        if streamed:
+            # Cells run side by side on threads, each pass over the file: one bar
+            # counts the rows they read, beside select's bar of cells.
+            X = _open_stream(args, "select", shared=True)
+        else:
+            # A DataFrame when the file has column names: select keeps them for plots.
+            X = _read_table(args).frame()
+    except (CommandError, BudgetError) as exc:
         _error(exc)
         return 1
     except (DataError, OSError) as exc:
@@ -122,7 +135,9 @@ def run(args) -> int:
         return 1
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     try:
-        result = select(X, G=args.G, models=models, tol=args.tol, random_state=args.seed)
+        with X if streamed else contextlib.nullcontext():  # closes the rows' bar
+            result = select(X, G=args.G, models=models, tol=args.tol,
+                            random_state=args.seed, verbose=_show_progress(args))
     except (ValueError, RuntimeError) as exc:
         _error(exc)
         return 1

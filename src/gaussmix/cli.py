@@ -1,9 +1,11 @@
 """The ``gaussmix`` command: fit, predict, score, sample, plot, select and demo.
 
-Each subcommand is a thin shell: read a data file (:mod:`gaussmix._files.data`), load or save a
-model file (:mod:`gaussmix._files.model_files`), call the estimator. A user error (a missing or unusable
-file, a bad option, an invalid model file) prints one line ``gaussmix: error: ...`` to
-stderr and returns a non-zero exit status; input files are only ever read.
+Each subcommand is a thin shell: read a data file (:mod:`gaussmix._files.data`), or
+stream it when it is large (:mod:`gaussmix._cli_stream`, :mod:`gaussmix._files.sources`),
+load or save a model file (:mod:`gaussmix._files.model_files`), call the estimator, write
+a table (:mod:`gaussmix._files.table_writer`). A user error (a missing or unusable file, a
+bad option, an invalid model file) prints one line ``gaussmix: error: ...`` to stderr and
+returns a non-zero exit status; input files are only ever read.
 
 ``select`` and ``demo`` live in their own modules (``gaussmix._select_cli`` and
 ``gaussmix._demo``), each exposing ``add_arguments(parser)`` and ``run(args) -> int``;
@@ -114,6 +116,21 @@ def _add_data_arguments(parser):
                         help="data format (default: from the file extension)")
 
 
+def _add_streaming_arguments(parser):
+    """--in-memory / --streaming and --progress, for the commands that can stream DATA."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--in-memory", dest="mode", action="store_const", const="memory",
+                      help="read DATA into memory (default when its values fit the "
+                           "memory budget, $GAUSSMIX_MEMORY_BUDGET or a quarter of the "
+                           "available memory)")
+    mode.add_argument("--streaming", dest="mode", action="store_const", const="stream",
+                      help="read DATA in chunks, once per pass, never whole (default when "
+                           "it exceeds the memory budget)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars on stderr (default: only when stderr is a "
+                             "terminal)")
+
+
 _TABLE_OUT_HELP = "output file (.csv, .tsv, .parquet, .npy); default stdout"
 
 
@@ -172,9 +189,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     fit.add_argument("--init", default="kmeans",
                      choices=("kmeans", "k-means++", "random", "random_from_data"),
                      help="initialisation method (default %(default)s)")
-    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar on stderr (default: only when stderr is a "
-                          "terminal)")
+    _add_streaming_arguments(fit)
     fit.set_defaults(_handler=_cmd_fit)
 
     predict = _add_model_command(
@@ -186,6 +201,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true",
                          help="write component probabilities instead of labels")
     predict.add_argument("--out", metavar="FILE", help=_TABLE_OUT_HELP)
+    _add_streaming_arguments(predict)
 
     score = _add_model_command(
         sub, "score", _cmd_score,
@@ -198,6 +214,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     score.add_argument("--out", metavar="FILE",
                        help="output file for --per-row (.csv, .tsv, .parquet, .npy); "
                             "default stdout")
+    _add_streaming_arguments(score)
 
     sample = _add_model_command(
         sub, "sample", _cmd_sample, data=False,
@@ -281,10 +298,47 @@ def _read_table(args, model=None):
     """DATA as a Table; for a model with feature names, only those columns if present."""
     from ._files.data import parse_columns, read_data
 
-    names = getattr(model, "feature_names_in_", None)
     return read_data(args.data, parse_columns(args.columns), header=args.header,
-                     format=args.format,
-                     default_columns=None if names is None else [str(n) for n in names])
+                     format=args.format, default_columns=_model_names(model))
+
+
+def _model_names(model):
+    """The model's feature names as strings, or None (no model, or fitted without)."""
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def _streams(args, model=None) -> bool:
+    """Whether DATA is streamed: as --in-memory/--streaming say, else by its size."""
+    from ._cli_stream import should_stream
+    from ._files.data import parse_columns
+
+    columns = parse_columns(args.columns)
+    n_columns = len(columns) if columns else getattr(model, "n_features_in_", None)
+    return should_stream(args.mode, args.data, args.format, n_columns)
+
+
+def _show_progress(args) -> bool:
+    return sys.stderr.isatty() if args.progress is None else args.progress
+
+
+def _open_stream(args, label, model=None, shared=False):
+    """DATA as a streamed Source that shows a bar per pass; for a model, its columns
+    checked and named as on the in-memory path (see ``_model_input``)."""
+    from ._cli_stream import PassBars
+    from ._files.data import parse_columns
+    from ._files.sources import open_source
+
+    names = _model_names(model)
+    source = open_source(args.data, parse_columns(args.columns), format=args.format,
+                         header=args.header, default_columns=names)
+    if model is None:
+        return PassBars(source, label, show=_show_progress(args), shared=shared)
+    _check_model_columns(model, source.path, source.feature_names, source.n_features,
+                         bool(args.columns))
+    # The columns are the model's, in its order (picked by name by default_columns, or
+    # by position with --columns): they carry its names, as in memory.
+    return PassBars(source, label, show=_show_progress(args), feature_names=names)
 
 
 def _load_model(path):
@@ -295,31 +349,46 @@ def _load_model(path):
     return load_estimator(path)
 
 
-def _model_input(gm, table, columns_given):
-    """DATA arranged as the model's features (by name where both have names)."""
-    import numpy as np
-    import pandas as pd
-
-    model_names = getattr(gm, "feature_names_in_", None)
-    model_names = None if model_names is None else [str(n) for n in model_names]
-    values, names = table.values, table.names
+def _check_model_columns(gm, path, names, n_columns, columns_given):
+    """Refuse DATA's columns (``names``, None for a file without) that cannot be the
+    model's features: missing names, or another count."""
+    model_names = _model_names(gm)
     if model_names is not None and names is not None and not columns_given:
         missing = [n for n in model_names if n not in names]
         if missing:
             shown = ", ".join(repr(n) for n in missing[:10])
             raise CommandError(
-                f"{table.path}: lacks column(s) {shown} that the model was fitted on; "
+                f"{path}: lacks column(s) {shown} that the model was fitted on; "
                 "pick the columns with --columns"
             )
-        values = values[:, [names.index(n) for n in model_names]]
-    if values.shape[1] != gm.n_features_in_:
+        return  # the model's columns are picked out by name
+    if n_columns != gm.n_features_in_:
         about = "" if model_names is None else f" ({', '.join(model_names)})"
         raise CommandError(
-            f"{table.path}: has {values.shape[1]} column(s) but the model has "
+            f"{path}: has {n_columns} column(s) but the model has "
             f"{gm.n_features_in_} feature(s){about}; pick the columns with --columns"
         )
-    if model_names is not None:
-        return pd.DataFrame(values, columns=model_names, copy=False)
+
+
+def _model_input(gm, table, columns_given):
+    """DATA arranged as the model's features (by name where both have names)."""
+    values, names = table.values, table.names
+    _check_model_columns(gm, table.path, names, values.shape[1], columns_given)
+    model_names = _model_names(gm)
+    if model_names is not None and names is not None and not columns_given:
+        values = values[:, [names.index(n) for n in model_names]]
+    return _as_model_input(gm, values)
+
+
+def _as_model_input(gm, values):
+    """Rows as the estimator takes them: a DataFrame with the model's feature names (so
+    scikit-learn's name check passes), or the bare array for a model without names."""
+    import numpy as np
+    import pandas as pd
+
+    names = _model_names(gm)
+    if names is not None:
+        return pd.DataFrame(values, columns=names, copy=False)
     return np.asarray(values)
 
 
@@ -330,12 +399,37 @@ def _model_and_data(args):
     return gm, _model_input(gm, _read_table(args, gm), bool(args.columns))
 
 
-def _log_densities(gm, X, path):
+def _model_rows(args, label):
+    """MODEL, DATA's rows in parts, and their number, for predict and score.
+
+    The parts are ``(X, log_densities)``: X as the model's input, each row's log-density
+    checked (see ``_log_densities``). In memory, one part, computed before anything is
+    written; streamed, one part per chunk, computed as the output is written.
+    """
+    _check_output(args.out, [args.data, args.model])
+    gm = _load_model(args.model)
+    if not _streams(args, gm):
+        X = _model_input(gm, _read_table(args, gm), bool(args.columns))
+        return gm, [(X, _log_densities(gm, X, args.data))], len(X)
+    source = _open_stream(args, label, gm)
+
+    def parts():
+        done = 0
+        for values, _ in source.chunks():
+            X = _as_model_input(gm, values)
+            yield X, _log_densities(gm, X, source.path, done, source.n_rows)
+            done += values.shape[0]
+
+    return gm, parts(), source.n_rows
+
+
+def _log_densities(gm, X, path, rows_before=0, n_rows=None):
     """Every row's log-density under the model; a user error if one is not finite.
 
     A row far outside the range of the model (say 1e200 after a fit to data near 0)
     has a log-density that does not fit in a float: its probabilities and its label
-    would be meaningless, so no command prints them.
+    would be meaningless, so no command prints them. X may be a chunk of DATA: rows are
+    numbered after the ``rows_before`` rows before it, of ``n_rows`` in all.
     """
     import numpy as np
 
@@ -344,9 +438,15 @@ def _log_densities(gm, X, path):
     if bad.any():
         first = int(np.argmax(bad))
         n_bad = int(bad.sum())
-        more = "" if n_bad == 1 else f" ({n_bad} rows in all)"
+        if n_bad == 1:
+            more = ""
+        elif n_rows is None or (rows_before == 0 and per_row.shape[0] == n_rows):
+            more = f" ({n_bad} rows in all)"
+        else:
+            more = (f" ({n_bad} rows among data rows {rows_before + 1}-"
+                    f"{rows_before + per_row.shape[0]})")
         raise CommandError(
-            f"{path}: data row {first + 1} is out of the model's range: its "
+            f"{path}: data row {rows_before + first + 1} is out of the model's range: its "
             f"log-density is {per_row[first]} (not a finite number){more}; such rows "
             "are too far from every component to be scored, labelled or drawn"
         )
@@ -368,37 +468,8 @@ def _check_memory(n_rows, n_columns):
 
 
 def _feature_names(gm):
-    names = getattr(gm, "feature_names_in_", None)
-    if names is None:
-        return [f"x{j}" for j in range(gm.n_features_in_)]
-    return [str(n) for n in names]
-
-
-def _write_table(frame, out):
-    """A DataFrame to stdout (CSV) or to ``out`` in the format of its extension."""
-    import numpy as np
-
-    from ._files.data import DataError, detect_format
-    from ._files.model_files import atomic_write
-
-    if out is None:
-        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
-        return
-    try:
-        fmt = detect_format(out)
-    except DataError:
-        fmt = "csv"
-    if fmt == "parquet":
-        atomic_write(out, lambda f: frame.to_parquet(f, index=False))
-    elif fmt == "npy":
-        atomic_write(out, lambda f: np.save(f, frame.to_numpy(), allow_pickle=False))
-    else:
-        compression = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}.get(
-            os.path.splitext(out)[1].lower())
-        sep = "\t" if fmt == "tsv" else ","
-        atomic_write(out, lambda f: frame.to_csv(f, index=False, sep=sep,
-                                                 compression=compression,
-                                                 lineterminator="\n"))
+    names = _model_names(gm)
+    return [f"x{j}" for j in range(gm.n_features_in_)] if names is None else names
 
 
 class _HeldWarnings(list):
@@ -427,31 +498,39 @@ def _held_warnings():
 
 
 class _Progress:
-    """A tqdm bar fed by the estimator's per-iteration hook while fitting.
+    """Progress of a fit, fed by the estimator's per-iteration hook.
 
     ``GaussianMixture`` calls ``self._print_verbose_msg_iter_end(n_iter, ll, change)``
     after every EM iteration; wrapping it on the instance (not the class) leaves the
-    estimator and other fits untouched.
+    estimator and other fits untouched. In memory, a bar counts the iterations. On a
+    streamed source (``passes``, a :class:`~gaussmix._cli_stream.PassBars`), its bar per
+    pass shows the rows; the hook only labels them with the start and log-likelihood.
     """
 
     _HOOKS = ("_print_verbose_msg_iter_end", "_print_verbose_msg_init_beg")
 
-    def __init__(self, gm, enabled, stream):
+    def __init__(self, gm, enabled, stream, passes=None):
         self.gm, self.enabled, self.stream, self.bar = gm, enabled, stream, None
+        self.passes = passes
 
     def __enter__(self):
         if not self.enabled:
             return self
         from tqdm.auto import tqdm
 
-        gm = self.gm
-        self.bar = tqdm(total=gm.max_iter * gm.n_init, file=self.stream, desc="EM",
-                        unit="iter", leave=False, dynamic_ncols=True)
+        gm, passes = self.gm, self.passes
+        if passes is None:
+            self.bar = tqdm(total=gm.max_iter * gm.n_init, file=self.stream, desc="EM",
+                            unit="iter", leave=False, dynamic_ncols=True)
         iter_end, init_beg = gm._print_verbose_msg_iter_end, gm._print_verbose_msg_init_beg
 
         def on_iteration(n_iter, log_likelihood, change):
             iter_end(n_iter, log_likelihood, change)
             shown = f"{change:.3g}" if abs(change) != float("inf") else "-"
+            if passes is not None:  # shown on the next pass's bar
+                passes.postfix = (f"log-lik {log_likelihood:.6g} after iteration "
+                                  f"{n_iter}, change {shown}")
+                return
             self.bar.set_postfix_str(f"log-lik {log_likelihood:.6g}, change {shown}",
                                      refresh=False)
             self.bar.update(1)
@@ -459,8 +538,11 @@ class _Progress:
         def on_init(n_init):
             init_beg(n_init)
             if gm.n_init > 1:
-                self.bar.set_description(f"EM init {n_init + 1}/{gm.n_init}",
-                                         refresh=False)
+                what = f"init {n_init + 1}/{gm.n_init}"
+                if passes is not None:
+                    passes.label, passes.postfix = f"fit {what}", ""
+                else:
+                    self.bar.set_description(f"EM {what}", refresh=False)
 
         gm._print_verbose_msg_iter_end = on_iteration
         gm._print_verbose_msg_init_beg = on_init
@@ -477,6 +559,8 @@ class _Progress:
 
 # ------------------------------------------------------------------ subcommands
 def _cmd_fit(args):
+    import math
+
     import numpy as np
     import pandas as pd
 
@@ -484,22 +568,39 @@ def _cmd_fit(args):
     from ._files.model_files import save
 
     _check_output(args.out, [args.data])
-    table = _read_table(args)
-    X = table.frame()
-    n_rows, n_features = table.values.shape
     gm = GaussianMixture(
         n_components=args.components, covariance_type=args.covariance,
         random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
         n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
     )
-    show = sys.stderr.isatty() if args.progress is None else args.progress
-    with _Progress(gm, show, sys.stderr):  # warnings: see main
-        gm.fit(X)
+    show = _show_progress(args)
+    if _streams(args):
+        source = _open_stream(args, "fit")
+        with _Progress(gm, show, sys.stderr, passes=source):  # warnings: see main
+            gm.fit(source)
+        # The summary is one more pass, chunk by chunk; the model is saved only after
+        # it, so a file that changes during it leaves no model behind.
+        source.label, source.postfix = "summary", ""
+        log_likelihood = 0.0
+        for values, _ in source.chunks():
+            log_likelihood += float(np.sum(gm.score_samples(_as_model_input(gm, values))))
+        n_rows, n_features = source.n_rows, source.n_features
+        # As GaussianMixture.bic computes it, from the mean per row.
+        bic = (-2 * (log_likelihood / n_rows) * n_rows
+               + gm._n_parameters() * math.log(n_rows))
+        origin = f"streamed from {source.path}"
+    else:
+        table = _read_table(args)
+        X = table.frame()
+        n_rows, n_features = table.values.shape
+        with _Progress(gm, show, sys.stderr):  # warnings: see main
+            gm.fit(X)
+        log_likelihood = float(np.sum(gm.score_samples(X)))
+        bic = float(gm.bic(X))
+        origin = f"from {table.path}"
     if args.out:
         save(gm, args.out)
 
-    log_likelihood = float(np.sum(gm.score_samples(X)))
-    bic = float(gm.bic(X))
     names = _feature_names(gm)
     from ._models.registry import get_model
 
@@ -507,7 +608,7 @@ def _cmd_fit(args):
     cov = gm.covariance_type + ("" if canonical == gm.covariance_type else f" ({canonical})")
     lines = [
         f"Gaussian mixture: {gm.n_components} component(s), covariance {cov}, "
-        f"{n_features} feature(s), {n_rows} row(s) from {table.path}",
+        f"{n_features} feature(s), {n_rows} row(s) {origin}",
         (f"converged:      yes, after {gm.n_iter_} iteration(s)" if gm.converged_ else
          f"converged:      NO, stopped after {gm.n_iter_} iteration(s) (raise --max-iter "
          "or --tol)"),
@@ -530,14 +631,17 @@ def _cmd_fit(args):
 def _cmd_predict(args):
     import pandas as pd
 
-    gm, X = _model_and_data(args)
-    _log_densities(gm, X, args.data)
-    if args.proba:
-        proba = gm.predict_proba(X)
-        frame = pd.DataFrame(proba, columns=[f"proba_{k}" for k in range(proba.shape[1])])
-    else:
-        frame = pd.DataFrame({"label": gm.predict(X)})
-    _write_table(frame, args.out)
+    from ._files.table_writer import write_table
+
+    gm, parts, n_rows = _model_rows(args, "predict")
+
+    def frame(X):
+        if args.proba:
+            proba = gm.predict_proba(X)
+            return pd.DataFrame(proba, columns=[f"proba_{k}" for k in range(proba.shape[1])])
+        return pd.DataFrame({"label": gm.predict(X)})
+
+    write_table(args.out, (frame(X) for X, _ in parts), n_rows)
     return 0
 
 
@@ -545,19 +649,24 @@ def _cmd_score(args):
     import numpy as np
     import pandas as pd
 
+    from ._files.table_writer import write_table
+
     if args.out and not args.per_row:
         raise CommandError("--out is for --per-row; the mean is printed")
-    gm, X = _model_and_data(args)
-    per_row = _log_densities(gm, X, args.data)
+    gm, parts, n_rows = _model_rows(args, "score")
     if args.per_row:
-        _write_table(pd.DataFrame({"log_likelihood": per_row}), args.out)
+        write_table(args.out, (pd.DataFrame({"log_likelihood": per_row})
+                               for _, per_row in parts), n_rows)
     else:
-        print(repr(float(np.mean(per_row))))
+        # The sum of the parts over n: np.mean's value when there is one part.
+        print(repr(sum(float(np.sum(per_row)) for _, per_row in parts) / n_rows))
     return 0
 
 
 def _cmd_sample(args):
     import pandas as pd
+
+    from ._files.table_writer import write_table
 
     _check_output(args.out, [args.model])
     gm = _load_model(args.model)
@@ -568,7 +677,7 @@ def _cmd_sample(args):
     frame = pd.DataFrame(X, columns=_feature_names(gm))
     if args.labels:
         frame["component"] = y
-    _write_table(frame, args.out)
+    write_table(args.out, [frame], len(frame))
     return 0
 
 

@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from ._engine.sources import Sample, draw_rows, take_rows
+from ._engine.sources import Sample, sample_through_chunks
 from ._files.data import DataError, check_path, open_npy
 
 BUDGET_VARIABLE = "GAUSSMIX_MEMORY_BUDGET"
@@ -167,11 +167,7 @@ class PassBars:
     def sample(self, n: int, random_state) -> Sample:
         """As a file source's ``sample`` (the same rows for the same ``random_state``),
         but read through :meth:`chunks`, so its pass shows a bar too."""
-        rows = draw_rows(self.n_rows, n, random_state)
-        if rows is None:
-            X = np.concatenate([X for X, _ in self.chunks()])
-            return Sample(X, None, np.arange(self.n_rows), True)
-        return Sample(take_rows(self, rows), None, rows, False)
+        return sample_through_chunks(self, n, random_state)
 
     def to_numpy(self) -> np.ndarray:
         """Every row in memory."""

@@ -578,16 +578,11 @@ def _cmd_fit(args):
         source = _open_stream(args, "fit")
         with _Progress(gm, show, sys.stderr, passes=source):  # warnings: see main
             gm.fit(source)
-        # The summary is one more pass, chunk by chunk; the model is saved only after
-        # it, so a file that changes during it leaves no model behind.
-        source.label, source.postfix = "summary", ""
-        log_likelihood = 0.0
-        for values, _ in source.chunks():
-            log_likelihood += float(np.sum(gm.score_samples(_as_model_input(gm, values))))
+        # No pass for the summary: fit's last E-step measured the returned parameters
+        # (lower_bound_ is their mean log-likelihood per row).
         n_rows, n_features = source.n_rows, source.n_features
-        # As GaussianMixture.bic computes it, from the mean per row.
-        bic = (-2 * (log_likelihood / n_rows) * n_rows
-               + gm._n_parameters() * math.log(n_rows))
+        log_likelihood = gm.lower_bound_ * n_rows
+        bic = -2 * log_likelihood + gm._n_parameters() * math.log(n_rows)
         origin = f"streamed from {source.path}"
     else:
         table = _read_table(args)

@@ -145,3 +145,14 @@ def take_rows(source, rows) -> np.ndarray:
         out[order[lo:hi]] = chunk[wanted[lo:hi] - start]
         start = stop
     return out
+
+
+def sample_through_chunks(source, n: int, random_state) -> Sample:
+    """A source's :meth:`~Source.sample` read through its chunks: all rows when
+    ``n >= n_rows``, else ``n`` distinct rows drawn uniformly (one pass). For sources
+    without row weights (files)."""
+    rows = draw_rows(source.n_rows, n, random_state)
+    if rows is None:
+        X = np.concatenate([X for X, _ in source.chunks()])
+        return Sample(X, None, np.arange(source.n_rows), True)
+    return Sample(take_rows(source, rows), None, rows, False)

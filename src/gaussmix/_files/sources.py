@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from .._engine.sources import Sample, draw_rows, take_rows
+from .._engine.sources import Sample, sample_through_chunks
 from .data import (
     DataError,
     _check_finite,
@@ -122,11 +122,7 @@ class FileSource:
     def sample(self, n: int, random_state) -> Sample:
         """All rows when ``n >= n_rows``, else ``n`` distinct rows drawn uniformly by
         ``random_state`` (read in one pass)."""
-        rows = draw_rows(self.n_rows, n, random_state)
-        if rows is None:
-            X = np.concatenate([X for X, _ in self.chunks()])
-            return Sample(X, None, np.arange(self.n_rows), True)
-        return Sample(take_rows(self, rows), None, rows, False)
+        return sample_through_chunks(self, n, random_state)
 
     def to_numpy(self) -> np.ndarray:
         """Every row in memory, shape (n_rows, n_features)."""

@@ -213,6 +213,28 @@ def test_lost_scheduler_is_a_clear_error(client):
         other.close()
 
 
+def test_command_line_fit_on_the_cluster(client, tmp_path, capsys, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    from gaussmix.cli import main
+
+    X, _ = _data(600)
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_parquet(path)
+    address = client.scheduler.address
+    out = tmp_path / "model.gmm"
+    assert main(["fit", str(path), "-k", "2", "--seed", "0", "--dask", address,
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "600 row(s)" in printed and "model written" in printed
+    expected = GaussianMixture(2, random_state=0).fit(pd.DataFrame(X, columns=list("abc")))
+    _same_fit(expected, gaussmix.load(out))
+    # The scheduler from the environment; a CSV path.
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_csv(tmp_path / "rows.csv", index=False)
+    monkeypatch.setenv("GAUSSMIX_DASK_SCHEDULER", address)
+    assert main(["fit", str(tmp_path / "rows.csv"), "-k", "2", "--seed", "0"]) == 0
+    assert "600 row(s)" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------- fault tolerance
 def test_a_killed_worker_changes_nothing(client, monkeypatch):
     X, w = _data(1500, seed=4)

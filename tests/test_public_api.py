@@ -89,6 +89,8 @@ def test_documented_examples_run(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if "import dask" in path.read_text(encoding="utf-8"):
+        pytest.importorskip("distributed")  # the dask extra
     monkeypatch.chdir(tmp_path)
     namespace = _reader_data()
     registered = set(gaussmix.model_names())

@@ -17,6 +17,7 @@ from ._models.registry import (CovarianceModel, MstepResult, get_model, model_na
 from ._models.mclust import mclust_bic, n_mclust_params
 from ._models.prior import Prior, PriorControl, default_prior, prior_control
 from ._engine.loop import EmptyComponentWarning
+from ._engine.dask_source import DaskSource
 from ._engine.sources import ArraySource, Sample, Source
 from ._estimator import GaussianMixture
 from ._files.data import DataError
@@ -72,6 +73,7 @@ __all__ = [
     "DataError",
     "Source",
     "ArraySource",
+    "DaskSource",
     "Sample",
     # failures and warnings
     "FitError",

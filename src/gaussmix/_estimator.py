@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._engine.dask_source import DaskSource, is_dask
 from ._engine.estep import log_resp_and_norm, most_probable
 from ._engine.init import INIT_METHODS, initial_stats
 from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy, stepwise_policy
@@ -442,6 +443,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _source(self, X, sample_weight):
         """The fit's rows: a Source as given, or validated X and weights as one."""
+        if is_dask(X):  # fitted on the workers, the data persisted for the fit
+            X, sample_weight = DaskSource(X, sample_weight), None
         if isinstance(X, Source):
             if sample_weight is not None:
                 raise ValueError(
@@ -502,6 +505,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fit's), or validated X in chunks. predict and score_samples return one value per
         row: chunking keeps their (n, K) temporaries bounded, as in fit."""
         check_is_fitted(self)
+        if is_dask(X):  # per-row results come back as lazy Dask arrays
+            X = DaskSource(X, persist=False)
         if isinstance(X, Source):
             _check_source_features(self, X)
             return X

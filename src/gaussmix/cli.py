@@ -190,6 +190,11 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                      choices=("kmeans", "k-means++", "random", "random_from_data"),
                      help="initialisation method (default %(default)s)")
     _add_streaming_arguments(fit)
+    fit.add_argument("--dask", metavar="SCHEDULER",
+                     default=os.environ.get("GAUSSMIX_DASK_SCHEDULER") or None,
+                     help="fit on the Dask cluster of this scheduler address (default "
+                          "$GAUSSMIX_DASK_SCHEDULER), reading a Parquet or CSV path with "
+                          "dask.dataframe; needs gaussmix[dask]")
     fit.set_defaults(_handler=_cmd_fit)
 
     predict = _add_model_command(
@@ -567,6 +572,8 @@ def _cmd_fit(args):
     from ._estimator import GaussianMixture
     from ._files.model_files import save
 
+    if getattr(args, "dask", None) and not hasattr(args, "_dask_client"):
+        return _on_dask(args, _cmd_fit)  # the same command, a client open around it
     _check_output(args.out, [args.data])
     gm = GaussianMixture(
         n_components=args.components, covariance_type=args.covariance,
@@ -574,7 +581,16 @@ def _cmd_fit(args):
         n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
     )
     show = _show_progress(args)
-    if _streams(args):
+    if getattr(args, "dask", None):
+        table = _dask_table(args)
+        n_rows, n_features = table.values.shape
+        with _Progress(gm, show, sys.stderr):
+            gm.fit(table.frame())
+        # fit's last E-step measured the returned parameters: no pass for the summary
+        log_likelihood = gm.lower_bound_ * n_rows
+        bic = -2 * log_likelihood + gm._n_parameters() * math.log(n_rows)
+        origin = f"from {table.path} on the Dask cluster at {args.dask}"
+    elif _streams(args):
         source = _open_stream(args, "fit")
         with _Progress(gm, show, sys.stderr, passes=source):  # warnings: see main
             gm.fit(source)
@@ -621,6 +637,56 @@ def _cmd_fit(args):
         lines += ["", f"model written to {args.out}"]
     print("\n".join(lines))
     return 0
+
+
+# ------------------------------------------------------------------ --dask
+def _on_dask(args, command):
+    """Run ``command(args)`` with a client of the scheduler ``args.dask`` current."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise CommandError("--dask needs Dask: pip install 'gaussmix[dask]'") from None
+    try:
+        client = Client(args.dask, set_as_default=False, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise CommandError(f"cannot reach the Dask scheduler at {args.dask}: {exc}") from None
+    with client, client.as_current():
+        args._dask_client = client
+        return command(args)
+
+
+class _DaskTable:
+    """DATA as a Dask DataFrame of the chosen columns (what ``_cmd_fit`` reads)."""
+
+    def __init__(self, path, frame):
+        from types import SimpleNamespace
+
+        self.path, self._frame = path, frame
+        self.values = SimpleNamespace(shape=(len(frame), len(frame.columns)))  # rows, columns
+
+    def frame(self):
+        return self._frame
+
+
+def _dask_table(args):
+    import dask.dataframe as dd
+
+    path = args.data
+    kind = args.format or os.path.splitext(path.rstrip("/"))[1].lstrip(".").lower()
+    columns = None
+    if args.columns:
+        columns = [c.strip() for spec in args.columns for c in spec.split(",") if c.strip()]
+    if kind == "parquet":
+        frame = dd.read_parquet(path, columns=columns)
+    elif kind in ("csv", "tsv"):
+        frame = dd.read_csv(path, sep="\t" if kind == "tsv" else ",",
+                            header=None if args.header is False else "infer")
+        frame.columns = [str(c) for c in frame.columns]
+        if columns is not None:
+            frame = frame[columns]
+    else:
+        raise CommandError(f"--dask reads Parquet or CSV data, not {kind or path!r}")
+    return _DaskTable(path, frame)
 
 
 def _cmd_predict(args):

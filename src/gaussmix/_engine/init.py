@@ -127,6 +127,10 @@ def initial_stats(source, n_components, kind, method, random_state) -> SuffStats
         resp_of = _random_resp(n_components, random_state)
     else:
         labels_of = start_labels(source, n_components, method, random_state)
+        # A source that runs this pass where its rows are (Dask: on the workers).
+        on_source = getattr(source, "label_stats", None)
+        if on_source is not None:
+            return on_source(n_components, kind, labels_of)
 
         def resp_of(start, chunk):
             return one_hot(labels_of(start, chunk), n_components, chunk.dtype)

@@ -30,7 +30,14 @@ def thread_pass(source, kind: str, *, labels=None,
         Rows with a label ``k >= 0`` keep component ``k`` (see ``estep_chunk``).
     n_threads : int, optional
         Kernel threads (default $GAUSSMIX_NUM_THREADS, else every core).
+
+    A source that brings its own producer (``source.producer(kind, labels=...)``, a
+    Dask source: the kernel on the workers) gets that one: every face builds its pass
+    here, so each runs on such a source unchanged.
     """
+    own = getattr(source, "producer", None)
+    if own is not None:
+        return own(kind, labels=labels)
 
     def run(params: Params) -> SuffStats:
         total = empty_stats(params.n_components, source.n_features, kind)
@@ -51,6 +58,12 @@ def sum_stats(source, params: Params, kind: str) -> SuffStats:
 
 
 def row_pass(source, per_chunk: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``per_chunk`` of every chunk of ``source``, concatenated along the rows."""
+    """``per_chunk`` of every chunk of ``source``, concatenated along the rows.
+
+    A source with ``map_rows`` (Dask) returns it lazily instead: a Dask array.
+    """
+    own = getattr(source, "map_rows", None)
+    if own is not None:
+        return own(per_chunk)
     parts = [per_chunk(X) for X, _ in source.chunks()]
     return np.concatenate(parts) if parts else np.empty(0)

@@ -37,6 +37,7 @@ import numpy as np
 from .._engine.init import given_stats, one_hot
 from .._engine.mstep import MStep
 from .._engine.producers import thread_pass
+from .._engine.dask_source import DaskSource, is_dask
 from .._engine.sources import ArraySource, Source, take_rows
 from .._errors import FitError
 from .._models import mclust as _fam
@@ -144,6 +145,8 @@ def _map(z):
 # ------------------------------------------------------------------------- inputs
 def _check_data(X):
     """The rows as a Source, the in-memory array if there is one, and column names."""
+    if is_dask(X):  # every EM fit of the grid on the workers
+        X = DaskSource(X)
     if isinstance(X, Source):
         names = getattr(X, "feature_names", None)
         feature_names = None if names is None else np.asarray(names, dtype=object)

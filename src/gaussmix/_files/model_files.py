@@ -507,7 +507,10 @@ def _check_covariances(header: dict, arrays: dict[str, np.ndarray], family: str,
         stacked_p = p if family == "full" else p[None]
         stacked_c = c if family == "full" else c[None]
         diag = np.diagonal(stacked_u, axis1=-2, axis2=-1)
-        if np.any(diag <= 0) or np.any(np.tril(stacked_u, -1) != 0):
+        # A stored zero is +0: a -0 below the diagonal is a changed file (and would
+        # load as a model that differs from the saved one in its bits).
+        below = np.tril(stacked_u, -1)
+        if np.any(diag <= 0) or np.any(below != 0) or np.any(np.signbit(below)):
             fail("precisions_cholesky is not upper triangular with a positive diagonal")
         abs_u = np.abs(stacked_u)
         product = stacked_u @ np.swapaxes(stacked_u, -1, -2)

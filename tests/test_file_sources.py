@@ -350,13 +350,35 @@ def test_partial_fit_streams_a_file_once_per_call(files):
     # Each chunk is one batch: one pass over the file, the same updates as the slices.
     X, paths = files
     streamed = GaussianMixture(3, random_state=0).partial_fit(
-        gaussmix.read_parquet(paths["parquet"], chunk_rows=1000))
+        gaussmix.read_npy(paths["npy"], chunk_rows=1000))
     sliced = GaussianMixture(3, random_state=0)
     for start in range(0, len(X), 1000):
         sliced.partial_fit(X[start:start + 1000])
     assert streamed.n_iter_ == sliced.n_iter_ == 3
     assert _rel(streamed.means_, sliced.means_) < 1e-12
-    assert list(streamed.feature_names_in_) == ["a", "b", "c"]
+    # The batches are the chunks: a Parquet file's also end at its row groups (700).
+    named = GaussianMixture(3, random_state=0).partial_fit(
+        gaussmix.read_parquet(paths["parquet"], chunk_rows=1000))
+    assert named.n_iter_ == 5
+    assert list(named.feature_names_in_) == ["a", "b", "c"]
     with pytest.raises(ValueError, match="not the ones the model was fitted on"):
-        streamed.partial_fit(gaussmix.read_parquet(paths["parquet"],
-                                                   columns=["c", "b", "a"]))
+        named.partial_fit(gaussmix.read_parquet(paths["parquet"], columns=["c", "b", "a"]))
+
+
+def test_parquet_memory_follows_the_chunk_not_the_file(tmp_path):
+    # PyArrow's iter_batches over a whole file keeps every decoded row group until it
+    # is closed; the source reads group by group, so Arrow holds about one at a time.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X = np.random.default_rng(0).normal(size=(1_000_000, 8))  # 64 MB
+    table = pa.table({f"x{j}": X[:, j] for j in range(8)})
+    pq.write_table(table, tmp_path / "groups.parquet", row_group_size=125_000)
+    del table
+    source = gaussmix.read_parquet(tmp_path / "groups.parquet", chunk_rows=50_000)
+    held, rows = 0, 0
+    for chunk, _ in source.chunks():
+        held = max(held, pa.total_allocated_bytes())
+        rows += chunk.shape[0]
+    assert rows == 1_000_000
+    assert held < 40 << 20, held

@@ -161,6 +161,20 @@ CERTIFIED_RATIO = 2.0**-53
 SPARSE_MAX_FRACTION = 0.5
 
 
+class _SparseStage:
+    """Work arrays of the sparse whitened scatter: per component, room for ``cap`` kept
+    residuals (feature-major) and how many are staged; the block's masks and traces."""
+
+    def __init__(self, n_comp, n_features, cap, dtype):
+        self.cap = cap
+        self.stage = np.empty((n_comp, n_features, cap), dtype=dtype)
+        self.count = np.zeros(n_comp, dtype=np.intp)
+        self.gather = np.empty(n_features * cap, dtype=dtype)
+        self.keep = np.empty((n_comp, cap), dtype=bool)
+        self.skip = np.empty((n_comp, cap), dtype=bool)
+        self.trace = np.empty((n_comp, cap), dtype=dtype)
+
+
 class Moments:
     """float64 running sums of weighted rows, about fixed points, block by block.
 
@@ -201,11 +215,10 @@ class Moments:
         self.offsets = None if offsets is None or not np.any(offsets) else offsets
         self._offsets_t = None if self.offsets is None else self.offsets.astype(dtype)[:, :, None]
         self.unwhiten = None  # set by set_whitening when ``second`` is whitened
-        self._z = self._sq = self._dense = None  # work buffers, made on first use
-        # Sparse whitened scatter (add_whitened with half_maha): staged rows, their
-        # components, and the trace certificate (see add_whitened).
-        self._stage = self._stage_k = None
-        self._staged = 0
+        self._z = self._sq = self._dense = self._root = None  # work buffers, made on first use
+        # Sparse whitened scatter (add_whitened with half_maha): staged residuals per
+        # component, and the trace certificate (see add_whitened).
+        self._stage = None
         self.kept_trace = np.zeros(n_components)
         self.dropped_trace = np.zeros(n_components)
         # Far components (indices, centres in float64, exact in ``dtype``): summed about
@@ -326,7 +339,7 @@ class Moments:
             self.sums -= nk_block[:, None] * self.offsets
         if half_maha is not None and self._add_sparse(resp_t, parts, half_maha):
             return
-        root = np.sqrt(resp_t)[:, None, :]
+        root = np.sqrt(resp_t, out=self._root_buffer(resp_t))[:, None, :]
         if len(parts) == 1:
             resid = parts[0][2]
             np.multiply(resid, root, out=resid)
@@ -340,6 +353,12 @@ class Moments:
         np.matmul(resid, resid.transpose(0, 2, 1), out=buf)
         self.second += buf
 
+    def _root_buffer(self, resp_t):
+        buf = self._root
+        if buf is None or buf.size < resp_t.size or buf.dtype != resp_t.dtype:
+            buf = self._root = np.empty(resp_t.size, dtype=resp_t.dtype)
+        return buf[: resp_t.size].reshape(resp_t.shape)
+
     def _dense_buffer(self, shape, dtype):
         buf = self._dense
         if buf is None or buf.size < np.prod(shape) or buf.dtype != dtype:
@@ -347,53 +366,62 @@ class Moments:
         return buf[: int(np.prod(shape))].reshape(shape)
 
     def _add_sparse(self, resp_t, parts, half_maha):
-        """The scatter of the pairs with responsibility >= SPARSE_TAU; False: go dense."""
+        """The scatter of the pairs with responsibility >= SPARSE_TAU; False: go dense.
+
+        Each component's kept residuals are gathered, scaled, into its own staging
+        area (feature-major, ``m`` rows of room) and added with one symmetric product
+        when it fills. Every work array is kept from block to block: a block allocates
+        nothing larger than a few rows, so the kernel does not lean on the allocator
+        (with glibc's dynamic mmap threshold off, as Dask's workers run, each large
+        temporary costs a fresh mapping and its page faults).
+        """
         n_comp, m = resp_t.shape
-        keep = resp_t >= SPARSE_TAU
+        ws = self._sparse_workspace(n_comp, m, resp_t.dtype)
+        keep = np.greater_equal(resp_t, SPARSE_TAU, out=ws.keep[:, :m])
         nnz = int(np.count_nonzero(keep))
-        trace = resp_t * half_maha  # (K, b): each pair's share of its whitened trace
+        trace = np.multiply(resp_t, half_maha, out=ws.trace[:, :m])  # each pair's share
         if nnz > SPARSE_MAX_FRACTION * n_comp * m:
             self.kept_trace += trace.sum(axis=1, dtype=np.float64)
             return False
+        self.kept_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
         if nnz < n_comp * m:
-            np.logical_not(keep, out=keep)
-            self.dropped_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
-            np.logical_not(keep, out=keep)
-        kk, ii = np.nonzero(keep)  # sorted by component
-        self.kept_trace += np.bincount(kk, weights=trace[kk, ii], minlength=n_comp)
-        d = self.sums.shape[1]
-        dtype = resp_t.dtype
-        if self._stage is None or self._stage.dtype != dtype or self._stage.shape[0] < nnz:
-            self._flush()
-            cap = max(nnz, (1 << 18) // max(d, 1))
-            self._stage = np.empty((cap, d), dtype=dtype)
-            self._stage_k = np.empty(cap, dtype=np.intp)
-        elif self._staged + nnz > self._stage.shape[0]:
-            self._flush()
-        lo, hi = self._staged, self._staged + nnz
-        root = np.sqrt(resp_t[kk, ii])[:, None]
-        for a, b, r in parts:
-            np.multiply(r[kk, :, ii], root, out=self._stage[lo:hi, a:b])
-        self._stage_k[lo:hi] = kk
-        self._staged = hi
+            np.logical_not(keep, out=ws.skip[:, :m])
+            self.dropped_trace += trace.sum(axis=1, dtype=np.float64, where=ws.skip[:, :m])
+        for k in range(n_comp):
+            cols = np.flatnonzero(keep[k])
+            n_k = cols.size
+            if not n_k:
+                continue
+            if ws.count[k] + n_k > ws.cap:
+                self._flush_component(k)
+            lo = ws.count[k]
+            root = np.sqrt(resp_t[k, cols])
+            for a, b, r in parts:
+                gathered = ws.gather[: (b - a) * n_k].reshape(b - a, n_k)
+                np.take(r[k], cols, axis=1, out=gathered, mode="clip")
+                np.multiply(gathered, root, out=ws.stage[k, a:b, lo : lo + n_k])
+            ws.count[k] = lo + n_k
         return True
 
+    def _sparse_workspace(self, n_comp, m, dtype):
+        ws = self._stage
+        if ws is None or ws.cap < m or ws.stage.dtype != dtype:
+            self._flush()
+            d = self.sums.shape[1]
+            ws = self._stage = _SparseStage(n_comp, d, m, dtype)
+        return ws
+
+    def _flush_component(self, k):
+        ws = self._stage
+        z = ws.stage[k, :, : ws.count[k]]  # (D, n): BLAS syrk on a strided view
+        self.second[k] += z @ z.T
+        ws.count[k] = 0
+
     def _flush(self):
-        """Add the staged rows into the whitened scatter, one symmetric product each component."""
-        n = self._staged
-        if not n:
-            return
-        comp = self._stage_k[:n]
-        order = np.argsort(comp, kind="stable")
-        z = self._stage[:n][order]
-        counts = np.bincount(comp, minlength=self.second.shape[0])
-        start = 0
-        for k in np.flatnonzero(counts):
-            stop = start + counts[k]
-            zk = z[start:stop]
-            self.second[k] += zk.T @ zk  # NumPy hands a.T @ a to BLAS syrk
-            start = stop
-        self._staged = 0
+        """Add every staged residual into the whitened scatter."""
+        if self._stage is not None:
+            for k in np.flatnonzero(self._stage.count):
+                self._flush_component(k)
 
     def certified(self) -> bool:
         """Whether what the sparse scatter skipped is below rounding (see add_whitened)."""

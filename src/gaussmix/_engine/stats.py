@@ -159,20 +159,35 @@ FAR_TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-3}
 SPARSE_TAU = 2.0**-100
 CERTIFIED_RATIO = 2.0**-53
 SPARSE_MAX_FRACTION = 0.5
+# Gathering costs about this many features' worth of dense scatter per pair (the
+# NumPy calls per block, the gather itself): the sparse scatter pays only when the
+# skipped share of the pairs times D exceeds it. Measured on 250,000 rows, one
+# thread: dense is faster at D = 8 and 16 (K = 16: 0.44 s against 0.62 s), sparse
+# from D = 24 on (K = 32, D = 64: 3.8 s against 6.9 s).
+SPARSE_BREAK_EVEN = 18.0
 
 
-class _SparseStage:
-    """Work arrays of the sparse whitened scatter: per component, room for ``cap`` kept
-    residuals (feature-major) and how many are staged; the block's masks and traces."""
+class _SparseWork:
+    """Work arrays of the sparse whitened scatter for blocks of up to ``pairs``
+    (component, row) pairs: the block's mask and traces, the kept pairs' positions,
+    roots, gather indices and gathered residuals, the staging area (at least a block's
+    worth of kept pairs), the staged rows' components, and the sorted copy."""
 
-    def __init__(self, n_comp, n_features, cap, dtype):
-        self.cap = cap
-        self.stage = np.empty((n_comp, n_features, cap), dtype=dtype)
-        self.count = np.zeros(n_comp, dtype=np.intp)
-        self.gather = np.empty(n_features * cap, dtype=dtype)
-        self.keep = np.empty((n_comp, cap), dtype=bool)
-        self.skip = np.empty((n_comp, cap), dtype=bool)
-        self.trace = np.empty((n_comp, cap), dtype=dtype)
+    def __init__(self, pairs, n_features, dtype):
+        self.keep = np.empty(pairs, dtype=bool)
+        self.trace = np.empty(pairs, dtype=dtype)
+        self.resp = np.empty(pairs, dtype=dtype)
+        self.positions = np.arange(pairs, dtype=np.intp)
+        kept = int(SPARSE_MAX_FRACTION * pairs) + 1  # at most this many pairs a block
+        self.flat = np.empty(kept, dtype=np.intp)
+        self.base = np.empty(kept, dtype=np.intp)
+        self.root = np.empty(kept, dtype=dtype)
+        self.index = np.empty(kept * n_features, dtype=np.intp)
+        self.gathered = np.empty(kept * n_features, dtype=dtype)
+        rows = max(kept, (1 << 18) // max(n_features, 1))
+        self.stage = np.empty((rows, n_features), dtype=dtype)
+        self.sorted = np.empty((rows, n_features), dtype=dtype)
+        self.stage_k = np.empty(rows, dtype=np.intp)
 
 
 class Moments:
@@ -216,9 +231,10 @@ class Moments:
         self._offsets_t = None if self.offsets is None else self.offsets.astype(dtype)[:, :, None]
         self.unwhiten = None  # set by set_whitening when ``second`` is whitened
         self._z = self._sq = self._dense = self._root = None  # work buffers, made on first use
-        # Sparse whitened scatter (add_whitened with half_maha): staged residuals per
-        # component, and the trace certificate (see add_whitened).
+        # Sparse whitened scatter (add_whitened with half_maha): its work arrays and
+        # staged rows, and the trace certificate (see add_whitened).
         self._stage = None
+        self._staged = 0
         self.kept_trace = np.zeros(n_components)
         self.dropped_trace = np.zeros(n_components)
         # Far components (indices, centres in float64, exact in ``dtype``): summed about
@@ -368,60 +384,79 @@ class Moments:
     def _add_sparse(self, resp_t, parts, half_maha):
         """The scatter of the pairs with responsibility >= SPARSE_TAU; False: go dense.
 
-        Each component's kept residuals are gathered, scaled, into its own staging
-        area (feature-major, ``m`` rows of room) and added with one symmetric product
-        when it fills. Every work array is kept from block to block: a block allocates
-        nothing larger than a few rows, so the kernel does not lean on the allocator
-        (with glibc's dynamic mmap threshold off, as Dask's workers run, each large
-        temporary costs a fresh mapping and its page faults).
+        The kept residuals are gathered, scaled, into a staging area, and added by
+        component with one symmetric product each when it fills. The block-sized work
+        arrays (masks, traces, the staging area and its sorted copy) are kept from
+        block to block: with glibc's dynamic mmap threshold off, as Dask's workers run,
+        every large temporary would cost a fresh mapping and its page faults.
         """
         n_comp, m = resp_t.shape
-        ws = self._sparse_workspace(n_comp, m, resp_t.dtype)
-        keep = np.greater_equal(resp_t, SPARSE_TAU, out=ws.keep[:, :m])
+        d = self.sums.shape[1]
+        if d <= SPARSE_BREAK_EVEN:  # could never pay (see SPARSE_BREAK_EVEN)
+            return False
+        work = self._work(n_comp * m, d, resp_t.dtype)
+        keep = np.greater_equal(resp_t, SPARSE_TAU, out=work.keep[: n_comp * m].reshape(n_comp, m))
         nnz = int(np.count_nonzero(keep))
-        trace = np.multiply(resp_t, half_maha, out=ws.trace[:, :m])  # each pair's share
-        if nnz > SPARSE_MAX_FRACTION * n_comp * m:
+        trace = np.multiply(resp_t, half_maha,  # each pair's share of its whitened trace
+                            out=work.trace[: n_comp * m].reshape(n_comp, m))
+        pairs = n_comp * m
+        if nnz > SPARSE_MAX_FRACTION * pairs or (pairs - nnz) * d <= SPARSE_BREAK_EVEN * pairs:
             self.kept_trace += trace.sum(axis=1, dtype=np.float64)
             return False
         self.kept_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
-        if nnz < n_comp * m:
-            np.logical_not(keep, out=ws.skip[:, :m])
-            self.dropped_trace += trace.sum(axis=1, dtype=np.float64, where=ws.skip[:, :m])
-        for k in range(n_comp):
-            cols = np.flatnonzero(keep[k])
-            n_k = cols.size
-            if not n_k:
-                continue
-            if ws.count[k] + n_k > ws.cap:
-                self._flush_component(k)
-            lo = ws.count[k]
-            root = np.sqrt(resp_t[k, cols])
-            for a, b, r in parts:
-                gathered = ws.gather[: (b - a) * n_k].reshape(b - a, n_k)
-                np.take(r[k], cols, axis=1, out=gathered, mode="clip")
-                np.multiply(gathered, root, out=ws.stage[k, a:b, lo : lo + n_k])
-            ws.count[k] = lo + n_k
+        if nnz < pairs:
+            np.logical_not(keep, out=keep)
+            self.dropped_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
+            np.logical_not(keep, out=keep)
+        if self._staged + nnz > work.stage.shape[0]:
+            self._flush()
+        lo, hi = self._staged, self._staged + nnz
+        # The kept pairs' positions k * m + i (so sorted by component), their
+        # components and their scaled residuals, all into the kept work arrays.
+        flat = np.compress(keep.ravel(), work.positions[:pairs], out=work.flat[:nnz])
+        kk = np.floor_divide(flat, m, out=work.stage_k[lo:hi])
+        resp = work.resp[:pairs].reshape(n_comp, m)
+        np.copyto(resp, resp_t)  # contiguous: resp_t is a view into wider rows
+        root = np.take(resp.ravel(), flat, out=work.root[:nnz], mode="clip")
+        np.sqrt(root, out=root)
+        for a, b, r in parts:
+            width = b - a
+            # r (K, width, m) is contiguous: (k, j, i) sits at k*width*m + j*m + i.
+            base = np.multiply(kk, (width - 1) * m, out=work.base[:nnz])
+            base += flat
+            index = work.index[: nnz * width].reshape(nnz, width)
+            np.add(base[:, None], np.arange(0, width * m, m), out=index)
+            gathered = np.take(r.ravel(), index, out=work.gathered[: nnz * width].reshape(nnz, width),
+                               mode="clip")
+            np.multiply(gathered, root[:, None], out=work.stage[lo:hi, a:b])
+        self._staged = hi
         return True
 
-    def _sparse_workspace(self, n_comp, m, dtype):
-        ws = self._stage
-        if ws is None or ws.cap < m or ws.stage.dtype != dtype:
+    def _work(self, pairs, d, dtype):
+        """The sparse scatter's work arrays, for blocks of up to ``pairs`` pairs."""
+        work = self._stage
+        if work is None or work.keep.size < pairs or work.stage.dtype != dtype:
             self._flush()
-            d = self.sums.shape[1]
-            ws = self._stage = _SparseStage(n_comp, d, m, dtype)
-        return ws
-
-    def _flush_component(self, k):
-        ws = self._stage
-        z = ws.stage[k, :, : ws.count[k]]  # (D, n): BLAS syrk on a strided view
-        self.second[k] += z @ z.T
-        ws.count[k] = 0
+            work = self._stage = _SparseWork(pairs, d, dtype)
+        return work
 
     def _flush(self):
-        """Add every staged residual into the whitened scatter."""
-        if self._stage is not None:
-            for k in np.flatnonzero(self._stage.count):
-                self._flush_component(k)
+        """Add the staged rows into the whitened scatter, one symmetric product each component."""
+        n = self._staged
+        if not n:
+            return
+        work = self._stage
+        comp = work.stage_k[:n]
+        order = np.argsort(comp, kind="stable")
+        z = np.take(work.stage[:n], order, axis=0, out=work.sorted[:n], mode="clip")
+        counts = np.bincount(comp, minlength=self.second.shape[0])
+        start = 0
+        for k in np.flatnonzero(counts):
+            stop = start + counts[k]
+            zk = z[start:stop]
+            self.second[k] += zk.T @ zk  # NumPy hands a.T @ a to BLAS syrk
+            start = stop
+        self._staged = 0
 
     def certified(self) -> bool:
         """Whether what the sparse scatter skipped is below rounding (see add_whitened)."""

@@ -394,12 +394,12 @@ class Moments:
         d = self.sums.shape[1]
         if d <= SPARSE_BREAK_EVEN:  # could never pay (see SPARSE_BREAK_EVEN)
             return False
-        work = self._work(n_comp * m, d, resp_t.dtype)
-        keep = np.greater_equal(resp_t, SPARSE_TAU, out=work.keep[: n_comp * m].reshape(n_comp, m))
-        nnz = int(np.count_nonzero(keep))
-        trace = np.multiply(resp_t, half_maha,  # each pair's share of its whitened trace
-                            out=work.trace[: n_comp * m].reshape(n_comp, m))
         pairs = n_comp * m
+        work = self._work(pairs, d, resp_t.dtype)
+        keep = np.greater_equal(resp_t, SPARSE_TAU, out=work.keep[:pairs].reshape(n_comp, m))
+        nnz = int(np.count_nonzero(keep))
+        # Each pair's share of its component's whitened trace.
+        trace = np.multiply(resp_t, half_maha, out=work.trace[:pairs].reshape(n_comp, m))
         if nnz > SPARSE_MAX_FRACTION * pairs or (pairs - nnz) * d <= SPARSE_BREAK_EVEN * pairs:
             self.kept_trace += trace.sum(axis=1, dtype=np.float64)
             return False
@@ -426,8 +426,8 @@ class Moments:
             base += flat
             index = work.index[: nnz * width].reshape(nnz, width)
             np.add(base[:, None], np.arange(0, width * m, m), out=index)
-            gathered = np.take(r.ravel(), index, out=work.gathered[: nnz * width].reshape(nnz, width),
-                               mode="clip")
+            gathered = work.gathered[: nnz * width].reshape(nnz, width)
+            np.take(r.ravel(), index, out=gathered, mode="clip")
             np.multiply(gathered, root[:, None], out=work.stage[lo:hi, a:b])
         self._staged = hi
         return True

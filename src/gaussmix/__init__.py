@@ -20,6 +20,7 @@ from ._engine.loop import EmptyComponentWarning
 from ._engine.dask_source import DaskSource
 from ._engine.sources import ArraySource, Sample, Source
 from ._estimator import GaussianMixture
+from ._bayesian import BayesianGaussianMixture
 from ._files.data import DataError
 from ._files.model_files import ModelFileError, load, read_header, save
 from ._files.sources import read_csv, read_npy, read_parquet
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     # faces
     "GaussianMixture",
+    "BayesianGaussianMixture",
     "Gauss",
     "Mixture",
     "select",

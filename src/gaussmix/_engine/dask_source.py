@@ -77,7 +77,8 @@ class DaskSource:
         self.persist = bool(persist)
         self.feature_names = names
         self._prepared = False
-        self._weight_scale = 0
+        # The factor the row weights were scaled by (a power of two; see prepare).
+        self.weight_scale = 1.0
 
     # --------------------------------------------------------------- the protocol
     @property
@@ -153,7 +154,8 @@ class DaskSource:
             exponent = np.frexp(high)[1] - 1
             exponent = min(exponent, np.frexp(smallest)[1] + 1021)
             if exponent:
-                w = w * 2.0 ** -int(exponent)
+                self.weight_scale = 2.0 ** -int(exponent)
+                w = w * self.weight_scale
             w = w.astype(X.dtype)
             if self.persist:
                 w = _persist(w)

@@ -83,7 +83,8 @@ class _Prepared:
         mc = np.ascontiguousarray(params.means) - shift
         const = params.log_det_cholesky - 0.5 * n_features * LOG_2PI
         if with_weights:
-            const = const + np.log(params.weights)
+            log_weights = params.log_weights
+            const = const + (np.log(params.weights) if log_weights is None else log_weights)
         # Contiguous first: a product's rounding may depend on the operands' layout,
         # and equal parameters must give bit-equal results (saved and loaded models).
         pc = np.ascontiguousarray(params.precisions_cholesky)

@@ -44,6 +44,9 @@ class Params:
     # proportion; the Gaussian weights then sum to 1 - noise_proportion. None: no noise.
     noise_log_density: float | None = None
     noise_proportion: float = 0.0
+    # The E-step's log-weights when they are not log(weights): variational Bayes's
+    # expected log-weights with its log-determinant corrections (see .variational).
+    log_weights: np.ndarray | None = None
 
     @property
     def n_components(self) -> int:

@@ -167,3 +167,26 @@ def test_dask_input_gives_the_in_memory_fit():
     np.testing.assert_allclose(lazy.means_, memory.means_, rtol=1e-10)
     np.testing.assert_allclose(lazy.mean_precision_, memory.mean_precision_, rtol=1e-10)
     np.testing.assert_allclose(lazy.lower_bound_, memory.lower_bound_, rtol=1e-10)
+
+
+def test_pruning_keeps_the_components_the_data_need():
+    """Three clusters, eight components under a small concentration: three effective
+    components (the stick-breaking prior leaves two more holding a row each); the pruned
+    GaussianMixture has their parameters and scores the data nearly as the maximum
+    likelihood three-component fit does."""
+    from gaussmix import GaussianMixture
+
+    X = _data(seed=7)
+    bgm = BayesianGaussianMixture(n_components=8, weight_concentration_prior=1e-3,
+                                  random_state=0, max_iter=500).fit(X)
+    assert bgm.n_effective_components_ == 3
+    gm = bgm.to_gaussian_mixture()
+    keep = bgm.weights_ >= 4 / len(X)  # n_features + 1 rows
+    assert gm.n_components == 3 and np.isclose(gm.weights_.sum(), 1.0)
+    np.testing.assert_allclose(gm.means_, bgm.means_[keep])
+    np.testing.assert_allclose(gm.covariances_, bgm.covariances_[keep])
+    direct = GaussianMixture(3, random_state=0).fit(X)  # maximum likelihood
+    assert direct.score(X) - 0.05 < gm.score(X) <= direct.score(X)  # the prior's pull
+    np.testing.assert_array_equal(gm.predict(X), np.argmax(bgm.predict_proba(X)[:, keep], 1))
+    with pytest.raises(ValueError, match="Lower min_weight"):
+        bgm.to_gaussian_mixture(min_weight=2.0)

@@ -270,6 +270,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = float(bound)
         self.lower_bounds_ = [float(b) for b in bounds]
         self.n_features_in_ = int(n_features)
+        self._total_weight = float(result.stats.weight)  # as given (pass_fn unscales)
         return source
 
     def _priors(self, source, n_features, unscale) -> Priors:
@@ -334,6 +335,57 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         else:
             precisions = pc**2
         self.precisions_ = precisions.astype(dtype)
+
+    @property
+    def n_effective_components_(self) -> int:
+        """Components that explain enough of the data to have a covariance of their
+        own: posterior mean weight times the fit's total row weight >= n_features + 1
+        (scikit-learn #7729). The others are mostly the prior's, holding a row or two
+        at most: prune them with :meth:`to_gaussian_mixture`."""
+        check_is_fitted(self)
+        return int(np.count_nonzero(self._effective()))
+
+    def _effective(self, min_weight=None):
+        if min_weight is None:
+            min_weight = (self.n_features_in_ + 1) / self._total_weight
+        return self.weights_ >= min_weight
+
+    def to_gaussian_mixture(self, min_weight=None):
+        """The fitted mixture as a :class:`~gaussmix.GaussianMixture` of its effective
+        components: their posterior mean weights (renormalised), means and
+        covariances. The way to prune the components the data did not need, and to
+        get what a GaussianMixture has (``bic``, model files, the command line, plots).
+
+        Parameters
+        ----------
+        min_weight : float, optional
+            Keep the components whose posterior mean weight is at least this; default
+            ``(n_features + 1) / total row weight``, as ``n_effective_components_``.
+
+        Returns
+        -------
+        GaussianMixture
+        """
+        from ._engine.params import params_from_covariances
+        from ._estimator import set_fitted
+
+        check_is_fitted(self)
+        keep = self._effective(min_weight)
+        if not keep.any():
+            raise ValueError(f"No component has a weight of at least {min_weight}; the "
+                             f"largest is {self.weights_.max():.3g}. Lower min_weight.")
+        covariances = np.asarray(self.covariances_, dtype=np.float64)
+        if self.covariance_type != "tied":
+            covariances = covariances[keep]
+        weights = self.weights_[keep] / self.weights_[keep].sum()
+        params = params_from_covariances(weights, np.asarray(self.means_, np.float64)[keep],
+                                         covariances, self.covariance_type)
+        gm = GaussianMixture(int(keep.sum()), covariance_type=self.covariance_type,
+                             tol=self.tol, reg_covar=self.reg_covar, max_iter=self.max_iter,
+                             random_state=self.random_state, chunk_size=self.chunk_size)
+        return set_fitted(gm, params, n_features=self.n_features_in_, converged=self.converged_,
+                          n_iter=self.n_iter_, dtype=self.means_.dtype,
+                          feature_names=getattr(self, "feature_names_in_", None))
 
     def _posterior(self) -> Posterior:
         return Posterior(self.weight_concentration_, self.mean_precision_,

@@ -190,3 +190,31 @@ def test_pruning_keeps_the_components_the_data_need():
     np.testing.assert_array_equal(gm.predict(X), np.argmax(bgm.predict_proba(X)[:, keep], 1))
     with pytest.raises(ValueError, match="Lower min_weight"):
         bgm.to_gaussian_mixture(min_weight=2.0)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_predictive_density_is_the_student_t_mixture(covariance_type):
+    """predictive=True: log sum_k E[pi_k] St(x | m_k, L_k^-1, nu_k + 1 - D), against
+    SciPy's multivariate_t with the posterior's parameters (Bishop, PRML 10.81); the
+    default stays scikit-learn's."""
+    from scipy.stats import multivariate_t
+
+    X = _data(seed=10, n=(40, 30, 20))  # few rows: the predictive differs visibly
+    kw = dict(n_components=3, covariance_type=covariance_type, random_state=0)
+    plain = BayesianGaussianMixture(**kw).fit(X)
+    gm = BayesianGaussianMixture(predictive=True, **kw).fit(X)
+    d = X.shape[1]
+    density = np.zeros(len(X))
+    for k in range(3):
+        nu = float(np.broadcast_to(gm.degrees_of_freedom_, (3,))[k])
+        beta = gm.mean_precision_[k]
+        w_inv = nu * (gm.covariances_[k] if covariance_type == "full" else gm.covariances_)
+        df = nu + 1 - d
+        shape = w_inv * (1 + beta) / (df * beta)
+        density += gm.weights_[k] * multivariate_t(gm.means_[k], shape, df=df).pdf(X)
+    np.testing.assert_allclose(gm.score_samples(X), np.log(density), rtol=1e-10)
+    assert gm.score(X) == pytest.approx(np.mean(np.log(density)), rel=1e-10)
+    assert not np.allclose(plain.score_samples(X), gm.score_samples(X), rtol=1e-3)
+    with pytest.raises(ValueError, match="'full' or 'tied'"):
+        BayesianGaussianMixture(n_components=2, covariance_type="diag",
+                                predictive=True).fit(X).score_samples(X)

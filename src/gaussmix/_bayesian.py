@@ -13,6 +13,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -87,6 +88,12 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     verbose_interval : int, default=10
     chunk_size : int, default=None
         Rows per chunk of the E-step (gaussmix's; default sized to the cache).
+    predictive : bool, default=False
+        ``score_samples`` (and ``score``) return the log posterior predictive density,
+        a mixture of multivariate Student-t (the parameters integrated out:
+        scikit-learn #10148), instead of scikit-learn's plug-in of the variational
+        expectations. 'full' and 'tied' only: there the Gaussian-Wishart posterior
+        gives it in closed form.
 
     Attributes
     ----------
@@ -127,6 +134,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "predictive": ["boolean"],
     }
 
     def __init__(
@@ -150,6 +158,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         chunk_size=None,
+        predictive=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -169,6 +178,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.predictive = predictive
 
     # Input handling, sampling and progress messages as GaussianMixture's.
     _source = GaussianMixture._source
@@ -399,12 +409,21 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
     # -------------------------------------------------------------- prediction
     def score_samples(self, X):
-        """Log of each row's variational mixture density, shape (n_samples,)
-        (scikit-learn's: the log-sum over components of the expected log weight plus
-        the expected log-density)."""
+        """Log of each row's density, shape (n_samples,): scikit-learn's (the log-sum
+        over components of the expected log weight plus the expected log-density), or
+        with ``predictive=True`` the log posterior predictive density."""
         rows = self._rows(X)
+        if self.predictive:
+            return row_pass(rows, self._student_t().log_density)
         params = self._estep_params()
         return row_pass(rows, lambda c: log_resp_and_norm(c, params)[1])
+
+    def _student_t(self):
+        if self.covariance_type not in ("full", "tied"):
+            raise ValueError(
+                "predictive=True needs covariance_type 'full' or 'tied' (a Wishart "
+                f"posterior), not {self.covariance_type!r}; use predictive=False.")
+        return _StudentMixture(self)
 
     def predict(self, X):
         """The most probable component of each row, shape (n_samples,)."""
@@ -417,6 +436,38 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         rows = self._rows(X)
         params = self._estep_params()
         return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+
+
+class _StudentMixture:
+    """The posterior predictive of a fitted 'full' or 'tied' model: component k is a
+    Student-t with nu_k + 1 - D degrees of freedom, location m_k and precision
+    (nu_k + 1 - D) beta_k / (1 + beta_k) W_k (Bishop, PRML 10.81), weighted by the
+    posterior mean weight."""
+
+    def __init__(self, bgm):
+        d = bgm.means_.shape[1]
+        k = bgm.means_.shape[0]
+        nu = np.broadcast_to(np.asarray(bgm.degrees_of_freedom_, dtype=np.float64), (k,))
+        beta = np.asarray(bgm.mean_precision_, dtype=np.float64)
+        self.df = nu + 1.0 - d
+        pc = np.asarray(bgm.precisions_cholesky_, dtype=np.float64)  # of nu_k W_k
+        pc = np.broadcast_to(pc, (k, d, d)) if bgm.covariance_type == "tied" else pc
+        scale = self.df * beta / (1.0 + beta) / nu
+        self.factors = pc * np.sqrt(scale)[:, None, None]
+        self.means = np.asarray(bgm.means_, dtype=np.float64)
+        log_det = np.log(np.diagonal(self.factors, axis1=1, axis2=2)).sum(axis=1)
+        self.const = (np.log(bgm.weights_) + gammaln(0.5 * (self.df + d))
+                      - gammaln(0.5 * self.df) - 0.5 * d * np.log(self.df * np.pi) + log_det)
+        self.half_power = 0.5 * (self.df + d)
+
+    def log_density(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        out = np.empty((X.shape[0], len(self.means)))
+        for k, (m, u) in enumerate(zip(self.means, self.factors)):
+            z = (X - m) @ u
+            out[:, k] = self.const[k] - self.half_power[k] * np.log1p(
+                np.einsum("ij,ij->i", z, z) / self.df[k])
+        return logsumexp(out, axis=1)
 
 
 def _unscale(source, sample_weight):

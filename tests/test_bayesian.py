@@ -218,3 +218,19 @@ def test_predictive_density_is_the_student_t_mixture(covariance_type):
     with pytest.raises(ValueError, match="'full' or 'tied'"):
         BayesianGaussianMixture(n_components=2, covariance_type="diag",
                                 predictive=True).fit(X).score_samples(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_data_far_from_the_origin_fit_as_near_it(covariance_type):
+    """The statistics are sums about nearby points, and the update uses scatters and
+    differences from the prior mean: shifting the data by 1e8 shifts the means only."""
+    X = _data(seed=11)
+    kw = dict(n_components=3, covariance_type=covariance_type, random_state=0, tol=0.0,
+              max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        near = BayesianGaussianMixture(**kw).fit(X)
+        far = BayesianGaussianMixture(**kw).fit(X + 1e8)
+    np.testing.assert_allclose(far.means_ - 1e8, near.means_, atol=1e-6)
+    np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6)
+    np.testing.assert_allclose(far.weights_, near.weights_, rtol=1e-6)

@@ -234,3 +234,16 @@ def test_data_far_from_the_origin_fit_as_near_it(covariance_type):
     np.testing.assert_allclose(far.means_ - 1e8, near.means_, atol=1e-6)
     np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6)
     np.testing.assert_allclose(far.weights_, near.weights_, rtol=1e-6)
+
+
+def test_plots_take_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gaussmix import plot
+
+    X = _data(seed=12)
+    bgm = BayesianGaussianMixture(n_components=4, random_state=0).fit(X)
+    ax = plot.mixture(bgm, X, dims=(0, 1))
+    assert len(ax.collections) >= 1  # the points
+    np.testing.assert_array_equal(plot._predictor(bgm).predict(X), bgm.predict(X))

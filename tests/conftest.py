@@ -6,3 +6,18 @@ sys.path.insert(0, os.path.dirname(__file__))  # tests share reference_em.py
 import matplotlib
 
 matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+
+# Fixtures scikit-learn's own tests take from its conftest (test_sklearn_suite*.py run
+# them): float64 only, and its default seed.
+@pytest.fixture(params=[np.float64])
+def global_dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def global_random_seed():
+    return 42

@@ -5,7 +5,6 @@ The test functions are imported from the installed scikit-learn and find
 scikit-learn's private helpers (and of its array-API dispatch) are left out.
 """
 
-import numpy as np
 import pytest
 
 sk_tests = pytest.importorskip("sklearn.mixture.tests.test_gaussian_mixture")
@@ -32,13 +31,3 @@ for _name in [
     "test_gaussian_mixture_estimate_log_prob_resp",
 ]:
     globals().pop(_name, None)
-
-
-@pytest.fixture(params=[np.float64])
-def global_dtype(request):
-    return request.param
-
-
-@pytest.fixture
-def global_random_seed():
-    return 42

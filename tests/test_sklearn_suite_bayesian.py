@@ -6,7 +6,6 @@ The test functions are imported from the installed scikit-learn and find
 Tests of scikit-learn's private helpers are left out.
 """
 
-import numpy as np
 import pytest
 
 sk_tests = pytest.importorskip("sklearn.mixture.tests.test_bayesian_mixture")
@@ -22,13 +21,3 @@ from sklearn.mixture.tests.test_bayesian_mixture import *  # noqa: E402,F401,F40
 # _initialize; test_bayesian.py compares every covariance type with scikit-learn).
 for _name in ["test_log_dirichlet_norm", "test_log_wishart_norm", "test_compare_covar_type"]:
     globals().pop(_name, None)
-
-
-@pytest.fixture(params=[np.float64])
-def global_dtype(request):
-    return request.param
-
-
-@pytest.fixture
-def global_random_seed():
-    return 42

@@ -247,3 +247,77 @@ def test_plots_take_it():
     ax = plot.mixture(bgm, X, dims=(0, 1))
     assert len(ax.collections) >= 1  # the points
     np.testing.assert_array_equal(plot._predictor(bgm).predict(X), bgm.predict(X))
+
+
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_model_file_round_trip(prior_type, covariance_type, tmp_path):
+    import gaussmix
+
+    X = _data(seed=13)
+    bgm = BayesianGaussianMixture(n_components=4, covariance_type=covariance_type,
+                                  weight_concentration_prior_type=prior_type,
+                                  random_state=0).fit(X)
+    path = tmp_path / "model.gmm"
+    gaussmix.save(bgm, path)
+    back = gaussmix.load(path)
+    assert type(back) is BayesianGaussianMixture
+    assert back.get_params() == bgm.get_params()
+    np.testing.assert_array_equal(back.score_samples(X), bgm.score_samples(X))
+    np.testing.assert_array_equal(back.predict_proba(X), bgm.predict_proba(X))
+    assert back.n_effective_components_ == bgm.n_effective_components_
+    assert back.lower_bound_ == bgm.lower_bound_ and back.lower_bounds_ == bgm.lower_bounds_
+    for name in ["mean_precision_", "degrees_of_freedom_", "mean_prior_", "covariance_prior_",
+                 "weight_concentration_prior_", "degrees_of_freedom_prior_"]:
+        np.testing.assert_array_equal(getattr(back, name), getattr(bgm, name))
+    assert gaussmix.read_header(path)["kind"] == "BayesianGaussianMixture"
+
+
+def test_model_file_with_a_changed_posterior_is_refused(tmp_path):
+    """The stored weights must be the posterior mean of the stored concentration, and
+    the posterior's values valid: a file changed in either is refused."""
+    import io
+    import zipfile
+
+    import gaussmix
+
+    X = _data(seed=14)
+    bgm = BayesianGaussianMixture(n_components=3, random_state=0).fit(X)
+    path = tmp_path / "model.gmm"
+    gaussmix.save(bgm, path)
+    def first_times_3(a):
+        a = a.copy()
+        a.flat[0] *= 3.0
+        return a
+
+    for name, change in [("weight_concentration", first_times_3),
+                         ("mean_precision", lambda a: -a)]:
+        changed = tmp_path / f"{name}.gmm"
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(changed, "w") as dst:
+            for item in src.namelist():
+                data = src.read(item)
+                if item == name + ".npy":
+                    array = np.load(io.BytesIO(data))
+                    buffer = io.BytesIO()
+                    np.save(buffer, change(array))
+                    data = buffer.getvalue()
+                dst.writestr(item, data)
+        with pytest.raises(gaussmix.ModelFileError, match="weight_concentration|mean_precision"):
+            gaussmix.load(changed)
+
+
+def test_command_line_predicts_and_scores_with_its_model_file(tmp_path, capsys):
+    import gaussmix
+    from gaussmix.cli import main
+
+    X = _data(seed=15)
+    data = tmp_path / "x.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b,c", comments="")
+    bgm = BayesianGaussianMixture(n_components=4, random_state=0).fit(X)
+    gaussmix.save(bgm, tmp_path / "m.gmm")
+    assert main(["score", str(tmp_path / "m.gmm"), str(data)]) == 0
+    assert float(capsys.readouterr().out.split()[-1]) == pytest.approx(bgm.score(X), rel=1e-12)
+    labels = tmp_path / "labels.csv"
+    assert main(["predict", str(tmp_path / "m.gmm"), str(data), "--out", str(labels)]) == 0
+    written = np.loadtxt(labels, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(written.reshape(len(X), -1)[:, 0], bgm.predict(X))

@@ -34,7 +34,11 @@ HEADER_MEMBER = "header.json"
 # Array members of a file, in the order they are written. ``lower_bounds`` is only
 # written for fitted estimators that have a history.
 PARAMETER_ARRAYS = ("weights", "means", "covariances", "precisions", "precisions_cholesky")
-KINDS = ("GaussianMixture", "Mixture")
+KINDS = ("GaussianMixture", "BayesianGaussianMixture", "Mixture")
+# A BayesianGaussianMixture's posterior and priors, after the parameter arrays.
+POSTERIOR_ARRAYS = ("weight_concentration", "mean_precision", "degrees_of_freedom",
+                    "mean_prior", "covariance_prior")
+_FITTED_KINDS = ("GaussianMixture", "BayesianGaussianMixture")
 _MAX_HEADER_BYTES = 16 << 20  # feature names of a very wide table fit comfortably
 _NPY_HEADER_SLACK = 1 << 16  # a .npy header is never longer than this
 _NPY_MIN_HEADER = 10  # magic string, version and header length of a .npy file
@@ -155,6 +159,12 @@ def _is_estimator(obj) -> bool:
     return isinstance(obj, GaussianMixture)
 
 
+def _is_bayesian(obj) -> bool:
+    from .._bayesian import BayesianGaussianMixture
+
+    return isinstance(obj, BayesianGaussianMixture)
+
+
 def _is_mixture(obj) -> bool:
     # Duck typing keeps this module independent of the object model: a Mixture is a
     # sized iterable of components with ``mu``, ``cov`` and ``pi``.
@@ -211,7 +221,8 @@ def _selection_metadata(result) -> dict:
 def _estimator_content(gm) -> tuple[dict, dict[str, np.ndarray]]:
     if not hasattr(gm, "weights_"):
         raise ValueError(
-            "This GaussianMixture instance is not fitted yet; call 'fit' before saving it."
+            f"This {type(gm).__name__} instance is not fitted yet; call 'fit' before "
+            "saving it."
         )
     dtype = np.asarray(gm.means_).dtype
     if dtype.name not in ("float64", "float32"):
@@ -247,6 +258,50 @@ def _estimator_content(gm) -> tuple[dict, dict[str, np.ndarray]]:
         },
     }
     return header, arrays
+
+
+def _bayesian_content(bgm) -> tuple[dict, dict[str, np.ndarray]]:
+    """A BayesianGaussianMixture: the estimator's arrays, then its posterior and priors
+    (float64, as fitted), the prior scalars and the fit's total row weight."""
+    header, arrays = _estimator_content(bgm)
+    dp = bgm.weight_concentration_prior_type == "dirichlet_process"
+    concentration = np.stack(bgm.weight_concentration_) if dp else bgm.weight_concentration_
+    posterior = {
+        "weight_concentration": concentration,
+        "mean_precision": bgm.mean_precision_,
+        "degrees_of_freedom": np.reshape(bgm.degrees_of_freedom_, -1),
+        "mean_prior": bgm.mean_prior_,
+        "covariance_prior": np.reshape(bgm.covariance_prior_, _prior_shape(
+            bgm.covariance_type, int(bgm.means_.shape[1]))),
+    }
+    for name, value in posterior.items():
+        arrays[name] = np.ascontiguousarray(value, dtype="<f8")
+    header["kind"] = "BayesianGaussianMixture"
+    del header["fitted"]["previous_log_likelihood"]
+    header["fitted"].update(
+        total_weight=float(bgm._total_weight),
+        weight_concentration_prior=float(bgm.weight_concentration_prior_),
+        mean_precision_prior=float(bgm.mean_precision_prior_),
+        degrees_of_freedom_prior=float(bgm.degrees_of_freedom_prior_),
+    )
+    return header, arrays
+
+
+def _prior_shape(family, d):
+    return {"full": (d, d), "tied": (d, d), "diag": (d,), "spherical": (1,)}[family]
+
+
+def _posterior_shapes(header) -> dict[str, tuple[int, ...]]:
+    k, d = header["n_components"], header["n_features"]
+    family = header["covariance_type"]
+    dp = header["params"]["weight_concentration_prior_type"] == "dirichlet_process"
+    return {
+        "weight_concentration": (2, k) if dp else (k,),
+        "mean_precision": (k,),
+        "degrees_of_freedom": (1,) if family == "tied" else (k,),
+        "mean_prior": (d,),
+        "covariance_prior": _prior_shape(family, d),
+    }
 
 
 def _mixture_content(mixture) -> tuple[dict, dict[str, np.ndarray]]:
@@ -289,8 +344,9 @@ def save(model, path) -> None:
 
     Parameters
     ----------
-    model : GaussianMixture, Mixture, or a model-selection result
-        A fitted :class:`GaussianMixture`; a :class:`Mixture` (stored as a
+    model : GaussianMixture, BayesianGaussianMixture, Mixture, or a selection result
+        A fitted :class:`GaussianMixture` or :class:`BayesianGaussianMixture` (its
+        posterior and priors too); a :class:`Mixture` (stored as a
         full-covariance mixture and loaded back as a ``Mixture``); or an object with a
         fitted ``best`` estimator (as :func:`gaussmix.select` returns), whose best model
         is saved together with the selection's metadata (best model name and G, BIC and
@@ -310,7 +366,9 @@ def save(model, path) -> None:
     --------
     load : read a model file back.
     """
-    if _is_estimator(model):
+    if _is_bayesian(model):
+        header, arrays = _bayesian_content(model)
+    elif _is_estimator(model):
         header, arrays = _estimator_content(model)
     elif _is_estimator(getattr(model, "best", None)):
         header, arrays = _estimator_content(model.best)
@@ -320,7 +378,8 @@ def save(model, path) -> None:
     else:
         raise TypeError(
             f"Cannot save a {type(model).__name__}: pass a fitted gaussmix "
-            "GaussianMixture, a Mixture, or the result of gaussmix.select."
+            "GaussianMixture or BayesianGaussianMixture, a Mixture, or the result of "
+            "gaussmix.select."
         )
     from .. import __version__
 
@@ -427,14 +486,26 @@ def _parse_header(raw: bytes, fail) -> dict:
     _require(header, "params", dict, fail)
     _require(header, "dropped_params", list, fail)
     fitted = _require(header, "fitted", (dict, type(None)), fail)
-    if kind == "GaussianMixture":
+    if kind in _FITTED_KINDS:
         if fitted is None:
-            fail("a GaussianMixture needs the 'fitted' field")
+            fail(f"a {kind} needs the 'fitted' field")
         _require(fitted, "converged", bool, fail)
         if _require(fitted, "n_iter", int, fail) < 0:
             fail("n_iter must be >= 0")
         _require(fitted, "lower_bound", (int, float, type(None)), fail)
+    if kind == "GaussianMixture":
         _require(fitted, "previous_log_likelihood", (int, float, type(None)), fail)
+    if kind == "BayesianGaussianMixture":
+        for key in ("total_weight", "weight_concentration_prior", "mean_precision_prior",
+                    "degrees_of_freedom_prior"):
+            if not _require(fitted, key, (int, float), fail) > 0:
+                fail(f"{key} must be positive")
+        if header["params"].get("weight_concentration_prior_type") not in (
+                "dirichlet_process", "dirichlet_distribution"):
+            fail("params.weight_concentration_prior_type must be 'dirichlet_process' or "
+                 "'dirichlet_distribution'")
+        if cov_type not in ("full", "tied", "diag", "spherical"):
+            fail(f"a BayesianGaussianMixture has no covariance type {cov_type!r}")
     _require(header, "arrays", dict, fail)
     if "selection" in header:
         _require(header, "selection", dict, fail)
@@ -447,8 +518,11 @@ def _expected_arrays(header: dict, n_lower_bounds: int | None) -> dict[str, tupl
     dtype = np.dtype(header["dtype"]).newbyteorder("<")  # files are little-endian
     shapes = _expected_shapes(family, header["n_components"], header["n_features"])
     expected = {name: (shape, dtype) for name, shape in shapes.items()}
-    if header["kind"] == "GaussianMixture":
+    if header["kind"] in _FITTED_KINDS:
         expected["lower_bounds"] = ((n_lower_bounds,), np.dtype("<f8"))
+    if header["kind"] == "BayesianGaussianMixture":
+        for name, shape in _posterior_shapes(header).items():
+            expected[name] = (shape, np.dtype("<f8"))
     return expected
 
 
@@ -468,6 +542,39 @@ def _check_content(header: dict, arrays: dict[str, np.ndarray], where: str) -> N
         fail("weights are not a probability vector (negative, or not summing to 1)")
     with np.errstate(all="ignore"):  # overflow to inf or NaN fails the checks below
         _check_covariances(header, arrays, family, fail)
+    if header["kind"] == "BayesianGaussianMixture":
+        _check_posterior(header, arrays, fail)
+
+
+def _check_posterior(header: dict, arrays: dict[str, np.ndarray], fail):
+    """The posterior's values valid, and the stored weights its mean weights."""
+    from .._engine.variational import Posterior, mean_weights
+
+    d = header["n_features"]
+    for name in ("weight_concentration", "mean_precision"):
+        if np.any(arrays[name] <= 0):
+            fail(f"{name} must be positive")
+    if np.any(arrays["degrees_of_freedom"] <= d - 1):
+        fail(f"degrees_of_freedom must be greater than n_features - 1 = {d - 1}")
+    prior = arrays["covariance_prior"]
+    if prior.ndim == 2:
+        try:
+            np.linalg.cholesky(prior)
+        except np.linalg.LinAlgError:
+            fail("covariance_prior is not positive definite")
+        if np.any(prior != prior.T):
+            fail("covariance_prior is not symmetric")
+    elif np.any(prior <= 0):
+        fail("covariance_prior must be positive")
+    weight_type = header["params"]["weight_concentration_prior_type"]
+    concentration = arrays["weight_concentration"]
+    if weight_type == "dirichlet_process":
+        concentration = (concentration[0], concentration[1])
+    posterior = Posterior(concentration, None, None, None, None, None, header["covariance_type"])
+    implied = mean_weights(posterior, weight_type)
+    tol = 1e-4 if header["dtype"] == "float32" else 1e-12
+    if _exceeds(arrays["weights"].astype(np.float64) - implied, tol * implied + 1e-300):
+        fail("weights are not the posterior mean of weight_concentration")
 
 
 def _exceeds(error, bound) -> bool:
@@ -663,7 +770,7 @@ def _read_archive(path, handle, fail):
                 fail(f"{HEADER_MEMBER} is implausibly large")
             header = _parse_header(zf.read(HEADER_MEMBER), fail)
             n_lb = None
-            if header["kind"] == "GaussianMixture":
+            if header["kind"] in _FITTED_KINDS:
                 lb = header["arrays"].get("lower_bounds", {})
                 shape = lb.get("shape") if isinstance(lb, dict) else None
                 if not (isinstance(shape, list) and len(shape) == 1
@@ -762,10 +869,54 @@ def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
     )
 
 
+def _build_bayesian(header: dict, arrays: dict[str, np.ndarray], fail):
+    from .._bayesian import BayesianGaussianMixture
+
+    params = dict(header["params"])
+    unknown = sorted(set(params) - set(BayesianGaussianMixture().get_params()))
+    if unknown:
+        fail(f"unknown estimator parameter(s) {', '.join(unknown)}")
+    params["n_components"] = header["n_components"]
+    params["covariance_type"] = header["covariance_type"]
+    bgm = BayesianGaussianMixture(**params)
+    try:
+        bgm._validate_params()
+    except ValueError as exc:
+        fail(f"invalid estimator parameters ({exc})")
+    fitted = header["fitted"]
+    for name in PARAMETER_ARRAYS:  # the stored arrays as they are, their dtype too
+        setattr(bgm, name + "_", arrays[name])
+    concentration = arrays["weight_concentration"]
+    if bgm.weight_concentration_prior_type == "dirichlet_process":
+        concentration = (concentration[0], concentration[1])
+    bgm.weight_concentration_ = concentration
+    bgm.mean_precision_ = arrays["mean_precision"]
+    dof = arrays["degrees_of_freedom"]
+    bgm.degrees_of_freedom_ = float(dof[0]) if bgm.covariance_type == "tied" else dof
+    bgm.mean_prior_ = arrays["mean_prior"]
+    prior = arrays["covariance_prior"]
+    bgm.covariance_prior_ = float(prior[0]) if bgm.covariance_type == "spherical" else prior
+    bgm.weight_concentration_prior_ = fitted["weight_concentration_prior"]
+    bgm.mean_precision_prior_ = fitted["mean_precision_prior"]
+    bgm.degrees_of_freedom_prior_ = fitted["degrees_of_freedom_prior"]
+    bgm.converged_ = fitted["converged"]
+    bgm.n_iter_ = fitted["n_iter"]
+    lower_bound = fitted["lower_bound"]
+    bgm.lower_bound_ = -np.inf if lower_bound is None else float(lower_bound)
+    bgm.lower_bounds_ = [float(v) for v in arrays["lower_bounds"]]
+    bgm.n_features_in_ = header["n_features"]
+    if header["feature_names"] is not None:
+        bgm.feature_names_in_ = np.asarray(header["feature_names"], dtype=object)
+    bgm._total_weight = float(fitted["total_weight"])
+    return bgm
+
+
 def _load(path):
-    """(header, fitted GaussianMixture) of a model file."""
+    """(header, fitted estimator) of a model file."""
     header, arrays = _read(path)
-    return header, _build_estimator(header, arrays, _invalid_file(path))
+    build = (_build_bayesian if header["kind"] == "BayesianGaussianMixture"
+             else _build_estimator)
+    return header, build(header, arrays, _invalid_file(path))
 
 
 def load_estimator(path):
@@ -786,9 +937,9 @@ def load(path):
 
     Returns
     -------
-    model : GaussianMixture or Mixture
-        A fitted :class:`GaussianMixture` that predicts and scores exactly as the saved
-        one did, or a :class:`Mixture` for files saved from one. For a file saved from a
+    model : GaussianMixture, BayesianGaussianMixture or Mixture
+        A fitted estimator that predicts and scores exactly as the saved one did, or a
+        :class:`Mixture` for files saved from one. For a file saved from a
         selection result, its best model (the metadata is in :func:`read_header`).
 
     Raises

@@ -300,6 +300,142 @@ def test_select_runs_when_available(tmp_path, data_csv, capsys):
     assert "VVV" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------------ one reader
+FAITHFUL = os.path.join(os.path.dirname(__file__), "data", "mclust_reference",
+                        "faithful.csv")
+
+
+def _run(argv, capsys):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _rows_selected_on(out):
+    """n from select's summary (the line under 'log-likelihood  n df  BIC  ICL')."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:2] == ["log-likelihood", "n"])
+    return int(lines[at + 1].split()[1])
+
+
+def test_select_reads_a_one_column_csv(tmp_path, capsys):
+    # `value` over numbers: one column with a header (select once guessed delimiters).
+    path = tmp_path / "one.csv"
+    path.write_text("value\n" + "\n".join(str(v) for v in [1.5, 2.5, 1.7, 2.2, 8.1, 8.4,
+                                                             7.9, 8.8, 1.1, 8.0]) + "\n")
+    status, out, err = _run(["select", path, "-G", "1:2"], capsys)
+    assert status == 0 and err == ""
+    assert "Mclust" in out and _rows_selected_on(out) == 10
+
+
+def test_select_keeps_the_first_row_of_a_headerless_csv(tmp_path, capsys):
+    faithful = pd.read_csv(FAITHFUL)
+    bare = tmp_path / "bare.csv"
+    faithful.to_csv(bare, index=False, header=False)
+    named = tmp_path / "named.csv"
+    faithful.to_csv(named, index=False)
+    got = _run(["select", bare, "-G", "3", "-m", "EEE", "-q"], capsys)
+    want = _run(["select", named, "-G", "3", "-m", "EEE", "-q"], capsys)
+    assert got == want and got[0] == 0  # all 272 rows, the header told apart
+    status, out, _ = _run(["select", bare, "-G", "3", "-m", "EEE"], capsys)
+    assert status == 0 and _rows_selected_on(out) == 272
+
+
+@pytest.mark.parametrize("name, text", [
+    ("empty.csv", ""),
+    ("nan.csv", "u,v\n1,2\n3,\n4,5\n"),
+    ("text.csv", "u,v\n1,2\n3,abc\n"),
+    ("ragged.csv", "u,v\n1,2\n3,4,5\n"),
+    ("absent.csv", None),
+])
+def test_select_fails_as_fit_does(tmp_path, capsys, name, text):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    fit = _run(["fit", path, "-k", "1"], capsys)
+    select = _run(["select", path, "-G", "1"], capsys)
+    assert fit[0] == select[0] == 1  # 2 is for a bad command line only
+    assert select[2] == fit[2] and _one_error_line(select[2]).startswith(
+        f"gaussmix: error: {path}: ")
+    if name == "nan.csv":  # the file and the row
+        assert "first: data row 2" in select[2]
+
+
+def test_select_takes_fits_data_options(tmp_path, capsys):
+    path = tmp_path / "mixed.tsv"
+    path.write_text("u\tlabel\tv\n1\ta\t2\n3\tb\t5\n4\tc\t4\n6\td\t1\n2\te\t2\n")
+    status, _, err = _run(["select", path, "-G", "1"], capsys)
+    assert status == 1 and "column 'label' is not numeric: row 1 has 'a'" in err
+    got = _run(["select", path, "-G", "1", "--columns", "v,u", "-q"], capsys)
+    as_csv = tmp_path / "vu.txt"
+    as_csv.write_text("2,1\n5,3\n4,4\n1,6\n2,2\n")
+    want = _run(["select", as_csv, "-G", "1", "--format", "csv", "--no-header", "-q"],
+                capsys)
+    assert got[0] == 0 and got == want
+
+
+@pytest.mark.parametrize("command", ["fit", "select"])
+def test_semicolon_csv_names_the_delimiter_option(tmp_path, capsys, command):
+    path = tmp_path / "semi.csv"
+    pd.DataFrame(_blobs(), columns=["u", "v"]).to_csv(path, sep=";", index=False)
+    extra = ["-k", "2"] if command == "fit" else ["-G", "2", "-m", "VVV"]
+    status, _, err = _run([command, path] + extra, capsys)
+    assert status == 1 and "separated by ';'" in err and "--delimiter ';'" in err
+    status, out, _ = _run([command, path, "--delimiter", ";"] + extra, capsys)
+    assert status == 0
+    assert (command == "fit" and "180 row(s)" in out) or _rows_selected_on(out) == 180
+
+
+def test_boolean_columns_are_numbers(tmp_path, capsys):
+    X = _blobs()
+    flags = X[:, 0] > 3
+    csv = tmp_path / "flags.csv"
+    csv.write_text("u,flag\n" + "".join(f"{u},{str(f).lower()}\n" for u, f in
+                                        zip(X[:, 0], flags)))
+    parquet = tmp_path / "flags.parquet"
+    pd.DataFrame({"u": X[:, 0], "flag": flags}).to_parquet(parquet)
+    outs = []
+    for path in (csv, parquet):
+        status, out, err = _run(["fit", path, "-k", "2", "--seed", "0"], capsys)
+        assert status == 0, err
+        outs.append(out.split("row(s)")[1].split("\n", 1)[1])
+    assert outs[0] == outs[1]  # the same numbers from either file
+
+
+def test_select_out_saves_the_chosen_model(tmp_path, capsys):
+    import gaussmix
+
+    model = tmp_path / "best.gmm"
+    status, out, _ = _run(["select", FAITHFUL, "-G", "2:3", "-m", "EEE,VVV", "--out",
+                           model], capsys)
+    assert status == 0 and f"model EEE,3 written to {model}" in out
+    loglik = float(out.split("log-likelihood")[1].splitlines()[1].split()[0])
+    assert gaussmix.read_header(model)["selection"]["best_model"] == "EEE"
+    # predict and score read it as any model file: the selection's log-likelihood (the
+    # file holds the parameters after the last M-step: within select's tol, 1e-5).
+    status, mean, _ = _run(["score", model, FAITHFUL], capsys)
+    assert status == 0 and float(mean) * 272 == pytest.approx(loglik, rel=1e-5)
+    status, labels, _ = _run(["predict", model, FAITHFUL], capsys)
+    counts = _read_csv(labels)["label"].value_counts().sort_values().tolist()
+    sizes = sorted(int(v) for v in out.split("Clustering table:")[1].splitlines()[2].split())
+    # the same clusters (one row on a border may move with that last M-step)
+    assert status == 0 and sum(counts) == 272
+    assert np.abs(np.subtract(counts, sizes)).max() <= 1
+
+
+def test_select_out_is_checked_before_the_grid(tmp_path, capsys, monkeypatch):
+    import gaussmix._mclust.select as select_module
+
+    monkeypatch.setattr(select_module, "select", lambda *a, **k: pytest.fail("fitted"))
+    data = tmp_path / "data.csv"
+    data.write_text(open(FAITHFUL).read())
+    for out, why in ((data, "input files are never overwritten"),
+                     (tmp_path / "no" / "m.gmm", "does not exist")):
+        status, _, err = _run(["select", data, "--out", out], capsys)
+        assert status == 1 and why in _one_error_line(err)
+    assert data.read_text() == open(FAITHFUL).read()
+
+
 # ------------------------------------------------------------------ user errors
 def _error_cases(tmp_path, model_file, data_csv):
     files = {

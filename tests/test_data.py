@@ -198,7 +198,7 @@ def test_npy_with_objects_is_never_unpickled(tmp_path):
     ("text.csv", "a,b\n1,2\n3,oops\n", r"column 'b' is not numeric: row 2 has 'oops'"),
     ("nan.csv", "a,b\n1,2\n3,\n5,NA\n", r"2 rows have missing .* \(first: data row 2\)"),
     ("inf.csv", "a,b\n1,inf\n", "non-finite"),
-    ("short.csv", "a,b,c\n1,2,3\n4,5\n", "row shorter"),
+    ("short.csv", "a,b,c\n1,2,3\n4,5\n", "ragged rows: line 3 has 2 fields, expected 3"),
     ("long.csv", "a,b\n1,2\n3,4,5\n", "ragged rows: line 3 has 3 fields, expected 2"),
     ("long_all.csv", "a,b\n1,2,3\n4,5,6\n", "ragged rows"),
     ("long_nohead.csv", "1,2\n3,4,5\n", "ragged rows: line 2 has 3 fields"),

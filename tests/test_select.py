@@ -288,7 +288,7 @@ def test_cli_prints_the_table_and_best_model(tmp_path, capsys):
 
 def test_cli_reports_unreadable_input(tmp_path, capsys):
     code, out = _cli([str(tmp_path / "missing.csv")], capsys)
-    assert code == 1 and "cannot read" in out.err
+    assert code == 1 and "missing.csv: no such file" in out.err
     bad = tmp_path / "text.csv"
     bad.write_text("a,b\nx,y\nz,w\n")
     code, out = _cli([str(bad)], capsys)

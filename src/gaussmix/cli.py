@@ -101,6 +101,14 @@ def _seed(text):
     return value
 
 
+def _delimiter(text):
+    value = "\t" if text.lower() in ("tab", "\\t") else text
+    if len(value) != 1 or value in "\r\n\"":
+        raise argparse.ArgumentTypeError(
+            f"expected one character or 'tab', got {_shown(text)}")
+    return value
+
+
 # ------------------------------------------------------------------ parser
 def _add_data_arguments(parser):
     parser.add_argument("data", metavar="DATA",
@@ -114,6 +122,9 @@ def _add_data_arguments(parser):
                         help="whether a CSV's first line is a header (default: detect)")
     parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),
                         help="data format (default: from the file extension)")
+    parser.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
+                        help="a CSV's field separator, one character or 'tab' (default: "
+                             "',' for .csv, tab for .tsv)")
 
 
 def _add_streaming_arguments(parser):
@@ -304,7 +315,8 @@ def _read_table(args, model=None):
     from ._files.data import parse_columns, read_data
 
     return read_data(args.data, parse_columns(args.columns), header=args.header,
-                     format=args.format, default_columns=_model_names(model))
+                     format=args.format, delimiter=args.delimiter,
+                     default_columns=_model_names(model))
 
 
 def _model_names(model):
@@ -336,7 +348,8 @@ def _open_stream(args, label, model=None, shared=False):
 
     names = _model_names(model)
     source = open_source(args.data, parse_columns(args.columns), format=args.format,
-                         header=args.header, default_columns=names)
+                         header=args.header, delimiter=args.delimiter,
+                         default_columns=names)
     if model is None:
         return PassBars(source, label, show=_show_progress(args), shared=shared)
     _check_model_columns(model, source.path, source.feature_names, source.n_features,
@@ -679,7 +692,7 @@ def _dask_table(args):
     if kind == "parquet":
         frame = dd.read_parquet(path, columns=columns)
     elif kind in ("csv", "tsv"):
-        frame = dd.read_csv(path, sep="\t" if kind == "tsv" else ",",
+        frame = dd.read_csv(path, sep=args.delimiter or ("\t" if kind == "tsv" else ","),
                             header=None if args.header is False else "infer")
         frame.columns = [str(c) for c in frame.columns]
         if columns is not None:
@@ -785,6 +798,12 @@ def _error(message):
     print(f"{PROG}: error: {text}", file=sys.stderr)
 
 
+def _os_message(exc):
+    """An OSError as a user reads it: the file, then what went wrong."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv=None) -> int:
     """Run the ``gaussmix`` command.
 
@@ -838,8 +857,7 @@ def main(argv=None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return 1
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        _error(f"{where}{exc.strerror or exc}")
+        _error(_os_message(exc))
     except MemoryError as exc:
         _error(f"out of memory{': ' + str(exc) if str(exc) else ''}")
     except (ValueError, OverflowError) as exc:  # e.g. fewer rows than components

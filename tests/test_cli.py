@@ -103,7 +103,8 @@ def test_fit_matches_scikit_learn_and_writes_a_model(tmp_path, data_csv, X, caps
     text = captured.out
     ll = sk.score(X) * len(X)
     assert f"log-likelihood: {ll:.3f}"[:-1] in text
-    assert f"BIC:            {sk.bic(X):.3f}"[:-1] in text
+    # the command line's one BIC sign (select's, mclust's): -1 x scikit-learn's
+    assert f"BIC:            {-sk.bic(X):.3f}"[:-1] in text and "higher is better" in text
     assert "converged:      yes" in text
     assert f"after {gm.n_iter_} iteration" in text
     for w in gm.weights_:
@@ -277,6 +278,51 @@ def test_plot_pairs_for_more_features(tmp_path, capsys):
     assert "cannot write a 'xyz' image" in _one_error_line(capsys.readouterr().err)
 
 
+def _png_size(path):
+    header = open(path, "rb").read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_plot_of_many_features_draws_the_six_that_separate_best(tmp_path, capsys):
+    # 30 features (breast cancer's count); the components differ along 4 and 17 only.
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 30))
+    X[:60, 4] += 8
+    X[:60, 17] -= 8
+    path = tmp_path / "wide.csv"
+    pd.DataFrame(X, columns=[f"f{j}" for j in range(30)]).to_csv(path, index=False)
+    model = tmp_path / "wide.gmm"
+    _run(["fit", path, "-k", "2", "--covariance", "diag", "--seed", "0", "--out", model],
+         capsys)
+    fig = tmp_path / "wide.png"
+    status, _, err = _run(["plot", model, path, "--out", fig, "--dpi", "50"], capsys)
+    assert status == 0
+    (line,) = err.splitlines()
+    assert line.startswith("gaussmix: warning: the model has 30 features; drawing the 6")
+    assert "4 (f4)" in line and "17 (f17)" in line and "--dims" in line
+    assert max(_png_size(fig)) < 6 * 2.4 * 50 * 1.2  # a 6 x 6 grid, not 30 x 30
+    # --dims: these features, no note
+    status, _, err = _run(["plot", model, path, "--out", fig, "--dpi", "50",
+                           "--dims", "4", "17", "0"], capsys)
+    assert status == 0 and err == "" and max(_png_size(fig)) < 3 * 2.4 * 50 * 1.2
+    status, _, err = _run(["plot", model, path, "--out", fig, "--dims", "4", "30"], capsys)
+    assert status == 1 and "below 30" in _one_error_line(err)
+
+
+def test_plot_of_one_feature_is_a_histogram_with_the_density(tmp_path, capsys):
+    path = tmp_path / "one.csv"
+    path.write_text("value\n" + "\n".join(f"{v:.4f}" for v in np.r_[
+        np.random.default_rng(3).normal(0, 1, 50), np.random.default_rng(4).normal(6, 1, 50)]))
+    model = tmp_path / "one.gmm"
+    assert _run(["fit", path, "-k", "2", "--seed", "0", "--out", model], capsys)[0] == 0
+    fig = tmp_path / "one.png"
+    status, out, err = _run(["plot", model, path, "--out", fig], capsys)
+    assert status == 0 and err == "" and f"figure written to {fig}" in out
+    width, height = _png_size(fig)
+    assert width > height  # one wide panel
+
+
 def test_select_and_demo_help_when_available(capsys):
     for command, module in (("select", "gaussmix._select_cli"), ("demo", "gaussmix._demo")):
         try:
@@ -434,6 +480,92 @@ def test_select_out_is_checked_before_the_grid(tmp_path, capsys, monkeypatch):
         status, _, err = _run(["select", data, "--out", out], capsys)
         assert status == 1 and why in _one_error_line(err)
     assert data.read_text() == open(FAITHFUL).read()
+
+
+def test_fit_and_select_print_bic_with_one_sign(tmp_path, capsys):
+    # faithful, EEE with 3 components: select's BIC (mclust's -2314.3163) and fit's
+    # must be the same number with the same label.
+    status, out, _ = _run(["select", FAITHFUL, "-G", "3", "-m", "EEE"], capsys)
+    assert status == 0 and "(BIC; higher is better)" in out
+    model = tmp_path / "m.gmm"
+    _run(["select", FAITHFUL, "-G", "3", "-m", "EEE", "--out", model, "-q"], capsys)
+    gm = load(model)
+    X = pd.read_csv(FAITHFUL)
+    status, out, _ = _run(["fit", FAITHFUL, "-k", "3", "--covariance", "EEE",
+                           "--seed", "0"], capsys)
+    printed = float(out.split("BIC:")[1].split()[0])
+    assert status == 0 and "(higher is better, as in select;" in out
+    fitted = GaussianMixture(3, covariance_type="EEE", random_state=0).fit(X)
+    assert printed == pytest.approx(-fitted.bic(X), abs=1e-5)
+    assert -gm.bic(X) == pytest.approx(-2314.3163, abs=0.02)  # select's, same sign
+
+
+def test_select_progress_bar_names_each_cell(capsys):
+    argv = ["select", FAITHFUL, "-G", "1:2", "-m", "EEE,VVV", "-q"]
+    status, out, err = _run(argv + ["--progress"], capsys)
+    bar = err.replace("\r", "\n")
+    assert status == 0 and "select: 100%" in bar and "4/4" in bar
+    # the cell that just ended: model, G and its time
+    assert any(f"{m} G={g} took" in bar for m in ("EEE", "VVV") for g in (1, 2))
+    assert " s]" in bar
+    # Not a terminal (as here) or --no-progress: nothing on stderr.
+    assert _run(argv, capsys)[1:] == (out, "")
+    assert _run(argv + ["--no-progress"], capsys)[1:] == (out, "")
+
+
+def test_predict_names_the_model_columns_a_file_lacks(tmp_path, model_file, X, capsys):
+    # The model has u and v; this file has v and a text column, not u: the message is
+    # about u, not about the text.
+    path = tmp_path / "other.csv"
+    pd.DataFrame({"species": ["setosa"] * len(X), "v": X[:, 1]}).to_csv(path, index=False)
+    for command in ("predict", "score"):
+        status, _, err = _run([command, model_file, path], capsys)
+        assert status == 1 and "lacks column(s) 'u' that the model was fitted on" in err
+        assert "not numeric" not in err
+
+
+@pytest.mark.parametrize("data", [
+    b"\x93NUMPY\x01\x00garbage",
+    b"\x93NUMPY\x01\x00\x10\x00{'descr': 'zz', 'fortran_order': False, 'shape': (2,)}",
+    b"\x80\x04\x95garbage pickle",
+    b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (2,), }"
+    + b" " * 50 + b"\n" + b"\x80\x04K\x01.",
+])
+def test_garbage_npy_is_refused_without_allow_pickle(tmp_path, capsys, data):
+    path = tmp_path / "garbage.npy"
+    path.write_bytes(data)
+    status, _, err = _run(["fit", path, "-k", "1"], capsys)
+    line = _one_error_line(err)
+    assert status == 1 and line.startswith(f"gaussmix: error: {path}: ")
+    assert "allow_pickle" not in line
+
+
+def test_sample_refuses_an_output_format_it_does_not_write(model_file, tmp_path, capsys):
+    json_out = tmp_path / "s.json"
+    status, out, err = _run(["sample", model_file, "-n", "5", "--out", json_out], capsys)
+    assert status == 1 and out == "" and not json_out.exists()
+    assert "cannot write" in err and ".csv, .tsv, .parquet or .npy" in _one_error_line(err)
+    status, _, err = _run(["predict", model_file, model_file, "--out", json_out], capsys)
+    assert status == 1 and "cannot write" in err  # checked before DATA is read
+    plain = tmp_path / "s"
+    assert _run(["sample", model_file, "-n", "5", "--out", plain], capsys)[0] == 0
+    assert list(pd.read_csv(plain).columns) == ["u", "v"]  # no extension: CSV
+
+
+def test_fit_and_select_exclude_columns(tmp_path, X, capsys):
+    path = tmp_path / "labelled.csv"
+    frame = pd.DataFrame({"id": np.arange(len(X)), "u": X[:, 0], "name": "p", "v": X[:, 1]})
+    frame.to_csv(path, index=False)
+    for command, extra in (("fit", ["-k", "3", "--seed", "0"]),
+                           ("select", ["-G", "3", "-m", "VVV", "-q"])):
+        excluded = _run([command, path, "--exclude", "id,name", *extra], capsys)
+        chosen = _run([command, path, "--columns", "u,v", *extra], capsys)
+        assert excluded[0] == 0 and excluded == chosen
+        status, _, err = _run([command, path, "--exclude", "id", "--columns", "u", *extra],
+                              capsys)
+        assert status == 2 and "not allowed with" in err
+    status, _, err = _run(["fit", path, "-k", "1", "--exclude", "size"], capsys)
+    assert status == 1 and "unknown column 'size'" in err
 
 
 # ------------------------------------------------------------------ user errors

@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from .cli import (_add_data_arguments, _add_streaming_arguments, _non_negative_float,
                       _seed, _whole_number)
 
-    _add_data_arguments(parser)  # DATA, --columns, --header, --format: as for fit
+    _add_data_arguments(parser, exclude=True)  # DATA, --columns, --exclude ...: as fit
     _add_streaming_arguments(parser)  # --in-memory / --streaming, --progress
     parser.add_argument("-G", "--G", dest="G", type=_G_type, default=None,
                         help="numbers of components, e.g. 1:9 (default), 2-5 or 2,3,4")
@@ -150,13 +150,14 @@ def run(args) -> int:
         _error(exc)
         return 1
     if args.quiet:
-        print(f"{result.best_model},{result.best_G} BIC={result.bic_value:.{args.digits}f}")
+        print(f"{result.best_model},{result.best_G} BIC={result.bic_value:.{args.digits}f} "
+              "(higher is better)")
     else:
-        print("Bayesian Information Criterion (BIC):")
+        print("Bayesian Information Criterion (BIC; higher is better):")
         print(_format_table(result.bic, args.digits))
         if args.icl:
             print()
-            print("Integrated Complete-data Likelihood (ICL):")
+            print("Integrated Complete-data Likelihood (ICL; higher is better):")
             print(_format_table(result.icl, args.digits))
         print()
         print(result.summary())

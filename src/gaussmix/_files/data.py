@@ -88,7 +88,7 @@ def parse_columns(specs) -> list[str] | None:
 
 
 def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
-              default_columns=None) -> Table:
+              default_columns=None, exclude=None) -> Table:
     """Read a numeric table from a CSV, TSV, Parquet or ``.npy`` file.
 
     Parameters
@@ -108,6 +108,8 @@ def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
         Used when ``columns`` is None and the file has column names including all of
         these (a model's features): only they are read, so other columns may hold
         anything. Otherwise every column is read.
+    exclude : list of str, optional
+        Columns to leave out (names, or 0-based indices), instead of ``columns``.
 
     Returns
     -------
@@ -124,7 +126,7 @@ def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
     from .sources import open_source
 
     source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
-                         default_columns=default_columns, keep=True)
+                         default_columns=default_columns, exclude=exclude, keep=True)
     return Table(values=source.to_numpy(), names=source.feature_names, path=source.path)
 
 
@@ -165,6 +167,16 @@ def _resolve_columns(path, columns, names, n_columns) -> list[int]:
     return positions
 
 
+def excluding(path, exclude, names, n_columns) -> list[str]:
+    """The columns left (names, or 0-based positions as text for a file without names)
+    when those of ``exclude`` are left out (``--exclude``)."""
+    drop = set(_resolve_columns(path, exclude, names, n_columns))
+    kept = [j for j in range(n_columns) if j not in drop]
+    if not kept:
+        raise DataError(f"{path}: --exclude leaves no column")
+    return [str(j) if names is None else names[j] for j in kept]
+
+
 def _is_number(text: str) -> bool:
     """Whether a field reads as a number (booleans count: they are read as 0 and 1)."""
     if text.lower() in ("true", "false"):
@@ -198,10 +210,18 @@ def _check_unique(path, names) -> None:
         seen.add(name)
 
 
-def _defaults(columns, names, default_columns):
+def _defaults(path, columns, names, default_columns):
+    """The columns to read: ``columns`` if given, else a model's (``default_columns``)
+    when the file has column names, which must then include all of them."""
     if columns is None and default_columns is not None and names is not None:
-        if all(c in names for c in default_columns):
-            return list(default_columns)
+        missing = [c for c in default_columns if c not in names]
+        if missing:
+            # Said before any column is read: another column's text is beside the point.
+            shown = ", ".join(repr(c) for c in missing[:10])
+            more = f" ({len(missing)} in all)" if len(missing) > 10 else ""
+            raise DataError(f"{path}: lacks column(s) {shown}{more} that the model was "
+                            "fitted on; pick the columns with --columns")
+        return list(default_columns)
     return columns
 
 
@@ -217,7 +237,7 @@ def parquet_columns(path, columns, default_columns=None) -> list[str]:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
     names = list(schema.names)
     _check_unique(path, names)
-    columns = _defaults(columns, names, default_columns)
+    columns = _defaults(path, columns, names, default_columns)
     keep = names if columns is None else [names[i] for i in
                                           _resolve_columns(path, columns, names, len(names))]
     kinds = {name: schema.field(name).type for name in keep}
@@ -273,8 +293,9 @@ def open_npy(path) -> np.ndarray:
                 "save a numeric array"
             ) from None
         raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
-    except (EOFError, OSError) as exc:
-        raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
+    except Exception as exc:  # a damaged header: NumPy's tokenizer raises anything
+        raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)}); it is "
+                        "damaged or not an array saved by numpy.save") from None
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path}: is an .npz archive, not a single .npy array")
     if array.dtype.names is not None or array.dtype.kind not in "biuf":

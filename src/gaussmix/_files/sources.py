@@ -27,6 +27,7 @@ from .data import (
     _is_number,
     _resolve_columns,
     check_path,
+    excluding,
     is_header,
     open_npy,
     parquet_columns,
@@ -168,9 +169,12 @@ class FileSource:
 class NpySource(FileSource):
     """Rows of a ``.npy`` file, memory-mapped (see :func:`gaussmix.read_npy`)."""
 
-    def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None):
+    def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
+                 exclude=None):
         path, _ = check_path(path, "npy")
         array = open_npy(path)
+        if exclude:
+            columns = excluding(path, exclude, None, array.shape[1])
         self._columns = _positions(path, columns, None, array.shape[1])
         self._shape = array.shape
         n_features = array.shape[1] if self._columns is None else len(self._columns)
@@ -211,10 +215,13 @@ class ParquetSource(FileSource):
     """Rows of a Parquet file in record batches (see :func:`gaussmix.read_parquet`)."""
 
     def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
-                 default_columns=None):
+                 default_columns=None, exclude=None):
         import pyarrow.parquet as pq
 
         path, _ = check_path(path, "parquet")
+        if exclude:
+            names = _schema_names(path)
+            columns = excluding(path, exclude, names, len(names))
         if columns is None:
             keep = parquet_columns(path, None, default_columns)
         else:
@@ -263,14 +270,15 @@ class CsvSource(FileSource):
     that :meth:`to_numpy` (the command line's in-memory path) parses the file once."""
 
     def __init__(self, path, columns=None, *, header=None, delimiter=None,
-                 dtype=np.float64, chunk_rows=None, default_columns=None, keep=False):
+                 dtype=np.float64, chunk_rows=None, default_columns=None, keep=False,
+                 exclude=None):
         path, fmt = check_path(path)
         if fmt not in ("csv", "tsv"):
             fmt = "csv"
         self.path, self.dtype = path, _float_dtype(dtype)
         self._delimiter = delimiter or ("\t" if fmt == "tsv" else ",")
         self._what = "TSV" if self._delimiter == "\t" else "CSV"
-        self._columns_given = columns is not None
+        self._columns_given = columns is not None or bool(exclude)
         head = self._head()
         self._header = is_header(head) if header is None else bool(header)
         fields = [v.strip() for v in head[0]]
@@ -278,8 +286,10 @@ class CsvSource(FileSource):
         if names is not None:
             _check_unique(path, names)
         self._n_columns, self._names = len(fields), names
+        if exclude:
+            columns = excluding(path, exclude, names, self._n_columns)
         if columns is None:
-            columns = _defaults(None, names, default_columns)
+            columns = _defaults(path, None, names, default_columns)
         keep_at = _positions(path, columns, names, self._n_columns)
         self._keep = list(range(self._n_columns)) if keep_at is None else keep_at
         # true/false columns are read as booleans (0 and 1), judged by the first data row
@@ -620,19 +630,22 @@ def read_csv(path, columns=None, *, header=None, delimiter=None, dtype=np.float6
 
 def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
                 dtype=np.float64, chunk_rows=None, default_columns=None,
-                keep=False) -> FileSource:
+                keep=False, exclude=None) -> FileSource:
     """The file source for ``path`` by its format (for the command line, whose
     ``--columns`` are strings: names, or 0-based positions for files without names).
     ``delimiter`` is a CSV's (default: a tab for TSV, else a comma); ``keep`` keeps a
-    CSV's rows read when opening, for one :meth:`~FileSource.to_numpy`."""
+    CSV's rows read when opening, for one :meth:`~FileSource.to_numpy`; ``exclude``
+    names columns to leave out (``--exclude``)."""
     path, fmt = check_path(path, format)
     if fmt == "npy":
         if columns is not None:
             columns = [int(c) if re.fullmatch(r"\d+", str(c)) else c for c in columns]
-        return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+        return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
+                         exclude=exclude)
     if fmt == "parquet":
         return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
-                             default_columns=default_columns)
+                             default_columns=default_columns, exclude=exclude)
     return CsvSource(path, columns, header=header,
                      delimiter=delimiter or ("\t" if fmt == "tsv" else ","), dtype=dtype,
-                     chunk_rows=chunk_rows, default_columns=default_columns, keep=keep)
+                     chunk_rows=chunk_rows, default_columns=default_columns, keep=keep,
+                     exclude=exclude)

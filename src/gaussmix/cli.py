@@ -197,11 +197,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                           "%(choices)s (default %(default)s)")
     fit.add_argument("--seed", type=_seed, help="random seed of the initialisation")
     fit.add_argument("--out", metavar="MODEL", help="write the fitted model to this file")
-    fit.add_argument("--max-iter", type=_non_negative_int, default=100,
+    # Tighter than scikit-learn's 1e-3 and 100: EM often crawls along a plateau, and
+    # 1e-3 stops there (faithful, EEE, K=3: -1140.55, where mclust reaches -1126.33).
+    fit.add_argument("--max-iter", type=_non_negative_int, default=1000,
                      help="maximum EM iterations (default %(default)s)")
-    fit.add_argument("--tol", type=_non_negative_float, default=1e-3,
+    fit.add_argument("--tol", type=_non_negative_float, default=1e-5,
                      help="stop when the mean log-likelihood per row changes by less "
-                          "(default %(default)s)")
+                          "(default %(default)s, tight enough to reach mclust's optimum; "
+                          "scikit-learn's 1e-3 can stop on a plateau)")
     fit.add_argument("--n-init", type=_positive_int, default=1,
                      help="number of initialisations, the best is kept (default 1)")
     fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,

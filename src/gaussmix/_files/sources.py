@@ -10,6 +10,7 @@ file, row or column is at fault otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import re
@@ -388,16 +389,21 @@ class CsvSource(FileSource):
             raise self._parse_error(exc, done) from None
 
     def _parse_error(self, exc, done) -> DataError:
+        import pyarrow as pa
+
         text = _first_line(exc)
         if isinstance(exc, _DECOMPRESSION_ERRORS) or "compressed" in text.lower():
             return DataError(f"{self.path}: cannot decompress it (truncated or corrupt "
                              f"file: {text})")
-        if "conversion error" in text:
-            found = self._first_text()
-            if found is not None:
-                return found
-        if re.search(r"Expected \d+ columns, got \d+", text):
-            return self._ragged(text)
+        # Reading again to say where can fail too: then the parser's words must do.
+        with contextlib.suppress(pa.ArrowException, OSError, UnicodeDecodeError,
+                                 *_DECOMPRESSION_ERRORS):
+            if "conversion error" in text:
+                found = self._first_text()
+                if found is not None:
+                    return found
+            if re.search(r"Expected \d+ columns, got \d+", text):
+                return self._ragged(text)
         after = f" (after data row {done})" if done else ""
         return DataError(f"{self.path}: cannot read as {self._what}{after}: {text}")
 
@@ -410,9 +416,10 @@ class CsvSource(FileSource):
                 for _ in self._batches(threads=False):
                     pass
             except pa.ArrowException as exc:
-                text = _first_line(exc)
-        found = re.search(r"(?:Row #(\d+): )?Expected (\d+) columns, got (\d+)", text)
-        line, want, got = found.groups()
+                if re.search(r"Expected \d+ columns, got \d+", str(exc)):
+                    text = _first_line(exc)
+        line, want, got = re.search(
+            r"(?:Row #(\d+): )?Expected (\d+) columns, got (\d+)", text).groups()
         where = f"line {line}" if line else "a row"
         return DataError(f"{self.path}: ragged rows: {where} has {got} fields, "
                          f"expected {want}")
@@ -475,11 +482,13 @@ def _has_numbers(column, look=100) -> bool:
 
 def _delimiter_hint(value, delimiter) -> str:
     """A suggestion of --delimiter when the text looks split by another character."""
-    for other, shown in ((";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")):
+    def shown(char):
+        return "tab" if char == "\t" else repr(char)
+
+    for other in (";", "\t", "|", ","):
         if other != delimiter and other in value:
-            return (f"; the fields look separated by {shown}, not "
-                    f"{'tab' if delimiter == chr(9) else repr(delimiter)}: pass "
-                    f"--delimiter {shown if other != chr(9) else 'tab'}")
+            return (f"; the fields look separated by {shown(other)}, not "
+                    f"{shown(delimiter)}: pass --delimiter {shown(other)}")
     return ""
 
 

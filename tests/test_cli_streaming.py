@@ -126,7 +126,7 @@ def test_fit_in_several_chunks_equals_in_memory(files, tmp_path, capsys, small_c
 # Every output format for the probabilities; the main ones for labels and log-likelihoods.
 CASES = [("predict --proba", out) for out in (
     None, "out.csv", "out.tsv", "out.csv.gz", "out.csv.bz2", "out.csv.xz", "out.csv.zip",
-    "out.parquet", "out.npy", "out.dat")] + [
+    "out.parquet", "out.npy", "out.txt", "out")] + [
     (command, out) for command in ("predict", "score --per-row")
     for out in (None, "out.csv.gz", "out.parquet", "out.npy")]
 
@@ -239,12 +239,14 @@ def test_data_size_from_headers_and_metadata(files, tmp_path):
 
 @pytest.fixture
 def opened(monkeypatch):
-    """How many files were opened as streamed sources."""
+    """How many files were opened as streamed sources (a file read into memory is
+    opened by the same reader, with keep=True, and read whole)."""
     calls = []
     real = sources.open_source
 
     def spy(*args, **kwargs):
-        calls.append(args[0])
+        if not kwargs.get("keep"):
+            calls.append(args[0])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sources, "open_source", spy)

@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from .cli import (_add_data_arguments, _add_streaming_arguments, _non_negative_float,
                       _seed, _whole_number)
 
-    _add_data_arguments(parser)  # DATA, --columns, --header, --format: as for fit
+    _add_data_arguments(parser, exclude=True)  # DATA, --columns, --exclude ...: as fit
     _add_streaming_arguments(parser)  # --in-memory / --streaming, --progress
     parser.add_argument("-G", "--G", dest="G", type=_G_type, default=None,
                         help="numbers of components, e.g. 1:9 (default), 2-5 or 2,3,4")
@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="relative log-likelihood change that stops EM (default 1e-5)")
     parser.add_argument("--seed", type=_seed, default=None,
                         help="seed for the 2000-row initialisation subset of large data")
+    parser.add_argument("--out", metavar="MODEL", default=None,
+                        help="write the chosen model to this model file, for predict, "
+                             "score, sample and plot (as 'gaussmix fit --out')")
     parser.add_argument("--plot", metavar="FILE", default=None,
                         help="save the BIC plot to FILE (png, pdf, svg)")
     parser.add_argument("--digits", type=_whole_number(0, 20), default=4,
@@ -107,17 +110,22 @@ def _plot_format(path) -> str:
 def run(args) -> int:
     """Run ``gaussmix select`` with parsed ``args``; returns the exit status."""
     import contextlib
+    import os
 
     from ._cli_stream import BudgetError
     from ._files.data import DataError
     from ._mclust.select import select
-    from .cli import (CommandError, _check_output, _error, _open_stream, _read_table,
-                      _show_progress, _streams)
+    from .cli import (CommandError, _check_output, _error, _open_stream, _os_message,
+                      _read_table, _show_progress, _streams)
 
     try:
+        # Every output checked before the grid is fitted, not after minutes of it.
+        _check_output(args.out, [args.data])
         if args.plot:
             _check_output(args.plot, [args.data])
             _plot_format(args.plot)
+            if args.out and os.path.abspath(args.out) == os.path.abspath(args.plot):
+                raise CommandError("--out and --plot name the same file")
         streamed = _streams(args)
         if streamed:
             # Cells run side by side on threads, each pass over the file: one bar
@@ -126,12 +134,12 @@ def run(args) -> int:
         else:
             # A DataFrame when the file has column names: select keeps them for plots.
             X = _read_table(args).frame()
-    except (CommandError, BudgetError) as exc:
+    except (CommandError, BudgetError, DataError) as exc:
+        # fit's messages and status: a data file that cannot be used is a user error.
         _error(exc)
         return 1
-    except (DataError, OSError) as exc:
-        # 1, as for every command: a data file that cannot be used is a user error.
-        _error(f"cannot read data: {exc}")
+    except OSError as exc:
+        _error(_os_message(exc))
         return 1
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     try:
@@ -142,16 +150,23 @@ def run(args) -> int:
         _error(exc)
         return 1
     if args.quiet:
-        print(f"{result.best_model},{result.best_G} BIC={result.bic_value:.{args.digits}f}")
+        print(f"{result.best_model},{result.best_G} BIC={result.bic_value:.{args.digits}f} "
+              "(higher is better)")
     else:
-        print("Bayesian Information Criterion (BIC):")
+        print("Bayesian Information Criterion (BIC; higher is better):")
         print(_format_table(result.bic, args.digits))
         if args.icl:
             print()
-            print("Integrated Complete-data Likelihood (ICL):")
+            print("Integrated Complete-data Likelihood (ICL; higher is better):")
             print(_format_table(result.icl, args.digits))
         print()
         print(result.summary())
+    if args.out:
+        from ._files.model_files import save
+
+        save(result, args.out)  # atomic; the best model, with the BIC and ICL tables
+        if not args.quiet:
+            print(f"\nmodel {result.best_model},{result.best_G} written to {args.out}")
     if args.plot:
         from ._files.model_files import atomic_write
 

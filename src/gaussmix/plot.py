@@ -413,6 +413,18 @@ def log_likelihood(model, *, ax=None, zoom=None, **kwargs):
     return ax
 
 
+def _separated_features(model, n):
+    """The ``n`` features (in their order) along which the components lie furthest
+    apart: the variance of the means between components over the mean variance within
+    them, each weighted by the mixture weights."""
+    weights, means, covs = _parameters(model)
+    centre = weights @ means
+    between = weights @ (means - centre) ** 2
+    within = weights @ np.diagonal(covs, axis1=1, axis2=2)
+    ratio = between / np.maximum(within, np.finfo(float).tiny)
+    return sorted(int(d) for d in np.argsort(-ratio, kind="stable")[:n])
+
+
 def _limits(values, margin=0.08):
     lo, hi = float(np.min(values)), float(np.max(values))
     pad = (hi - lo) * margin or 1.0
@@ -434,7 +446,8 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
     labels : array-like of shape (n,), optional
     color_by : {"cluster", "responsibility", "none"}, default="cluster"
     dims : sequence of int, optional
-        The features to show; default all.
+        The features to show; default all. One feature gives its histogram under
+        the fitted density.
     n_std : sequence of float, default=(1, 2, 3)
     fig : matplotlib Figure, optional
         Drawn into (cleared first); default a new one.
@@ -451,10 +464,10 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
     weights, means, covs = _parameters(model)
     n_features = means.shape[1]
     dims = list(range(n_features)) if dims is None else [int(d) for d in dims]
-    if len(dims) < 2 or len(set(dims)) != len(dims) or not all(
+    if len(dims) < 1 or len(set(dims)) != len(dims) or not all(
             0 <= d < n_features for d in dims):
         raise ValueError(
-            f"dims must be two or more different feature indices in [0, {n_features})."
+            f"dims must be different feature indices in [0, {n_features})."
         )
     if X is not None:
         X = _check_X(X, n_features)
@@ -463,7 +476,7 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
     m = len(dims)
     names = _names(feature_names, n_features)
     if fig is None:
-        fig = _new_figure(figsize=(size * m, size * m))
+        fig = _new_figure(figsize=(size * m, size * m) if m > 1 else (6.0, 4.0))
     else:
         fig.clear()
     grid = fig.subplots(m, m, squeeze=False)
@@ -502,7 +515,7 @@ def pairs(model, X=None, *, labels=None, color_by="cluster", dims=None,
                 ax.tick_params(labelbottom=False)
             if c == 0 and r != c:
                 ax.set_ylabel(names[dr])
-            elif r == 0 and c == m - 1:
+            elif r == 0 and c == m - 1 and m > 1:
                 # Row 0 starts with a histogram: label its feature on the right.
                 ax.yaxis.tick_right()
                 ax.yaxis.set_label_position("right")

@@ -1,10 +1,12 @@
 """Reading data files for the command line: CSV, Parquet and NumPy ``.npy``.
 
-Parsing is left to pandas, PyArrow and NumPy; this module only decides the format,
-whether a CSV has a header, which columns to keep, and turns every way a file can be
-unusable (missing, empty, ragged, non-numeric, with missing values) into one
-:class:`DataError` whose message names the file and the problem. Files are only ever
-opened for reading; ``.npy`` files are loaded with ``allow_pickle=False``.
+One reader serves every command, in memory or streamed: the file sources of
+:mod:`gaussmix._files.sources` (PyArrow for CSV and Parquet, NumPy for ``.npy``);
+:func:`read_data` reads one whole. This module holds what they share: the format,
+whether a CSV has a header, which columns to keep, and one :class:`DataError` whose
+message names the file and the problem for every way a file can be unusable (missing,
+empty, ragged, non-numeric, with missing values). Files are only ever opened for
+reading; ``.npy`` files are loaded with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def parse_columns(specs) -> list[str] | None:
     return out
 
 
-def read_data(path, columns=None, *, header=None, format=None,
-              default_columns=None) -> Table:
+def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
+              default_columns=None, exclude=None) -> Table:
     """Read a numeric table from a CSV, TSV, Parquet or ``.npy`` file.
 
     Parameters
@@ -100,10 +102,14 @@ def read_data(path, columns=None, *, header=None, format=None,
         line with a non-numeric field above a numeric one, or with no number at all).
     format : {'csv', 'tsv', 'parquet', 'npy'} or None
         Default: from the file's extension.
+    delimiter : str or None
+        A CSV's field separator; default a tab for TSV, else a comma.
     default_columns : list of str, optional
         Used when ``columns`` is None and the file has column names including all of
         these (a model's features): only they are read, so other columns may hold
         anything. Otherwise every column is read.
+    exclude : list of str, optional
+        Columns to leave out (names, or 0-based indices), instead of ``columns``.
 
     Returns
     -------
@@ -116,20 +122,12 @@ def read_data(path, columns=None, *, header=None, format=None,
         column at all: a message saying "no numeric column"), unknown columns, or rows
         with missing or non-finite values.
     """
-    path, fmt = check_path(path, format)
-    if fmt in ("csv", "tsv"):
-        values, names = _read_csv(path, columns, header, "\t" if fmt == "tsv" else ",",
-                                  default_columns)
-    elif fmt == "parquet":
-        values, names = _read_parquet(path, columns, default_columns)
-    else:
-        values, names = _read_npy(path, columns)
-    if values.shape[0] == 0:
-        raise DataError(f"{path}: no data rows")
-    if values.shape[1] == 0:
-        raise DataError(f"{path}: no columns")
-    _check_finite(path, values)
-    return Table(values=values, names=names, path=path)
+    # The readers that stream large files, read whole: one parser for every command.
+    from .sources import open_source
+
+    source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
+                         default_columns=default_columns, exclude=exclude, keep=True)
+    return Table(values=source.to_numpy(), names=source.feature_names, path=source.path)
 
 
 def check_path(path, format=None) -> tuple[str, str]:
@@ -169,7 +167,20 @@ def _resolve_columns(path, columns, names, n_columns) -> list[int]:
     return positions
 
 
+def excluding(path, exclude, names, n_columns) -> list[str]:
+    """The columns left (names, or 0-based positions as text for a file without names)
+    when those of ``exclude`` are left out (``--exclude``)."""
+    drop = set(_resolve_columns(path, exclude, names, n_columns))
+    kept = [j for j in range(n_columns) if j not in drop]
+    if not kept:
+        raise DataError(f"{path}: --exclude leaves no column")
+    return [str(j) if names is None else names[j] for j in kept]
+
+
 def _is_number(text: str) -> bool:
+    """Whether a field reads as a number (booleans count: they are read as 0 and 1)."""
+    if text.lower() in ("true", "false"):
+        return True
     try:
         float(text)
     except ValueError:
@@ -177,31 +188,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _has_header(path, sep) -> bool:
-    import pandas as pd
-
-    head = pd.read_csv(path, sep=sep, header=None, nrows=2, dtype=str,
-                       keep_default_na=False, skipinitialspace=True)
-    first = [str(v).strip() for v in head.iloc[0]]
-    if len(head) < 2:
+def is_header(rows) -> bool:
+    """Whether the first of ``rows`` (a CSV's first two lines, as lists of fields) is a
+    header: text over a number somewhere, or no number at all."""
+    first = [v.strip() for v in rows[0]]
+    if len(rows) < 2:
         return any(v and not _is_number(v) for v in first)
-    second = [str(v).strip() for v in head.iloc[1]]
-    # A header sits above the data: text over a number somewhere, or no number at all.
+    second = [v.strip() for v in rows[1]]
     if any(a and not _is_number(a) and _is_number(b) for a, b in zip(first, second)):
         return True
     return all(a and not _is_number(a) for a in first)
-
-
-def _raw_header(path, sep, what) -> list[str]:
-    """The header fields as written (pandas renames a repeated name 'a' to 'a.1')."""
-    import pandas as pd
-
-    try:
-        head = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str,
-                           keep_default_na=False, skipinitialspace=True)
-    except _DECOMPRESSION_ERRORS + (ValueError, OSError) as exc:  # read once already
-        raise DataError(f"{path}: cannot read as {what}: {_first_line(exc)}") from None
-    return [str(v).strip() for v in head.iloc[0]] if len(head) else []
 
 
 def _check_unique(path, names) -> None:
@@ -214,83 +210,24 @@ def _check_unique(path, names) -> None:
         seen.add(name)
 
 
-def _defaults(columns, names, default_columns):
+def _defaults(path, columns, names, default_columns):
+    """The columns to read: ``columns`` if given, else a model's (``default_columns``)
+    when the file has column names, which must then include all of them."""
     if columns is None and default_columns is not None and names is not None:
-        if all(c in names for c in default_columns):
-            return list(default_columns)
+        missing = [c for c in default_columns if c not in names]
+        if missing:
+            # Said before any column is read: another column's text is beside the point.
+            shown = ", ".join(repr(c) for c in missing[:10])
+            more = f" ({len(missing)} in all)" if len(missing) > 10 else ""
+            raise DataError(f"{path}: lacks column(s) {shown}{more} that the model was "
+                            "fitted on; pick the columns with --columns")
+        return list(default_columns)
     return columns
-
-
-def _read_csv(path, columns, header, sep, default_columns=None):
-    import pandas as pd
-
-    what = "TSV" if sep == "\t" else "CSV"
-    try:
-        if header is None:
-            header = _has_header(path, sep)
-        frame = pd.read_csv(path, sep=sep, header=0 if header else None,
-                            skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except pd.errors.ParserError as exc:
-        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if match:
-            want, line, saw = match.groups()
-            raise DataError(
-                f"{path}: ragged rows: line {line} has {saw} fields, expected {want}"
-            ) from None
-        raise DataError(f"{path}: cannot parse as {what}: {_first_line(exc)}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text {what} file (cannot decode it)") from None
-    except _DECOMPRESSION_ERRORS as exc:
-        raise DataError(f"{path}: cannot decompress it (truncated or corrupt file: "
-                        f"{_first_line(exc)})") from None
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot read as {what}: {_first_line(exc)}") from None
-    if not isinstance(frame.index, pd.RangeIndex):
-        # pandas silently turns a first column without a header field into the index.
-        raise DataError(
-            f"{path}: ragged rows: the data rows have more fields than the header"
-        )
-    names = [str(c) for c in frame.columns] if header else None
-    if header:
-        _check_unique(path, _raw_header(path, sep, what))
-    columns = _defaults(columns, names, default_columns)
-    if columns is not None:
-        keep = _resolve_columns(path, columns, names, frame.shape[1])
-        frame = frame.iloc[:, keep]
-        if names is not None:
-            names = [names[i] for i in keep]
-    first_bad = None  # (column name, row, value) of the first non-numeric column
-    n_text = 0  # columns without a single number
-    for position, label in enumerate(frame.columns):
-        column = frame.iloc[:, position]
-        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-            numbers = pd.to_numeric(column, errors="coerce")
-            bad = numbers.isna() & column.notna()
-            if bad.any():
-                row = int(np.argmax(bad.to_numpy()))
-                name = repr(str(label)) if header else f"{label} (0-based)"
-                first_bad = first_bad or (name, row + 1, column.iloc[row])
-                n_text += bool(numbers.isna().all())
-                continue
-            frame[frame.columns[position]] = numbers
-    if first_bad is not None:
-        name, row, value = first_bad
-        if columns is None and n_text == frame.shape[1]:
-            # All text: a wrong file or format rather than one column to leave out.
-            raise DataError(f"{path}: no numeric column: column {name} has {value!r} "
-                            f"in row {row}")
-        raise DataError(
-            f"{path}: column {name} is not numeric: row {row} has {value!r}"
-            + ("" if columns else "; pick numeric columns with --columns")
-        )
-    return _to_float(path, frame.to_numpy()), names
 
 
 def parquet_columns(path, columns, default_columns=None) -> list[str]:
     """The names of the Parquet columns to read, checked: they exist, are unique and
-    numeric (integer, floating point or decimal)."""
+    numeric (integer, floating point, decimal, or boolean: read as 0 and 1)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -300,13 +237,13 @@ def parquet_columns(path, columns, default_columns=None) -> list[str]:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
     names = list(schema.names)
     _check_unique(path, names)
-    columns = _defaults(columns, names, default_columns)
+    columns = _defaults(path, columns, names, default_columns)
     keep = names if columns is None else [names[i] for i in
                                           _resolve_columns(path, columns, names, len(names))]
     kinds = {name: schema.field(name).type for name in keep}
     text = [name for name, kind in kinds.items()
             if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                    or pa.types.is_decimal(kind))]
+                    or pa.types.is_decimal(kind) or pa.types.is_boolean(kind))]
     if text and columns is None and len(text) == len(keep):
         raise DataError(f"{path}: no numeric column: column {text[0]!r} has type "
                         f"{kinds[text[0]]}")
@@ -337,25 +274,6 @@ def record_batch_values(batch, dtype=np.float64, order="C") -> np.ndarray:
     return out
 
 
-def _read_parquet(path, columns, default_columns=None):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    keep = parquet_columns(path, columns, default_columns)
-    try:
-        table = pq.read_table(path, columns=keep)
-    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
-    return record_batch_values(table), [str(n) for n in keep]
-
-
-def _read_npy(path, columns):
-    array = open_npy(path)
-    if columns is not None:
-        array = array[:, _resolve_columns(path, columns, None, array.shape[1])]
-    return _to_float(path, array), None
-
-
 def open_npy(path) -> np.ndarray:
     """The array of an ``.npy`` file, memory-mapped read-only and checked: numeric,
     1-D (as one column) or 2-D, no Python objects."""
@@ -375,8 +293,9 @@ def open_npy(path) -> np.ndarray:
                 "save a numeric array"
             ) from None
         raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
-    except (EOFError, OSError) as exc:
-        raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
+    except Exception as exc:  # a damaged header: NumPy's tokenizer raises anything
+        raise DataError(f"{path}: not a valid .npy file ({_first_line(exc)}); it is "
+                        "damaged or not an array saved by numpy.save") from None
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path}: is an .npz archive, not a single .npy array")
     if array.dtype.names is not None or array.dtype.kind not in "biuf":
@@ -391,13 +310,6 @@ def open_npy(path) -> np.ndarray:
             f"{path}: array has shape {array.shape}; expected 2-D (rows, features) or 1-D"
         )
     return array
-
-
-def _to_float(path, values) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: values are not numeric ({_first_line(exc)})") from None
 
 
 def _check_finite(path, values: np.ndarray, rows_before: int = 0) -> None:
@@ -417,7 +329,7 @@ def _check_finite(path, values: np.ndarray, rows_before: int = 0) -> None:
             f"{rows_before + values.shape[0]}"
         raise DataError(
             f"{path}: {rows} missing or non-finite values{where} (first: data row "
-            f"{first}); an empty field, NA, inf, or a row shorter than the others. "
+            f"{first}); an empty field, NA, NaN or inf. "
             "Remove or impute them"
         )
 

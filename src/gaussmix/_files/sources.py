@@ -10,6 +10,7 @@ file, row or column is at fault otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import re
@@ -18,15 +19,17 @@ import numpy as np
 
 from .._engine.sources import Sample, sample_through_chunks
 from .data import (
+    _DECOMPRESSION_ERRORS,
     DataError,
     _check_finite,
     _check_unique,
     _defaults,
     _first_line,
-    _has_header,
-    _raw_header,
+    _is_number,
     _resolve_columns,
     check_path,
+    excluding,
+    is_header,
     open_npy,
     parquet_columns,
     record_batch_values,
@@ -167,9 +170,12 @@ class FileSource:
 class NpySource(FileSource):
     """Rows of a ``.npy`` file, memory-mapped (see :func:`gaussmix.read_npy`)."""
 
-    def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None):
+    def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
+                 exclude=None):
         path, _ = check_path(path, "npy")
         array = open_npy(path)
+        if exclude:
+            columns = excluding(path, exclude, None, array.shape[1])
         self._columns = _positions(path, columns, None, array.shape[1])
         self._shape = array.shape
         n_features = array.shape[1] if self._columns is None else len(self._columns)
@@ -210,10 +216,13 @@ class ParquetSource(FileSource):
     """Rows of a Parquet file in record batches (see :func:`gaussmix.read_parquet`)."""
 
     def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
-                 default_columns=None):
+                 default_columns=None, exclude=None):
         import pyarrow.parquet as pq
 
         path, _ = check_path(path, "parquet")
+        if exclude:
+            names = _schema_names(path)
+            columns = excluding(path, exclude, names, len(names))
         if columns is None:
             keep = parquet_columns(path, None, default_columns)
         else:
@@ -258,94 +267,229 @@ def _schema_names(path) -> list[str]:
 
 class CsvSource(FileSource):
     """Rows of a CSV or TSV file, parsed by PyArrow's streaming reader (see
-    :func:`gaussmix.read_csv`)."""
+    :func:`gaussmix.read_csv`). With ``keep``, the rows read when opening are kept, so
+    that :meth:`to_numpy` (the command line's in-memory path) parses the file once."""
 
     def __init__(self, path, columns=None, *, header=None, delimiter=None,
-                 dtype=np.float64, chunk_rows=None, default_columns=None):
+                 dtype=np.float64, chunk_rows=None, default_columns=None, keep=False,
+                 exclude=None):
         path, fmt = check_path(path)
         if fmt not in ("csv", "tsv"):
             fmt = "csv"
+        self.path, self.dtype = path, _float_dtype(dtype)
         self._delimiter = delimiter or ("\t" if fmt == "tsv" else ",")
         self._what = "TSV" if self._delimiter == "\t" else "CSV"
-        try:
-            self._header = _has_header(path, self._delimiter) if header is None \
-                else bool(header)
-        except Exception as exc:  # pandas' parser, on the first two lines only
-            raise DataError(f"{path}: cannot read as {self._what}: "
-                            f"{_first_line(exc)}") from None
-        fields = _raw_header(path, self._delimiter, self._what)
+        self._columns_given = columns is not None or bool(exclude)
+        head = self._head()
+        self._header = is_header(head) if header is None else bool(header)
+        fields = [v.strip() for v in head[0]]
         names = fields if self._header else None
         if names is not None:
             _check_unique(path, names)
         self._n_columns, self._names = len(fields), names
+        if exclude:
+            columns = excluding(path, exclude, names, self._n_columns)
         if columns is None:
-            columns = _defaults(None, names, default_columns)
-        keep = _positions(path, columns, names, self._n_columns)
-        self._keep = list(range(self._n_columns)) if keep is None else keep
+            columns = _defaults(path, None, names, default_columns)
+        keep_at = _positions(path, columns, names, self._n_columns)
+        self._keep = list(range(self._n_columns)) if keep_at is None else keep_at
+        # true/false columns are read as booleans (0 and 1), judged by the first data row
+        first_row = head[int(self._header)] if len(head) > self._header else []
+        self._booleans = {j for j in self._keep if j < len(first_row)
+                          and first_row[j].strip().lower() in ("true", "false")}
         feature_names = None if names is None else [names[i] for i in self._keep]
         # Rows are counted (and every value checked) by one pass now, so that a bad
         # value is reported before a fit starts.
-        self.path, self.dtype = path, _float_dtype(dtype)
         self.chunk_rows = _chunk_rows(chunk_rows, len(self._keep), self.dtype)
-        n_rows = 0
+        n_rows, kept = 0, []
         for X in self._read_chunks():
             _check_finite(path, X, n_rows)
             n_rows += X.shape[0]
+            if keep:
+                kept.append(X)
+        self._kept = kept if keep else None
         self._opened(path, n_rows, len(self._keep), feature_names, dtype, chunk_rows)
+
+    def to_numpy(self) -> np.ndarray:
+        if self._kept is None:
+            return super().to_numpy()
+        self._check_unchanged()
+        rows, self._kept = np.concatenate(self._kept), None  # once: then as any source
+        return rows
+
+    def _reader(self, stream, names=None, types=None, *, skip=0, threads=True,
+                block=1 << 20):
+        import pyarrow.csv as pcsv
+
+        return pcsv.open_csv(
+            stream,
+            read_options=pcsv.ReadOptions(
+                column_names=names, autogenerate_column_names=names is None,
+                skip_rows=skip, use_threads=threads, block_size=block),
+            parse_options=pcsv.ParseOptions(delimiter=self._delimiter),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=list(types) if types else None, column_types=types,
+                strings_can_be_null=True))
+
+    def _head(self) -> list[list[str]]:
+        """The first two lines' fields, as written, read by the parser that reads the
+        rows (to tell a header and count the columns)."""
+        import pyarrow as pa
+
+        try:
+            # Once for the number of columns, once for the fields as text; one thread,
+            # so that a ragged row is numbered.
+            with _open_stream(self.path) as stream:
+                generated = self._reader(stream, threads=False).schema.names
+            with _open_stream(self.path) as stream:
+                batch = self._reader(stream, generated, {
+                    name: pa.string() for name in generated},
+                    threads=False).read_next_batch()
+        except StopIteration:
+            raise DataError(f"{self.path}: the file is empty") from None
+        except (pa.ArrowException, OSError, UnicodeDecodeError) + _DECOMPRESSION_ERRORS \
+                as exc:
+            if "Empty CSV file" in str(exc):
+                raise DataError(f"{self.path}: the file is empty") from None
+            self._n_columns = 0
+            raise self._parse_error(exc, 0) from None
+        rows = [[v or "" for v in row.values()] for row in batch.slice(0, 2).to_pylist()]
+        if not rows:
+            raise DataError(f"{self.path}: the file is empty")
+        return rows
+
+    def _types(self, as_text=False):
+        """The kept columns (named by position, so the header's spelling never matters
+        to the parser) and the type each is parsed as."""
+        import pyarrow as pa
+
+        return {f"c{j}": pa.string() if as_text else
+                pa.bool_() if j in self._booleans else pa.float64() for j in self._keep}
+
+    def _batches(self, as_text=False, threads=True):
+        generated = [f"c{j}" for j in range(self._n_columns)]
+        row_bytes = 24 * max(self._n_columns, 1)  # a generous guess per parsed row
+        block = int(min(max(self.chunk_rows * row_bytes, 1 << 20), 1 << 28))
+        with _open_stream(self.path) as stream:
+            yield from self._reader(stream, generated, self._types(as_text),
+                                    skip=int(self._header), threads=threads, block=block)
 
     def _read_chunks(self):
         import pyarrow as pa
-        import pyarrow.csv as pcsv
 
-        # Columns are named by position, so the header's spelling (spaces, repeats)
-        # never matters to the parser.
-        generated = [f"c{j}" for j in range(self._n_columns)]
-        wanted = [generated[j] for j in self._keep]
-        row_bytes = 24 * max(self._n_columns, 1)  # a generous guess per parsed row
-        options = dict(
-            read_options=pcsv.ReadOptions(
-                column_names=generated, skip_rows=1 if self._header else 0,
-                block_size=int(min(max(self.chunk_rows * row_bytes, 1 << 20), 1 << 28))),
-            parse_options=pcsv.ParseOptions(delimiter=self._delimiter),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=wanted,
-                column_types={name: pa.float64() for name in wanted}),
-        )
         done = 0
-        stream = _open_stream(self.path)
         try:
-            reader = pcsv.open_csv(stream, **options)
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    return
+            for batch in self._batches():
                 if batch.num_rows:
                     values = record_batch_values(batch, self.dtype, order="F")
                     done += values.shape[0]
                     yield values
-        except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError) as exc:
+        except (pa.ArrowException, OSError, UnicodeDecodeError) + _DECOMPRESSION_ERRORS \
+                as exc:
             raise self._parse_error(exc, done) from None
-        finally:
-            stream.close()
 
     def _parse_error(self, exc, done) -> DataError:
+        import pyarrow as pa
+
         text = _first_line(exc)
+        if isinstance(exc, _DECOMPRESSION_ERRORS) or "compressed" in text.lower():
+            return DataError(f"{self.path}: cannot decompress it (truncated or corrupt "
+                             f"file: {text})")
+        # Reading again to say where can fail too: then the parser's words must do.
+        with contextlib.suppress(pa.ArrowException, OSError, UnicodeDecodeError,
+                                 *_DECOMPRESSION_ERRORS):
+            if "conversion error" in text:
+                found = self._first_text()
+                if found is not None:
+                    return found
+            if re.search(r"Expected \d+ columns, got \d+", text):
+                return self._ragged(text)
         after = f" (after data row {done})" if done else ""
-        conversion = re.search(r"column #(\d+): CSV conversion error to \w+: invalid "
-                               r"value '(.*)'", text)
-        if conversion:
-            column = self._keep[int(conversion.group(1))]
-            name = (f"column {column} (0-based)" if self._names is None
-                    else f"column {self._names[column]!r}")
-            return DataError(f"{self.path}: {name} is not numeric: it holds "
-                             f"{conversion.group(2)!r}{after}; pick numeric columns")
-        ragged = re.search(r"Expected (\d+) columns, got (\d+)", text)
-        if ragged:
-            want, got = ragged.groups()
-            return DataError(f"{self.path}: ragged rows: a row has {got} fields, "
-                             f"expected {want}{after}")
         return DataError(f"{self.path}: cannot read as {self._what}{after}: {text}")
+
+    def _ragged(self, text) -> DataError:
+        # The threaded reader does not number rows: ask the single-threaded one.
+        import pyarrow as pa
+
+        if "Row #" not in text:
+            try:
+                for _ in self._batches(threads=False):
+                    pass
+            except pa.ArrowException as exc:
+                if re.search(r"Expected \d+ columns, got \d+", str(exc)):
+                    text = _first_line(exc)
+        line, want, got = re.search(
+            r"(?:Row #(\d+): )?Expected (\d+) columns, got (\d+)", text).groups()
+        where = f"line {line}" if line else "a row"
+        return DataError(f"{self.path}: ragged rows: {where} has {got} fields, "
+                         f"expected {want}")
+
+    def _first_text(self) -> DataError | None:
+        """The error for the first field that is not a number, found by reading the
+        kept columns again as text (the parser names neither its row nor its column)."""
+        kinds = self._types()
+        done = 0
+        for batch in self._batches(as_text=True):
+            for j, column in zip(self._keep, batch.columns):
+                if _casts(column, kinds[f"c{j}"]):
+                    continue
+                row = _first_failing(column, kinds[f"c{j}"])
+                value = column[row].as_py()
+                name = f"{j} (0-based)" if self._names is None else repr(self._names[j])
+                if not self._columns_given and not any(
+                        _has_numbers(c) for c in batch.columns):
+                    # All text: a wrong file, format or delimiter, not a column to drop.
+                    return DataError(
+                        f"{self.path}: no numeric column: column {name} has {value!r} in "
+                        f"row {done + row + 1}{_delimiter_hint(value, self._delimiter)}")
+                return DataError(
+                    f"{self.path}: column {name} is not numeric: row {done + row + 1} has "
+                    f"{value!r}" + ("" if self._columns_given
+                                    else "; pick numeric columns with --columns"))
+            done += batch.num_rows
+        return None
+
+
+def _casts(column, kind) -> bool:
+    """Whether every field of a text column parses as ``kind`` (missing ones count)."""
+    import pyarrow as pa
+
+    try:
+        column.cast(kind)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _first_failing(column, kind) -> int:
+    """The position of the first field of ``column`` that does not parse (bisection:
+    the parser says which value, not where)."""
+    lo, hi = 0, len(column)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _casts(column.slice(lo, mid - lo), kind):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _has_numbers(column, look=100) -> bool:
+    """Whether any of a text column's first ``look`` fields is a number."""
+    return any(v is not None and _is_number(v.strip())
+               for v in column.slice(0, look).to_pylist())
+
+
+def _delimiter_hint(value, delimiter) -> str:
+    """A suggestion of --delimiter when the text looks split by another character."""
+    def shown(char):
+        return "tab" if char == "\t" else repr(char)
+
+    for other in (";", "\t", "|", ","):
+        if other != delimiter and other in value:
+            return (f"; the fields look separated by {shown(other)}, not "
+                    f"{shown(delimiter)}: pass --delimiter {shown(other)}")
+    return ""
 
 
 def _open_stream(path):
@@ -388,6 +532,12 @@ class _ClosingMember:
     def close(self):
         self._member.close()
         self._archive.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # ------------------------------------------------------------------ the public readers
@@ -487,18 +637,24 @@ def read_csv(path, columns=None, *, header=None, delimiter=None, dtype=np.float6
                      chunk_rows=chunk_rows)
 
 
-def open_source(path, columns=None, *, format=None, header=None, dtype=np.float64,
-                chunk_rows=None, default_columns=None) -> FileSource:
+def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
+                dtype=np.float64, chunk_rows=None, default_columns=None,
+                keep=False, exclude=None) -> FileSource:
     """The file source for ``path`` by its format (for the command line, whose
-    ``--columns`` are strings: names, or 0-based positions for files without names)."""
+    ``--columns`` are strings: names, or 0-based positions for files without names).
+    ``delimiter`` is a CSV's (default: a tab for TSV, else a comma); ``keep`` keeps a
+    CSV's rows read when opening, for one :meth:`~FileSource.to_numpy`; ``exclude``
+    names columns to leave out (``--exclude``)."""
     path, fmt = check_path(path, format)
     if fmt == "npy":
         if columns is not None:
             columns = [int(c) if re.fullmatch(r"\d+", str(c)) else c for c in columns]
-        return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+        return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
+                         exclude=exclude)
     if fmt == "parquet":
         return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
-                             default_columns=default_columns)
+                             default_columns=default_columns, exclude=exclude)
     return CsvSource(path, columns, header=header,
-                     delimiter="\t" if fmt == "tsv" else ",", dtype=dtype,
-                     chunk_rows=chunk_rows, default_columns=default_columns)
+                     delimiter=delimiter or ("\t" if fmt == "tsv" else ","), dtype=dtype,
+                     chunk_rows=chunk_rows, default_columns=default_columns, keep=keep,
+                     exclude=exclude)

@@ -4,7 +4,8 @@ A table arrives as an iterable of pandas DataFrames with the same columns, its c
 row order (one DataFrame when it was computed in memory), and is written chunk by chunk,
 so a table larger than memory never is in memory: CSV to standard output, or to a file
 whose extension gives the format (``.csv`` and ``.tsv``, compressed by ``.gz``, ``.bz2``,
-``.xz`` or ``.zip``; ``.parquet``; ``.npy``; anything else is CSV). A file is written
+``.xz`` or ``.zip``; ``.parquet``; ``.npy``; CSV for a name without extension, any other
+extension refused). A file is written
 atomically (:func:`~gaussmix._files.model_files.atomic_write`): an error part-way leaves
 no file and no temporary behind. The bytes do not depend on how the rows were chunked,
 except for Parquet, which stores one row group per chunk.
@@ -30,11 +31,17 @@ from .model_files import atomic_write
 
 def output_format(out: str) -> str:
     """The format of an output file by its extension: 'csv', 'tsv', 'parquet' or 'npy'
-    (CSV when the extension says nothing)."""
+    (CSV for a name without extension). Another extension is refused: CSV written
+    to ``s.json`` or ``s.xlsx`` would mislead whoever opens it."""
     try:
         return detect_format(out)
     except DataError:
-        return "csv"
+        if not os.path.splitext(os.path.basename(out))[1]:
+            return "csv"
+        raise DataError(
+            f"cannot write {out}: its extension is not a table format gaussmix writes; "
+            "use .csv, .tsv, .parquet or .npy (.csv and .tsv may be compressed: "
+            ".csv.gz, .bz2, .xz, .zip)") from None
 
 
 def write_table(out: str | None, frames: Iterable, n_rows: int) -> None:

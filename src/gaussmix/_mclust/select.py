@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import replace
 from functools import lru_cache
 
@@ -484,20 +485,41 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
 
     tasks = [(gi, mi) for gi in range(len(Gs)) for mi in range(len(models))]
     workers = _n_workers(n_jobs, len(tasks))
+
+    def timed(task):
+        start = time.perf_counter()
+        return fit(task), time.perf_counter() - start
+
+    def finished(task, seconds):
+        # The bar moves as each cell ends (not in grid order) and names it.
+        if progress is not None:
+            gi, mi = task
+            progress.set_postfix_str(f"{models[mi]} G={Gs[gi]} took {seconds:.2g} s",
+                                     refresh=False)
+            progress.update()
+
     if workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
         from threadpoolctl import threadpool_limits
 
         # NumPy releases the GIL in its kernels: cells run side by side, each with a
         # single-threaded BLAS so the threads do not oversubscribe the cores.
+        results = {}
         with threadpool_limits(limits=1), ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(fit, tasks))
+            futures = {pool.submit(timed, task): task for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                results[task], seconds = future.result()
+                finished(task, seconds)
+        results = [results[task] for task in tasks]
     else:
-        results = map(fit, tasks)
+        results = []
+        for task in tasks:
+            cell, seconds = timed(task)
+            results.append(cell)
+            finished(task, seconds)
     for (gi, mi), cell in zip(tasks, results):
-        if progress is not None:
-            progress.update()
         if cell is None:
             continue
         loglik[gi, mi] = cell.loglik

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 from .._errors import ILL_DEFINED_COVARIANCE, DegenerateCovarianceError, FitError
+from .._names import ALIASES
 from .numerics import RTEPS, MstepResult, single_class_fit
 
 if TYPE_CHECKING:  # annotations only: the models package does not import the engine
@@ -208,7 +209,6 @@ class CovarianceModel:
 
 
 _REGISTRY: dict[str, CovarianceModel] = {}
-ALIASES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 # Every name get_model accepts, kept up to date in place (a live set for validators).
 ACCEPTED_NAMES: set[str] = set(ALIASES)
 

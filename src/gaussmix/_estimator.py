@@ -36,6 +36,7 @@ from ._validation import (
     check_precisions,
     check_sample_weight,
     check_weights,
+    warn_if_reg_covar_swamps,
     with_advice,
 )
 
@@ -429,6 +430,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
+        warn_if_reg_covar_swamps(best.stats, self.reg_covar,
+                                 getattr(self, "feature_names_in_", None))
         weight = best.stats.weight
         set_fitted(self, best.params, dtype=dtype, n_features=n_features,
                    converged=best.converged, n_iter=best.n_iter,

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
+import gaussmix
 from gaussmix import GaussianMixture
 from gaussmix.cli import main
 
@@ -81,3 +82,108 @@ def test_cli_fit_on_a_tiny_scale_prints_the_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "gaussmix: warning: reg_covar=1e-06 is large against the variance of " \
            "feature(s) conc" in err
+
+
+# ------------------------------------------------------------------ constant columns
+def _iris_with_a_constant_column():
+    frame = load_iris(as_frame=True).data
+    frame.insert(1, "flat", 2.5)
+    return frame
+
+
+def test_select_names_constant_columns_in_its_warning_and_summary():
+    frame = _iris_with_a_constant_column()
+    with pytest.warns(UserWarning, match=r"1 constant column\(s\) \(flat\)") as record:
+        result = gaussmix.select(frame, G=[1, 2], models=["EII", "VVI", "VVV"], n_jobs=1)
+    failed = int(result.bic.isna().to_numpy().sum())
+    assert failed > 0  # what the note explains: the per-column variances cannot be fitted
+    note = f"{failed} of 6 cells failed (NaN). Drop the constant columns, or pass a prior."
+    assert note in str(record[0].message)
+    assert result.constant_columns == ["flat"]
+    assert result.summary().endswith(note)
+
+
+def test_select_names_constant_columns_of_an_array_by_index():
+    x = np.c_[load_iris().data, np.zeros(150)]
+    with pytest.warns(UserWarning, match=r"1 constant column\(s\) \(4\)"):
+        result = gaussmix.select(x, G=[1, 2], models=["EII", "VVV"], n_jobs=1)
+    assert result.constant_columns == ["4"]
+
+
+def test_select_without_constant_columns_says_nothing_of_them():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = gaussmix.select(load_iris().data, G=[1, 2], models=["EII"], n_jobs=1)
+    assert result.constant_columns == []
+    assert "constant" not in result.summary()
+
+
+def test_cli_select_names_the_constant_column(tmp_path, capsys):
+    path = tmp_path / "iris_flat.csv"
+    _iris_with_a_constant_column().to_csv(path, index=False)
+    assert main(["select", str(path), "-G", "1:2", "-m", "EII,VVV"]) == 0
+    captured = capsys.readouterr()
+    assert "gaussmix: warning: The data have 1 constant column(s) (flat)" in captured.err
+    assert "1 constant column(s) (flat)" in captured.out  # the summary
+
+
+# ------------------------------------------------------------------ model names
+ORDERED = ("'full', 'tied', 'diag', 'spherical', 'VVV', 'EEE', 'VVI', 'VII', 'EII', 'EEI', "
+           "'VEI', 'EVI', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'E', 'V'")
+
+
+@pytest.mark.parametrize("given, meant", [("vev", "VEV"), ("FULL", "full")])
+def test_covariance_type_is_case_sensitive_with_a_hint(given, meant):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError) as info:
+        GaussianMixture(2, covariance_type=given).fit(load_iris().data)
+    # scikit-learn's message (its own tests match it), the names in order, and the hint.
+    assert str(info.value) == (
+        f"The 'covariance_type' parameter of GaussianMixture must be a str among "
+        f"{{{ORDERED}}}. Got {given!r} instead. Model names are case-sensitive (as in "
+        f"scikit-learn and mclust): did you mean {meant!r}?")
+
+
+def test_an_unknown_covariance_type_lists_the_names_without_a_hint():
+    with pytest.raises(ValueError, match=r"Got 'xyz' instead\.$"):
+        GaussianMixture(2, covariance_type="xyz").fit(load_iris().data)
+    with pytest.raises(ValueError, match=r"use one of full, tied, diag, spherical, VVV, "
+                                         r"EEE, .* E, V\. Model names are case-sens"):
+        gaussmix.get_model("vvv")
+
+
+def test_select_models_are_case_sensitive_with_the_same_hint():
+    with pytest.raises(ValueError) as info:
+        gaussmix.select(load_iris().data, G=[2], models=["vvv"])
+    assert str(info.value) == (
+        "Unknown mclust model 'vvv'; use EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, "
+        "EEV, VEV, EVV, VVV (or E, V for 1-D data), or a model registered with an "
+        "mstep. Model names are case-sensitive (as in scikit-learn and mclust): did you "
+        "mean 'VVV'?")
+
+
+def test_select_on_one_dimension_says_how_it_maps_the_models():
+    x = load_iris().data[:, 2]
+    with pytest.warns(UserWarning, match=r"one-dimensional: model\(s\) VVV mean V there"):
+        result = gaussmix.select(x, G=[1, 2], models=["VVV"], n_jobs=1)
+    assert list(result.bic.columns) == ["V"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for directly: nothing to say
+        assert list(gaussmix.select(x, G=[1, 2], models=["V"], n_jobs=1)
+                    .bic.columns) == ["V"]
+
+
+def test_cli_select_refuses_a_lower_case_model(tmp_path, capsys):
+    path = tmp_path / "iris.csv"
+    load_iris(as_frame=True).data.to_csv(path, index=False)
+    assert main(["select", str(path), "-G", "2", "-m", "vvv"]) == 1
+    assert "did you mean 'VVV'?" in capsys.readouterr().err
+
+
+def test_cli_select_on_one_column_says_how_it_maps_the_models(tmp_path, capsys):
+    path = tmp_path / "petal.csv"
+    load_iris(as_frame=True).data[["petal length (cm)"]].to_csv(path, index=False)
+    assert main(["select", str(path), "-G", "1:2", "-m", "VVV"]) == 0
+    assert "gaussmix: warning: The data are one-dimensional: model(s) VVV mean V" \
+        in capsys.readouterr().err

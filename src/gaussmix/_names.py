@@ -24,3 +24,18 @@ def model_names() -> list[str]:
     registry = sys.modules.get("gaussmix._models.registry")
     # Nothing can be registered before the registry is imported: the built-ins are all.
     return registry.model_names() if registry is not None else list(BUILTIN)
+
+
+def covariance_names() -> list[str]:
+    """Every name ``GaussianMixture(covariance_type=...)`` accepts, in the order listed."""
+    return list(ALIASES) + [m for m in model_names() if m not in ALIASES]
+
+
+def case_hint(name, allowed) -> str:
+    """A sentence for an error: the allowed name ``name`` differs from only in case."""
+    if isinstance(name, str):
+        for candidate in allowed:
+            if candidate.lower() == name.lower():
+                return (f" Model names are case-sensitive (as in scikit-learn and "
+                        f"mclust): did you mean {candidate!r}?")
+    return ""

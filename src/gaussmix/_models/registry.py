@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 from .._errors import ILL_DEFINED_COVARIANCE, DegenerateCovarianceError, FitError
-from .._names import ALIASES
+from .._names import ALIASES, case_hint, covariance_names
 from .numerics import RTEPS, MstepResult, single_class_fit
 
 if TYPE_CHECKING:  # annotations only: the models package does not import the engine
@@ -238,10 +238,9 @@ def get_model(name: str) -> CovarianceModel:
     try:
         return _REGISTRY[key]
     except KeyError:
-        known = sorted(set(_REGISTRY) | set(ALIASES))
-        raise ValueError(
-            f"Unknown covariance model {name!r}; use one of {', '.join(known)}."
-        ) from None
+        known = covariance_names()
+        raise ValueError(f"Unknown covariance model {name!r}; use one of "
+                         f"{', '.join(known)}.{case_hint(name, known)}") from None
 
 
 def model_names() -> list[str]:

@@ -36,7 +36,8 @@ def test_import_gaussmix_imports_no_heavy_library():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"], ["predict", "--help"],
-                                  ["sample", "--help"], ["select", "--help"], ["--version"]])
+                                  ["sample", "--help"], ["select", "--help"],
+                                  ["demo", "--help"], ["--version"]])
 def test_command_help_imports_no_heavy_library(argv):
     code = (f"from gaussmix.cli import main\nimport contextlib, io\n"
             f"with contextlib.redirect_stdout(io.StringIO()): assert main({argv!r}) == 0")

@@ -97,7 +97,7 @@ def test_select_names_constant_columns_in_its_warning_and_summary():
         result = gaussmix.select(frame, G=[1, 2], models=["EII", "VVI", "VVV"], n_jobs=1)
     failed = int(result.bic.isna().to_numpy().sum())
     assert failed > 0  # what the note explains: the per-column variances cannot be fitted
-    note = f"{failed} of 6 cells failed (NaN). Drop the constant columns, or pass a prior."
+    note = f"({failed} of 6 cells failed, NaN). Drop the constant columns, or pass a prior."
     assert note in str(record[0].message)
     assert result.constant_columns == ["flat"]
     assert result.summary().endswith(note)
@@ -107,6 +107,10 @@ def test_select_names_constant_columns_of_an_array_by_index():
     x = np.c_[load_iris().data, np.zeros(150)]
     with pytest.warns(UserWarning, match=r"1 constant column\(s\) \(4\)"):
         result = gaussmix.select(x, G=[1, 2], models=["EII", "VVV"], n_jobs=1)
+    assert result.constant_columns == ["4"]
+    # Only spherical models, which pool the variance over the columns: none fails.
+    with pytest.warns(UserWarning, match=r"\(none of the 2 cells failed\)"):
+        result = gaussmix.select(x, G=[1, 2], models=["EII"], n_jobs=1)
     assert result.constant_columns == ["4"]
 
 

@@ -545,9 +545,11 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
 def _constant_note(constant, bic):
     shown = ", ".join(constant[:10]) + (", ..." if len(constant) > 10 else "")
     failed = int(np.isnan(bic).sum())
+    cells = (f"{failed} of {bic.size} cells failed, NaN" if failed else
+             f"none of the {bic.size} cells failed")
     return (f"The data have {len(constant)} constant column(s) ({shown}): a model with a "
-            f"variance per column cannot be fitted to them, {failed} of {bic.size} cells "
-            "failed (NaN). Drop the constant columns, or pass a prior.")
+            f"variance per column cannot be fitted to them ({cells}). Drop the constant "
+            "columns, or pass a prior.")
 
 
 def _n_workers(n_jobs, n_tasks):

@@ -238,7 +238,7 @@ def test_large_data_initialise_on_a_reproducible_subset():
 
 def test_model_and_G_arguments():
     X = pd.read_csv(_shared("faithful.csv")).to_numpy()
-    result = select(X, G=[3, 2, 2], models="vvv")
+    result = select(X, G=[3, 2, 2], models="VVV")
     assert list(result.bic.index) == [2, 3] and list(result.bic.columns) == ["VVV"]
     assert isinstance(result, SelectionResult)
     with pytest.raises(ValueError, match="Unknown mclust model"):
@@ -253,7 +253,8 @@ def test_model_and_G_arguments():
 
 def test_one_dimensional_models_map_to_E_and_V():
     x = pd.read_csv(EXTRA / "mix1d.csv")["x1"].to_numpy()
-    result = select(x, G=[1, 2], models=["VVV", "EII"])
+    with pytest.warns(UserWarning, match=r"VVV, EII mean V, E there"):
+        result = select(x, G=[1, 2], models=["VVV", "EII"])
     assert list(result.bic.columns) == ["E", "V"]
 
 

@@ -9,27 +9,74 @@ Everything a user needs is importable from here (``__all__``); the ``gaussmix._*
 modules are private and may change.
 """
 
-from ._errors import (DegenerateCovarianceError, FitError, NonFiniteLikelihoodError,
-                      VanishingComponentError)
-from ._models.registry import (CovarianceModel, MstepResult, get_model, model_names,
-                               register as register_model,
-                               unregister as unregister_model)
-from ._models.mclust import mclust_bic, n_mclust_params
-from ._models.prior import Prior, PriorControl, default_prior, prior_control
-from ._engine.loop import EmptyComponentWarning
-from ._engine.dask_source import DaskSource
-from ._engine.sources import ArraySource, Sample, Source
-from ._estimator import GaussianMixture
-from ._bayesian import BayesianGaussianMixture
-from ._files.data import DataError
-from ._files.model_files import ModelFileError, load, read_header, save
-from ._files.sources import read_csv, read_npy, read_parquet
-from ._mixture import Gauss, Mixture
-from ._mclust.em import mclust_em
-from ._mclust.hc import hc, hclass, qclass
-from ._mclust.result import MclustFit, MclustParams
-from ._mclust.select import SelectionResult, hypervolume, select
-from . import plot
+import importlib
+
+# Each public name -> the private module that defines it (and its name there). The
+# modules are imported on first use (PEP 562), so ``import gaussmix`` and the command's
+# ``--help`` do not pay for scikit-learn, SciPy, pandas or Numba until a name needs them.
+_LAZY = {
+    "DegenerateCovarianceError": "._errors",
+    "FitError": "._errors",
+    "NonFiniteLikelihoodError": "._errors",
+    "VanishingComponentError": "._errors",
+    "CovarianceModel": "._models.registry",
+    "MstepResult": "._models.registry",
+    "get_model": "._models.registry",
+    "model_names": "._models.registry",
+    "register_model": ("._models.registry", "register"),
+    "unregister_model": ("._models.registry", "unregister"),
+    "mclust_bic": "._models.mclust",
+    "n_mclust_params": "._models.mclust",
+    "Prior": "._models.prior",
+    "PriorControl": "._models.prior",
+    "default_prior": "._models.prior",
+    "prior_control": "._models.prior",
+    "EmptyComponentWarning": "._engine.loop",
+    "DaskSource": "._engine.dask_source",
+    "ArraySource": "._engine.sources",
+    "Sample": "._engine.sources",
+    "Source": "._engine.sources",
+    "GaussianMixture": "._estimator",
+    "BayesianGaussianMixture": "._bayesian",
+    "DataError": "._files.data",
+    "ModelFileError": "._files.model_files",
+    "load": "._files.model_files",
+    "read_header": "._files.model_files",
+    "save": "._files.model_files",
+    "read_csv": "._files.sources",
+    "read_npy": "._files.sources",
+    "read_parquet": "._files.sources",
+    "Gauss": "._mixture",
+    "Mixture": "._mixture",
+    "mclust_em": "._mclust.em",
+    "hc": "._mclust.hc",
+    "hclass": "._mclust.hc",
+    "qclass": "._mclust.hc",
+    "MclustFit": "._mclust.result",
+    "MclustParams": "._mclust.result",
+    "SelectionResult": "._mclust.select",
+    "hypervolume": "._mclust.select",
+    "select": "._mclust.select",
+    "plot": (".plot", None),
+}
+
+
+def __getattr__(name):
+    try:
+        where = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'gaussmix' has no attribute {name!r}") from None
+    module, attr = where if isinstance(where, tuple) else (where, name)
+    value = importlib.import_module(module, __name__)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

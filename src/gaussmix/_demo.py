@@ -15,8 +15,6 @@ import argparse
 import os
 import warnings
 
-import numpy as np
-
 from .cli import _error, _non_negative_int, _positive_int, _seed
 
 DEFAULT_SEED = 31
@@ -63,6 +61,8 @@ def _progress_steps(n_steps: int, settled: int, n_frames: int = 8) -> list[int]:
     if settled + 1 <= n_early:
         steps = list(range(settled + 1))
     else:
+        import numpy as np  # here, not at the top: the command's --help stays fast
+
         inner = np.geomspace(1, settled, n_early - 1)
         steps = sorted({0, settled, *(int(round(s)) for s in inner)})
         candidate = 1
@@ -82,6 +82,8 @@ def _animation_steps(n_steps: int, settled: int, max_frames: int = 40) -> list[i
     if moving + 1 <= max_frames - 1:
         steps = list(range(moving + 1))
     else:
+        import numpy as np
+
         early = list(range(20))
         late = np.linspace(20, moving, max_frames - 1 - len(early))
         steps = sorted(set(early) | {int(round(s)) for s in late})
@@ -101,6 +103,7 @@ def _save(fig, path, outputs, description):
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo with parsed options; returns the exit status."""
+    import numpy as np
     from sklearn.datasets import make_blobs
     from sklearn.metrics import adjusted_rand_score
 

@@ -35,3 +35,16 @@ class VanishingComponentError(FitError):
 
 class NonFiniteLikelihoodError(FitError):
     """The log-likelihood of the data is not finite under the current parameters."""
+
+
+# The file errors live here, not beside their readers, so the command can catch them
+# without importing NumPy (its --help stays fast).
+class DataError(ValueError):
+    """A data file cannot be used: the message names the file and says why."""
+
+
+class ModelFileError(ValueError):
+    """A model file is unreadable, corrupted, tampered with, or of an unknown version.
+
+    The message names the file and the problem.
+    """

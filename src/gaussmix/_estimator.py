@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine.dask_source import DaskSource, is_dask
@@ -31,13 +31,25 @@ from ._engine.producers import row_pass, thread_pass
 from ._engine.sources import ArraySource, Source, default_chunk_rows
 from ._engine.stepwise import StepwisePass, StepwiseState
 from ._models.registry import ACCEPTED_NAMES, get_model
+from ._names import case_hint, covariance_names
 from ._validation import (
     check_means,
     check_precisions,
     check_sample_weight,
     check_weights,
+    warn_if_reg_covar_swamps,
     with_advice,
 )
+
+class _CovarianceNames(StrOptions):
+    """scikit-learn's check of a name, the registry's live set, listed in order."""
+
+    def __init__(self):
+        super().__init__(ACCEPTED_NAMES)
+
+    def __str__(self):
+        return f"a str among {{{', '.join(map(repr, covariance_names()))}}}"
+
 
 _FLOAT32_HINT = (
     " The numerical accuracy can also be improved by passing float64"
@@ -156,7 +168,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         # the registry's live set of names: a model registered later is accepted too
-        "covariance_type": [StrOptions(ACCEPTED_NAMES)],
+        "covariance_type": [_CovarianceNames()],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -212,6 +224,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.step_exponent = step_exponent
         self.step_offset = step_offset
+
+    def _validate_params(self):
+        try:
+            super()._validate_params()
+        except InvalidParameterError as error:  # scikit-learn's words, and a hint
+            hint = case_hint(self.covariance_type, covariance_names())
+            if hint and "'covariance_type'" in str(error):
+                raise InvalidParameterError(f"{error}{hint}") from None
+            raise
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
@@ -429,6 +450,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
+        warn_if_reg_covar_swamps(best.stats, self.reg_covar,
+                                 getattr(self, "feature_names_in_", None))
         weight = best.stats.weight
         set_fitted(self, best.params, dtype=dtype, n_features=n_features,
                    converged=best.converged, n_iter=best.n_iter,

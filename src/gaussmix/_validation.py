@@ -5,6 +5,8 @@ Messages a scikit-learn user may match on are worded as scikit-learn words them.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -219,3 +221,40 @@ def check_bool(value, name):
     if not _is_bool(value):
         raise TypeError(f"{name} must be True or False, got {value!r}.")
     return bool(value)
+
+
+# reg_covar is added to every component's variance. At 1% of a feature's variance it
+# doubles the variance of a component a tenth as wide as the feature, and near 100% it
+# merges every component into one: warn from 1% on.
+REG_COVAR_WARN_FRACTION = 0.01
+
+
+def feature_variances(stats) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's variance and mean over all rows, from one E-step's statistics."""
+    n = stats.nk.sum()
+    mean = stats.nk @ stats.means / n
+    within = {"full": lambda s: np.diagonal(s, axis1=1, axis2=2).sum(axis=0),
+              "diag": lambda s: s.sum(axis=0), "tied": np.diag}[stats.kind](stats.scatter)
+    return (within + stats.nk @ (stats.means - mean) ** 2) / n, mean
+
+
+def warn_if_reg_covar_swamps(stats, reg_covar, feature_names=None) -> None:
+    """Warn when ``reg_covar`` is large against the variance of a (non-constant) feature."""
+    variances, mean = feature_variances(stats)
+    # A constant column is what reg_covar is for; below rounding, a variance is zero.
+    rounding = (1e3 * np.finfo(stats.means.dtype).eps * np.abs(mean)) ** 2
+    swamped = np.flatnonzero((variances > rounding)
+                             & (reg_covar >= REG_COVAR_WARN_FRACTION * variances))
+    if swamped.size == 0:
+        return
+    names = [str(feature_names[i]) if feature_names is not None else f"x{i}"
+             for i in swamped[:5]]
+    smallest = variances[swamped].min()
+    warnings.warn(
+        f"reg_covar={reg_covar:g} is large against the variance of feature(s) "
+        f"{', '.join(names)}{', ...' if swamped.size > 5 else ''} (smallest "
+        f"{smallest:.3g}): it is added to every component's variance and can make "
+        "components identical. Scale the data (e.g. sklearn.preprocessing."
+        f"StandardScaler) or lower reg_covar (e.g. reg_covar={1e-6 * smallest:.1g}; "
+        "--reg-covar in the gaussmix command).",
+        UserWarning, stacklevel=5)  # < _fit < fit context < fit < caller

@@ -165,7 +165,7 @@ def _add_model_command(sub, name, handler, *, data=True, **kwargs):
 
 
 def _covariance_choices():
-    from ._models.registry import ALIASES, model_names
+    from ._names import ALIASES, model_names
 
     return list(ALIASES) + [m for m in model_names() if m not in ALIASES]
 
@@ -853,8 +853,7 @@ def main(argv=None) -> int:
         0 on success, 1 for a user error (one line on stderr), 2 for a bad command
         line, 130 when interrupted.
     """
-    from ._files.data import DataError
-    from ._files.model_files import ModelFileError
+    from ._errors import DataError, ModelFileError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

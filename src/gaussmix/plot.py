@@ -316,7 +316,8 @@ def mixture(model, X=None, *, labels=None, color_by="cluster", ax=None, dims=(0,
         One unit the same length on both axes, so ellipses look as round as they
         are. Default: True when the two features span similar ranges.
     feature_names : sequence of str, optional
-        Axis labels; default ``x0``, ``x1``, ...
+        Axis labels; default the model's ``feature_names_in_`` (fitted on a DataFrame),
+        else X's columns if X is a DataFrame, else ``x0``, ``x1``, ...
 
     Returns
     -------
@@ -324,6 +325,8 @@ def mixture(model, X=None, *, labels=None, color_by="cluster", ax=None, dims=(0,
     """
     _, means, _ = _parameters(model)
     ax = _axes(ax)
+    if feature_names is None:  # the names the model or the data carry
+        feature_names = getattr(model, "feature_names_in_", getattr(X, "columns", None))
     if X is not None:
         X = _check_X(X, means.shape[1])
         scatter(X, model, labels=labels, color_by=color_by, ax=ax, dims=dims)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import DataError  # noqa: F401  (defined there, raised here)
+
 FORMATS = ("csv", "tsv", "parquet", "npy")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
 
@@ -27,10 +29,6 @@ _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
 # and bz2's errors are OSErrors): EOFError for a stream cut short, zlib.error for a bad
 # deflate stream (also inside a .zip), LZMAError for .xz, BadZipFile for a damaged .zip.
 _DECOMPRESSION_ERRORS = (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
-
-
-class DataError(ValueError):
-    """A data file cannot be used: the message names the file and says why."""
 
 
 @dataclass

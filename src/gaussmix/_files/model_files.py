@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ModelFileError  # noqa: F401  (defined there, raised here)
+
 FORMAT_NAME = "gaussmix-model"
 FORMAT_VERSION = 1
 HEADER_MEMBER = "header.json"
@@ -55,13 +57,6 @@ _DEFLATE_MAX_RATIO = 1032  # deflate never expands data more than this
 # New files get the permissions an ordinary ``open(path, "w")`` would give them.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-
-class ModelFileError(ValueError):
-    """A model file is unreadable, corrupted, tampered with, or of an unknown version.
-
-    The message names the file and the problem.
-    """
 
 
 # --------------------------------------------------------------------------- writing

@@ -36,6 +36,7 @@ from .._models.mclust import _canonical, unmap
 from .._models.numerics import MCLUST_MAX_ITER
 from .._models.registry import get_model
 from . import fast_em
+from .first_run import announce
 from .result import MclustFit, MclustParams
 
 BACKENDS = ("auto", "numpy", "numba")
@@ -137,6 +138,7 @@ def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit
     else:
         z = one_hot(start, n_components) if start.ndim == 1 else start
     try:
+        announce(fast_em._em)  # a cold cache: say so before minutes of compiling
         return fast_em.fast_mclust_em(X, name, z, tol=tol, max_iter=max_iter)
     except np.linalg.LinAlgError as exc:
         # The compiled eigensolver refuses a scatter that overflowed (data near 1e160

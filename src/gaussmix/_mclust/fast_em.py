@@ -721,7 +721,11 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
     S = np.empty((K, d, d))
     diagonal = code <= 5
     _stats(X, z, nk, means, W)
-    if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, False, work):
+    # has_state as a runtime bool (n_iter > 0), not the constants False and True: Numba
+    # would compile the large _mstep twice, once per literal, doubling the first run.
+    n_iter = 0
+    if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, n_iter > 0,
+                  work):
         return 1, 0.0, 1, 0.0
     for k in range(K):
         weights[k] = nk[k] / n
@@ -740,7 +744,8 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
         if err <= tol or n_iter >= max_iter:
             break
         _shifted_to_scatter(nk, sums, S, means, W)
-        if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, True, work):
+        if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, n_iter > 0,
+                      work):
             return 1, 0.0, n_iter, 0.0
         for k in range(K):
             weights[k] = nk[k] / n

@@ -42,6 +42,7 @@ import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
 from gaussmix._mclust import hc_fast as _hc_fast
+from gaussmix._mclust.first_run import announce
 
 __all__ = [
     "hc",
@@ -370,6 +371,7 @@ def hc(Z, model_name="VVV", *, alpha=1.0, beta=1.0, n_merges=None,
     if model_name == "VVV" and compiled:
         # The same search compiled (Numba): one call instead of ~150 us per merge.
         cost = _initial_costs(Z, alpha, beta, "VVV")
+        announce(_hc_fast._agglomerate)  # a cold cache: say so before compiling
         return _hc_fast.agglomerate_vvv(Z, cost, alpha, beta, float(np.log(alpha * beta)),
                                         total)
     state = _Agglomeration(Z, alpha, beta, model_name)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import replace
 from functools import lru_cache
 
@@ -41,6 +42,7 @@ from .._engine.producers import thread_pass
 from .._engine.dask_source import DaskSource, is_dask
 from .._engine.sources import ArraySource, Source, take_rows
 from .._errors import FitError
+from .._names import case_hint
 from .._models import mclust as _fam
 from .._models.mclust import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
 from .._models.registry import get_model
@@ -202,18 +204,25 @@ def _resolve_models(models, n, d, prior):
             if not isinstance(m, str):
                 raise TypeError("models must be a model name or a list of them (e.g. "
                                 f"['VVV', 'EEE']), got the entry {m!r}.")
-            mclust_name = m.upper() in MCLUST_MODELS + UNIVARIATE_MODELS
-            try:  # mclust's names in any case; a registered model by its own name
-                chosen.append(_fam._canonical(m.upper() if mclust_name else m))
+            try:  # mclust's names, as mclust spells them; a registered model's own
+                chosen.append(_fam._canonical(m))
             except ValueError:
                 raise ValueError(
                     f"Unknown mclust model {m!r}; use {', '.join(MCLUST_MODELS)} "
                     "(or E, V for 1-D data), or a model registered with an mstep."
+                    + case_hint(m, MCLUST_MODELS + UNIVARIATE_MODELS)
                 ) from None
         ours = [m for m in chosen if m not in MCLUST_MODELS + UNIVARIATE_MODELS]
         if d == 1:  # as mclust: the first letter says equal or varying variance
+            mapped = [c for c in chosen if c not in ours + list(UNIVARIATE_MODELS)]
             chosen = [m for m in UNIVARIATE_MODELS if any(c[0] == m for c in chosen
                                                            if c not in ours)]
+            if mapped:  # said, not silent: the result's columns are E and V
+                warnings.warn(
+                    f"The data are one-dimensional: model(s) {', '.join(mapped)} mean "
+                    f"{', '.join(c[0] for c in mapped)} there (mclust's rule: the first "
+                    "letter says equal or varying variance). Pass models=['E', 'V'] "
+                    "to ask for them directly.", UserWarning, stacklevel=3)
             chosen += [m for m in ours if get_model(m).univariate]
         elif any(get_model(m).univariate for m in chosen):
             raise ValueError("Models E and V (and other univariate models) are for 1-D "
@@ -358,6 +367,9 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         tol, max_iter, random_state, n_jobs, hypvol, verbose, prior)
     source, X, col_names, feature_names = _check_data(X)
     n, d = source.n_rows, source.n_features
+    lo, hi = ((X.min(axis=0), X.max(axis=0)) if X is not None
+              else _extent_and_moments(source)[:2])
+    constant = [col_names[j] if col_names else str(j) for j in np.flatnonzero(lo == hi)]
     backend = resolve_backend(backend)
     models = _resolve_models(models, n, d, prior)
     noise_mask = _noise_mask(noise, n)
@@ -532,6 +544,8 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     if progress is not None:
         progress.close()
 
+    if constant:  # said here and in the summary: else the NaN cells go unexplained
+        warnings.warn(_constant_note(constant, bic), UserWarning, stacklevel=2)
     index = pd.Index(Gs, name="G")
     columns = pd.Index(models, name="model")
     frames = {k: pd.DataFrame(v, index=index, columns=columns)
@@ -546,7 +560,18 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         prior=prior, prior_for=prior_for, noise_mask=noise_mask,
         hypvol=None if log_vinv is None else math.exp(-log_vinv),
         subset=rows, refine=(rows is not None and noise_mask is None),
+        constant_columns=constant,
     )
+
+
+def _constant_note(constant, bic):
+    shown = ", ".join(constant[:10]) + (", ..." if len(constant) > 10 else "")
+    failed = int(np.isnan(bic).sum())
+    cells = (f"{failed} of {bic.size} cells failed, NaN" if failed else
+             f"none of the {bic.size} cells failed")
+    return (f"The data have {len(constant)} constant column(s) ({shown}): a model with a "
+            f"variance per column cannot be fitted to them ({cells}). Drop the constant "
+            "columns, or pass a prior.")
 
 
 def _n_workers(n_jobs, n_tasks):
@@ -680,12 +705,16 @@ class SelectionResult:
         Volume of the noise component's support.
     noise_proportion : float
         Weight of the noise component (0 without one).
+    constant_columns : list of str
+        The data's constant columns (names, or 0-based indices as strings): a model with
+        a variance per column fails on them. :func:`select` warns and the summary says so.
     """
 
     def __init__(self, *, source, X, column_names, feature_names, bic, icl, loglik_table,
                  n_iter, cell, n_params, prior, prior_for, noise_mask, hypvol, subset,
-                 refine):
+                 refine, constant_columns=()):
         self.X = X
+        self.constant_columns = list(constant_columns)
         self.column_names = column_names
         self.bic = bic
         self.icl = icl
@@ -809,6 +838,8 @@ class SelectionResult:
         widths = [max(len(a), len(b)) for a, b in zip(heads, cnts)]
         lines.append(" ".join(h.rjust(w) for h, w in zip(heads, widths)))
         lines.append(" ".join(c.rjust(w) for c, w in zip(cnts, widths)))
+        if self.constant_columns:
+            lines += ["", _constant_note(self.constant_columns, self.bic.to_numpy())]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import numpy as np
-from scipy.linalg.lapack import dgesvd as _dgesvd
 
 from . import prior as _prior, sklearn_steps as _sklearn
 from .numerics import (EPS, FLMAX, INNER_MAX_ITER, INNER_TOL, RTEPS, MstepResult,
@@ -310,9 +309,11 @@ def _polar(f):
     """P R^T from the SVD F = P B R^T, by LAPACK's dgesvd as mclust computes it (the
     identity for F = 0, as dgesvd returns). SciPy's direct LAPACK call costs a third of
     numpy.linalg.svd on these tiny matrices, and the MM loop makes many of them."""
+    from scipy.linalg.lapack import dgesvd  # here: importing SciPy slows every startup
+
     if not f.any():
         return np.eye(f.shape[0])
-    p_, _, rt, info = _dgesvd(f)
+    p_, _, rt, info = dgesvd(f)
     if info != 0:
         _fail("LAPACK DGESVD fails to converge")
     return p_ @ rt

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 from .._errors import ILL_DEFINED_COVARIANCE, DegenerateCovarianceError, FitError
+from .._names import ALIASES, case_hint, covariance_names
 from .numerics import RTEPS, MstepResult, single_class_fit
 
 if TYPE_CHECKING:  # annotations only: the models package does not import the engine
@@ -208,7 +209,6 @@ class CovarianceModel:
 
 
 _REGISTRY: dict[str, CovarianceModel] = {}
-ALIASES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 # Every name get_model accepts, kept up to date in place (a live set for validators).
 ACCEPTED_NAMES: set[str] = set(ALIASES)
 
@@ -238,10 +238,9 @@ def get_model(name: str) -> CovarianceModel:
     try:
         return _REGISTRY[key]
     except KeyError:
-        known = sorted(set(_REGISTRY) | set(ALIASES))
-        raise ValueError(
-            f"Unknown covariance model {name!r}; use one of {', '.join(known)}."
-        ) from None
+        known = covariance_names()
+        raise ValueError(f"Unknown covariance model {name!r}; use one of "
+                         f"{', '.join(known)}.{case_hint(name, known)}") from None
 
 
 def model_names() -> list[str]:

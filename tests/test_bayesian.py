@@ -321,3 +321,28 @@ def test_command_line_predicts_and_scores_with_its_model_file(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "m.gmm"), str(data), "--out", str(labels)]) == 0
     written = np.loadtxt(labels, delimiter=",", skiprows=1)
     np.testing.assert_array_equal(written.reshape(len(X), -1)[:, 0], bgm.predict(X))
+
+
+def test_command_line_fits_it(tmp_path, capsys):
+    """gaussmix fit --bayesian: the estimator's fit, its summary, its model file."""
+    import gaussmix
+    from gaussmix.cli import main
+
+    X = _data(seed=16)
+    data = tmp_path / "x.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b,c", comments="")
+    model = tmp_path / "m.gmm"
+    assert main(["fit", str(data), "-k", "6", "--bayesian", "--weight-concentration",
+                 "0.001", "--seed", "0", "--out", str(model), "--covariance", "VVV"]) == 0
+    out = capsys.readouterr().out
+    direct = BayesianGaussianMixture(n_components=6, weight_concentration_prior=0.001,
+                                     random_state=0, tol=1e-5, max_iter=1000).fit(X)
+    assert f"{direct.n_effective_components_} effective" in out
+    assert f"lower bound:    {direct.lower_bound_:.6f}" in out
+    saved = gaussmix.load(model)
+    assert type(saved) is BayesianGaussianMixture and saved.covariance_type == "full"
+    np.testing.assert_allclose(saved.means_, direct.means_, rtol=1e-12)
+    assert main(["fit", str(data), "-k", "2", "--weight-concentration", "1"]) != 0
+    assert "--weight-concentration needs --bayesian" in capsys.readouterr().err
+    assert main(["fit", str(data), "-k", "2", "--bayesian", "--covariance", "VEV"]) != 0
+    assert "--bayesian fits covariance full, tied, diag or spherical" in capsys.readouterr().err

@@ -81,6 +81,13 @@ _positive_int = _whole_number(1)
 _non_negative_int = _whole_number(0)
 
 
+def _positive_float(text):
+    value = _non_negative_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {_shown(text)}")
+    return value
+
+
 def _non_negative_float(text):
     try:
         value = float(text)
@@ -212,6 +219,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     fit.add_argument("--init", default="kmeans",
                      choices=("kmeans", "k-means++", "random", "random_from_data"),
                      help="initialisation method (default %(default)s)")
+    fit.add_argument("--bayesian", action="store_true",
+                     help="fit the variational Bayesian mixture (scikit-learn's "
+                          "BayesianGaussianMixture): K is an upper bound, the components "
+                          "the data do not need get ~0 weight; covariance full, tied, "
+                          "diag or spherical (or VVV, EEE, VVI, VII)")
+    fit.add_argument("--weight-concentration", type=_positive_float, metavar="C",
+                     help="with --bayesian: the weights' prior concentration (default "
+                          "1/K); smaller puts the weight on fewer components")
     _add_streaming_arguments(fit)
     fit.add_argument("--dask", metavar="SCHEDULER",
                      default=os.environ.get("GAUSSMIX_DASK_SCHEDULER") or None,
@@ -614,30 +629,29 @@ def _cmd_fit(args):
     if getattr(args, "dask", None) and not hasattr(args, "_dask_client"):
         return _on_dask(args, _cmd_fit)  # the same command, a client open around it
     _check_output(args.out, [args.data])
-    gm = GaussianMixture(
+    settings = dict(
         n_components=args.components, covariance_type=args.covariance,
         random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
         n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
     )
+    if args.bayesian:
+        gm = _bayesian_estimator(args, settings)
+    elif args.weight_concentration is not None:
+        raise CommandError("--weight-concentration needs --bayesian")
+    else:
+        gm = GaussianMixture(**settings)
     show = _show_progress(args)
     if getattr(args, "dask", None):
         table = _dask_table(args)
         n_rows, n_features = table.values.shape
         with _Progress(gm, show, sys.stderr):
             gm.fit(table.frame())
-        # fit's last E-step measured the returned parameters: no pass for the summary
-        log_likelihood = gm.lower_bound_ * n_rows
-        bic = -2 * log_likelihood + gm._n_parameters() * math.log(n_rows)
         origin = f"from {table.path} on the Dask cluster at {args.dask}"
     elif _streams(args):
         source = _open_stream(args, "fit")
         with _Progress(gm, show, sys.stderr, passes=source):  # warnings: see main
             gm.fit(source)
-        # No pass for the summary: fit's last E-step measured the returned parameters
-        # (lower_bound_ is their mean log-likelihood per row).
         n_rows, n_features = source.n_rows, source.n_features
-        log_likelihood = gm.lower_bound_ * n_rows
-        bic = -2 * log_likelihood + gm._n_parameters() * math.log(n_rows)
         origin = f"streamed from {source.path}"
     else:
         table = _read_table(args)
@@ -645,11 +659,19 @@ def _cmd_fit(args):
         n_rows, n_features = table.values.shape
         with _Progress(gm, show, sys.stderr):  # warnings: see main
             gm.fit(X)
-        log_likelihood = float(np.sum(gm.score_samples(X)))
-        bic = float(gm.bic(X))
         origin = f"from {table.path}"
     if args.out:
         save(gm, args.out)
+    if args.bayesian:
+        return _print_bayesian_summary(gm, n_rows, n_features, origin, args.out)
+    if getattr(args, "dask", None) or _streams(args):
+        # No pass for the summary: fit's last E-step measured the returned parameters
+        # (lower_bound_ is their mean log-likelihood per row).
+        log_likelihood = gm.lower_bound_ * n_rows
+        bic = -2 * log_likelihood + gm._n_parameters() * math.log(n_rows)
+    else:
+        log_likelihood = float(np.sum(gm.score_samples(X)))
+        bic = float(gm.bic(X))
 
     names = _feature_names(gm)
     from ._models.registry import get_model
@@ -676,6 +698,52 @@ def _cmd_fit(args):
         lines.append(table_out.to_string(float_format=lambda v: f"{v:.6g}"))
     if args.out:
         lines += ["", f"model written to {args.out}"]
+    print("\n".join(lines))
+    return 0
+
+
+_BAYESIAN_COVARIANCES = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
+
+
+def _bayesian_estimator(args, settings):
+    from ._bayesian import BayesianGaussianMixture
+    from ._models.registry import get_model
+
+    name = get_model(args.covariance).name
+    if name not in _BAYESIAN_COVARIANCES:
+        raise CommandError(
+            f"--bayesian fits covariance full, tied, diag or spherical (VVV, EEE, VVI, "
+            f"VII), not {args.covariance}")
+    settings["covariance_type"] = _BAYESIAN_COVARIANCES[name]
+    return BayesianGaussianMixture(weight_concentration_prior=args.weight_concentration,
+                                   **settings)
+
+
+def _print_bayesian_summary(gm, n_rows, n_features, origin, out):
+    import numpy as np
+    import pandas as pd
+
+    names = _feature_names(gm)
+    lines = [
+        f"Bayesian Gaussian mixture: up to {gm.n_components} component(s), "
+        f"{gm.n_effective_components_} effective (holding at least {n_features + 1} rows' "
+        f"weight), covariance {gm.covariance_type}, {n_features} feature(s), "
+        f"{n_rows} row(s) {origin}",
+        (f"converged:      yes, after {gm.n_iter_} iteration(s)" if gm.converged_ else
+         f"converged:      NO, stopped after {gm.n_iter_} iteration(s) (raise --max-iter "
+         "or --tol)"),
+        f"lower bound:    {gm.lower_bound_:.6f} (the evidence lower bound, as "
+        "scikit-learn's; higher is better)",
+        "",
+    ]
+    table_out = pd.DataFrame(np.asarray(gm.means_, dtype=np.float64), columns=names)
+    table_out.insert(0, "weight", np.asarray(gm.weights_, dtype=np.float64))
+    table_out.index.name = "component"
+    with pd.option_context("display.width", 100, "display.max_columns", 12):
+        lines.append("weights and means:")
+        lines.append(table_out.to_string(float_format=lambda v: f"{v:.6g}"))
+    if out:
+        lines += ["", f"model written to {out}"]
     print("\n".join(lines))
     return 0
 

@@ -226,7 +226,8 @@ def test_command_line_fit_on_the_cluster(client, tmp_path, capsys, monkeypatch):
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "600 row(s)" in printed and "model written" in printed
-    expected = GaussianMixture(2, random_state=0).fit(pd.DataFrame(X, columns=list("abc")))
+    expected = GaussianMixture(2, random_state=0, tol=1e-5, max_iter=1000).fit(
+        pd.DataFrame(X, columns=list("abc")))  # the command's defaults
     _same_fit(expected, gaussmix.load(out))
     # The scheduler from the environment; a CSV path.
     pd.DataFrame(X, columns=["a", "b", "c"]).to_csv(tmp_path / "rows.csv", index=False)

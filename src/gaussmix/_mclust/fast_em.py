@@ -158,16 +158,6 @@ def _symmetrise_into(src, factor, out):
 
 
 @_jit
-def _polar(f):
-    """P R^T from the SVD F = P B R^T; the identity for F = 0 (as LAPACK's dgesvd)."""
-    d = f.shape[0]
-    if not np.any(f != 0.0):
-        return np.eye(d)
-    u, _, vt = np.linalg.svd(f)
-    return u @ vt
-
-
-@_jit
 def _scale_shape_sweep(w, nk, shape_d, scale, old_shape, old_scale, shape_floor):
     """One sweep of the VEI / VEV alternation in place (as ``_mclust_models``'s):
     scale_k = sum_j w_kj / shape_j / (d n_k), then shape_j ∝ sum_k w_kj / scale_k
@@ -209,7 +199,8 @@ def _scale_shape_sweep(w, nk, shape_d, scale, old_shape, old_scale, shape_floor)
 # others, and returns False where mclust reports NA.
 
 @_jit
-def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, work):
+def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, work,
+           inner_max):
     K, d = W.shape[0], W.shape[1]
     for k in range(K):
         if not nk[k] > RTEPS:
@@ -272,7 +263,7 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
             ok, err = _scale_shape_sweep(w, nk, shape_d, scale, old_shape, old_scale, EPS)
             if not ok:
                 return False
-            if not (err > INNER_TOL and inner <= INNER_MAX_ITER):
+            if not (err > INNER_TOL and inner <= inner_max):
                 break
         for k in range(K):
             for j in range(d):
@@ -374,7 +365,7 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
                                          0.0)
             if not ok:
                 return False
-            if not (err >= INNER_TOL and inner < INNER_MAX_ITER):
+            if not (err >= INNER_TOL and inner < inner_max):
                 break
         if not (shape_d.min() > EPS and scale.min() > EPS):
             return False
@@ -418,11 +409,15 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
         c = np.empty((d, d))
         low = np.empty((d, d))
         inv = np.empty((d, d))
+        c_inv = np.empty((d, d))
         while True:
             inner += 1
             c[:, :] = 0.0
             for k in range(K):
-                c += W[k] * (1.0 / sc[k])
+                r = 1.0 / sc[k]
+                for a in range(d):
+                    for b in range(d):
+                        c[a, b] += W[k, a, b] * r
             if not _chol(c, low):
                 return False
             log_g = 0.0
@@ -440,14 +435,18 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
                         t -= low[i, m] * inv[m, col]
                     inv[i, col] = t / low[i, i]
             inv *= rg
+            # (C / g)^-1 = inv^T inv, once per inner iteration (not once per component)
+            for i in range(d):
+                for j in range(d):
+                    cij = 0.0
+                    for m in range(d):
+                        cij += inv[m, j] * inv[m, i]
+                    c_inv[i, j] = cij
             for k in range(K):
                 s = 0.0
                 for i in range(d):
                     for j in range(d):
-                        cij = 0.0
-                        for m in range(d):
-                            cij += inv[m, j] * inv[m, i]
-                        s += W[k, i, j] * cij
+                        s += W[k, i, j] * c_inv[i, j]
                 sc[k] = s / (d * nk[k])
             if not sc.min() > 0.0:
                 return False
@@ -458,7 +457,7 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
             target = target + d * acc
             err = abs(target - target_prev) / (1.0 + abs(target))
             target_prev = target
-            if not (err > INNER_TOL and inner < INNER_MAX_ITER):
+            if not (err > INNER_TOL and inner < inner_max):
                 break
         shp = np.linalg.eigvalsh(c)
         if not (shp.min() > RTEPS and sc.min() > RTEPS):
@@ -469,7 +468,41 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
             cov[k] = sc[k] * csym
         return True
     # EVE (8), VVE (9): MM on the common orientation
-    varying = code == 9
+    return _mstep_eve_vve(code == 9, nk, W, cov, shape_kd, orient, has_state, inner_max)
+
+
+@_jit
+def _polar_into(f, out):
+    """out = P R^T from the SVD F = P B R^T; the identity for F = 0 (as LAPACK's dgesvd)."""
+    d = f.shape[0]
+    nonzero = False
+    for a in range(d):
+        for b in range(d):
+            if f[a, b] != 0.0:
+                nonzero = True
+                break
+        if nonzero:
+            break
+    if not nonzero:
+        out[:, :] = 0.0
+        for a in range(d):
+            out[a, a] = 1.0
+        return
+    u, _, vt = np.linalg.svd(f)
+    np.dot(u, vt, out)
+
+
+@_jit
+def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
+    """EVE / VVE: the MM algorithm of Browne and McNicholas on the common orientation.
+
+    Each inner iteration is what its linear algebra needs: 3 K products of d x d
+    matrices and two SVDs (the polar factors); every work array is allocated once per
+    M-step, not per inner iteration. The arithmetic, in order, is that of the loop it
+    replaced (and of mclust's Fortran), so the results are the same to the bit.
+    """
+    K, d = W.shape[0], W.shape[1]
+    ntot = nk.sum()
     omega = np.empty(K)
     for k in range(K):
         eig = np.linalg.eigvalsh(W[k])
@@ -478,42 +511,62 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
         omega[k] = eig[d - 1]
     if not has_state:
         shape_kd[:, :] = 1.0
-        orient[:, :] = np.eye(d)
+        orient[:, :] = 0.0
+        for a in range(d):
+            orient[a, a] = 1.0
     target_prev = FLMAX / 2
     inner = 0
     diag = np.empty((K, d))
     diag_n = np.empty((K, d))
     sc_v = np.empty(K)
+    inv_max = np.empty(K)
+    f = np.empty((d, d))
+    t = np.empty((d, d))
+    prod = np.empty((d, d))
+    polar = np.empty((d, d))
+    dmat = np.empty((d, d))
     target = 0.0
     while True:
         inner += 1
         # MM 1: F = sum_k (A_k^-1 D^T W_k - omega_k A_k^-1 D^T); D = (P R^T)^T
-        f = np.zeros((d, d))
-        t = np.empty((d, d))
-        for k in range(K):
-            for a in range(d):
-                for b in range(d):
-                    t[a, b] = orient[a, b] / shape_kd[k, a]
-            tw = t @ W[k]
-            f += tw - omega[k] * t
-        dmat = _polar(f).T.copy()
-        # MM 2: F = sum_k (W_k D A_k^-1 - max(1/A_k) W_k D); D^T = (P R^T)^T
         f[:, :] = 0.0
         for k in range(K):
-            wd = W[k] @ dmat
-            inv_max = 0.0
-            for j in range(d):
-                inv_max = max(inv_max, 1.0 / shape_kd[k, j])
+            for a in range(d):
+                sa = shape_kd[k, a]
+                for b in range(d):
+                    t[a, b] = orient[a, b] / sa
+            np.dot(t, W[k], prod)
+            om = omega[k]
             for a in range(d):
                 for b in range(d):
-                    f[a, b] += wd[a, b] / shape_kd[k, b] - inv_max * wd[a, b]
-        orient[:, :] = _polar(f).T
+                    f[a, b] += prod[a, b] - om * t[a, b]
+        _polar_into(f, polar)
+        for a in range(d):
+            for b in range(d):
+                dmat[a, b] = polar[b, a]
+        # MM 2: F = sum_k (W_k D A_k^-1 - max(1/A_k) W_k D); D^T = (P R^T)^T
         for k in range(K):
-            ow = orient @ W[k]
+            m = 0.0
+            for j in range(d):
+                m = max(m, 1.0 / shape_kd[k, j])
+            inv_max[k] = m
+        f[:, :] = 0.0
+        for k in range(K):
+            np.dot(W[k], dmat, prod)
+            m = inv_max[k]
+            for a in range(d):
+                for b in range(d):
+                    f[a, b] += prod[a, b] / shape_kd[k, b] - m * prod[a, b]
+        _polar_into(f, polar)
+        for a in range(d):
+            for b in range(d):
+                orient[a, b] = polar[b, a]
+        for k in range(K):
+            np.dot(orient, W[k], prod)
             for a in range(d):
                 s = 0.0
                 for b in range(d):
-                    s += ow[a, b] * orient[a, b]
+                    s += prod[a, b] * orient[a, b]
                 diag[k, a] = s
         if varying:
             for k in range(K):
@@ -548,7 +601,7 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
                 target += diag[k, j] / shape_kd[k, j]
         err = abs(target - target_prev) / (1.0 + abs(target))
         target_prev = target
-        if not (err > INNER_TOL and inner < INNER_MAX_ITER):
+        if not (err > INNER_TOL and inner < inner_max):
             break
     if not varying:
         sc_v[:] = target / (ntot * d)
@@ -704,7 +757,7 @@ def _shifted_to_scatter(nk, sums, S, means, W):
 
 @_jit
 def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, shape_kd,
-        orient):
+        orient, inner_max):
     """mclust's ``me``: M-step from z, then E and M until the relative change <= tol.
 
     Returns (status, loglik, n_iter, err): status 0 ok, 1 M-step failure (NA),
@@ -725,7 +778,7 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
     # would compile the large _mstep twice, once per literal, doubling the first run.
     n_iter = 0
     if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, n_iter > 0,
-                  work):
+                  work, inner_max):
         return 1, 0.0, 1, 0.0
     for k in range(K):
         weights[k] = nk[k] / n
@@ -745,7 +798,7 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
             break
         _shifted_to_scatter(nk, sums, S, means, W)
         if not _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, n_iter > 0,
-                      work):
+                      work, inner_max):
             return 1, 0.0, n_iter, 0.0
         for k in range(K):
             weights[k] = nk[k] / n
@@ -763,13 +816,16 @@ _FAILURES = {
 
 
 def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
-                   max_iter: int | None = None):
+                   max_iter: int | None = None, inner_max_iter: int | None = None):
     """mclust's EM from responsibilities without prior or noise, compiled.
 
     The compiled backend of :func:`gaussmix._mclust.em.fit_mclust`: the rows ``X``
     (n, d), starting responsibilities ``z_init`` (n, G) with G >= 2, and the same result,
     an :class:`~gaussmix._mclust.result.MclustFit` (its ``history`` holds only the last
     log-likelihood, its ``z`` the final responsibilities, its ``stats`` None).
+    ``inner_max_iter`` caps the inner iterations of the iterative M-steps (VEI, VEV,
+    VEE, EVE, VVE); None: ``INNER_MAX_ITER``, the cap the NumPy reference uses (tests
+    lower both to compare the two paths quickly where the cap is reached).
 
     Raises
     ------
@@ -795,8 +851,11 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
     shape_kd, orient = np.empty((K, d)), np.empty((d, d))
     if max_iter is None:  # mclust has no cap; ours is large and finite
         max_iter = MCLUST_MAX_ITER
+    if inner_max_iter is None:
+        inner_max_iter = INNER_MAX_ITER
     status, loglik, n_iter, err = _em(X, z, code, float(tol), max_iter, weights, means,
-                                      var, cov, shape_d, scale, shape_kd, orient)
+                                      var, cov, shape_d, scale, shape_kd, orient,
+                                      int(inner_max_iter))
     if status:
         error, message = _FAILURES[status]
         raise error(message)

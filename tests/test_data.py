@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gaussmix._files.data import DataError, detect_format, parse_columns, read_data
+from gaussmix._files.data import DataError, detect_format, parse_columns
+from gaussmix._files.sources import read_data
 
 RNG = np.random.default_rng(0)
 VALUES = np.round(RNG.normal(size=(12, 3)) * 10, 6)

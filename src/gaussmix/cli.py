@@ -351,7 +351,8 @@ def _check_table_output(out, inputs):
 
 def _read_table(args, model=None):
     """DATA as a Table; for a model with feature names, only those columns if present."""
-    from ._files.data import parse_columns, read_data
+    from ._files.data import parse_columns
+    from ._files.sources import read_data
 
     return read_data(args.data, parse_columns(args.columns), header=args.header,
                      format=args.format, delimiter=args.delimiter,

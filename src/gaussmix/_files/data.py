@@ -2,10 +2,10 @@
 
 One reader serves every command, in memory or streamed: the file sources of
 :mod:`gaussmix._files.sources` (PyArrow for CSV and Parquet, NumPy for ``.npy``);
-:func:`read_data` reads one whole. This module holds what they share: the format,
-whether a CSV has a header, which columns to keep, and one :class:`DataError` whose
-message names the file and the problem for every way a file can be unusable (missing,
-empty, ragged, non-numeric, with missing values). Files are only ever opened for
+:func:`~gaussmix._files.sources.read_data` reads one whole. This module holds what they
+share: the format, whether a CSV has a header, which columns to keep, and one
+:class:`DataError` whose message names the file and the problem for every way a file
+can be unusable (missing, empty, ragged, non-numeric, with missing values). Files are only ever opened for
 reading; ``.npy`` files are loaded with ``allow_pickle=False``.
 """
 
@@ -83,49 +83,6 @@ def parse_columns(specs) -> list[str] | None:
     if not out:
         raise DataError("--columns: no column given")
     return out
-
-
-def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
-              default_columns=None, exclude=None) -> Table:
-    """Read a numeric table from a CSV, TSV, Parquet or ``.npy`` file.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    columns : list of str, optional
-        Columns to keep, in this order: names, or 0-based indices for files without
-        column names (CSV without header, ``.npy``). Default: all columns.
-    header : bool or None, default=None
-        Whether a CSV's first line is a header; None detects it (a header is a first
-        line with a non-numeric field above a numeric one, or with no number at all).
-    format : {'csv', 'tsv', 'parquet', 'npy'} or None
-        Default: from the file's extension.
-    delimiter : str or None
-        A CSV's field separator; default a tab for TSV, else a comma.
-    default_columns : list of str, optional
-        Used when ``columns`` is None and the file has column names including all of
-        these (a model's features): only they are read, so other columns may hold
-        anything. Otherwise every column is read.
-    exclude : list of str, optional
-        Columns to leave out (names, or 0-based indices), instead of ``columns``.
-
-    Returns
-    -------
-    Table
-
-    Raises
-    ------
-    DataError
-        If the file is missing, empty, ragged, has non-numeric columns (no numeric
-        column at all: a message saying "no numeric column"), unknown columns, or rows
-        with missing or non-finite values.
-    """
-    # The readers that stream large files, read whole: one parser for every command.
-    from .sources import open_source
-
-    source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
-                         default_columns=default_columns, exclude=exclude, keep=True)
-    return Table(values=source.to_numpy(), names=source.feature_names, path=source.path)
 
 
 def check_path(path, format=None) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from .._engine.sources import Sample, sample_through_chunks
 from .data import (
     _DECOMPRESSION_ERRORS,
     DataError,
+    Table,
     _check_finite,
     _check_unique,
     _defaults,
@@ -658,3 +659,44 @@ def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
                      delimiter=delimiter or ("\t" if fmt == "tsv" else ","), dtype=dtype,
                      chunk_rows=chunk_rows, default_columns=default_columns, keep=keep,
                      exclude=exclude)
+
+
+def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
+              default_columns=None, exclude=None) -> Table:
+    """Read a numeric table from a CSV, TSV, Parquet or ``.npy`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    columns : list of str, optional
+        Columns to keep, in this order: names, or 0-based indices for files without
+        column names (CSV without header, ``.npy``). Default: all columns.
+    header : bool or None, default=None
+        Whether a CSV's first line is a header; None detects it (a header is a first
+        line with a non-numeric field above a numeric one, or with no number at all).
+    format : {'csv', 'tsv', 'parquet', 'npy'} or None
+        Default: from the file's extension.
+    delimiter : str or None
+        A CSV's field separator; default a tab for TSV, else a comma.
+    default_columns : list of str, optional
+        Used when ``columns`` is None and the file has column names including all of
+        these (a model's features): only they are read, so other columns may hold
+        anything. Otherwise every column is read.
+    exclude : list of str, optional
+        Columns to leave out (names, or 0-based indices), instead of ``columns``.
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty, ragged, has non-numeric columns (no numeric
+        column at all: a message saying "no numeric column"), unknown columns, or rows
+        with missing or non-finite values.
+    """
+    # The readers that stream large files, read whole: one parser for every command.
+    source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
+                         default_columns=default_columns, exclude=exclude, keep=True)
+    return Table(values=source.to_numpy(), names=source.feature_names, path=source.path)

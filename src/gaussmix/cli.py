@@ -622,7 +622,6 @@ def _cmd_fit(args):
     import math
 
     import numpy as np
-    import pandas as pd
 
     from ._estimator import GaussianMixture
     from ._files.model_files import save
@@ -682,25 +681,37 @@ def _cmd_fit(args):
     lines = [
         f"Gaussian mixture: {gm.n_components} component(s), covariance {cov}, "
         f"{n_features} feature(s), {n_rows} row(s) {origin}",
-        (f"converged:      yes, after {gm.n_iter_} iteration(s)" if gm.converged_ else
-         f"converged:      NO, stopped after {gm.n_iter_} iteration(s) (raise --max-iter "
-         "or --tol)"),
+        _converged_line(gm),
         f"log-likelihood: {log_likelihood:.6f} (mean per row {log_likelihood / n_rows:.6f})",
         # One sign for BIC in the command line, select's and mclust's: 2 log L - p log n.
         f"BIC:            {-bic:.6f} (higher is better, as in select; "
         f"{gm._n_parameters()} parameters)",
         "",
     ]
-    table_out = pd.DataFrame(np.asarray(gm.means_, dtype=np.float64), columns=names)
-    table_out.insert(0, "weight", np.asarray(gm.weights_, dtype=np.float64))
-    table_out.index.name = "component"
-    with pd.option_context("display.width", 100, "display.max_columns", 12):
-        lines.append("weights and means:")
-        lines.append(table_out.to_string(float_format=lambda v: f"{v:.6g}"))
+    lines += _weights_and_means(gm, names)
     if args.out:
         lines += ["", f"model written to {args.out}"]
     print("\n".join(lines))
     return 0
+
+
+def _converged_line(gm):
+    if gm.converged_:
+        return f"converged:      yes, after {gm.n_iter_} iteration(s)"
+    return (f"converged:      NO, stopped after {gm.n_iter_} iteration(s) (raise "
+            "--max-iter or --tol)")
+
+
+def _weights_and_means(gm, names):
+    """The summary's table: each component's weight and mean."""
+    import numpy as np
+    import pandas as pd
+
+    table = pd.DataFrame(np.asarray(gm.means_, dtype=np.float64), columns=names)
+    table.insert(0, "weight", np.asarray(gm.weights_, dtype=np.float64))
+    table.index.name = "component"
+    with pd.option_context("display.width", 100, "display.max_columns", 12):
+        return ["weights and means:", table.to_string(float_format=lambda v: f"{v:.6g}")]
 
 
 _BAYESIAN_COVARIANCES = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
@@ -721,28 +732,18 @@ def _bayesian_estimator(args, settings):
 
 
 def _print_bayesian_summary(gm, n_rows, n_features, origin, out):
-    import numpy as np
-    import pandas as pd
-
     names = _feature_names(gm)
     lines = [
         f"Bayesian Gaussian mixture: up to {gm.n_components} component(s), "
         f"{gm.n_effective_components_} effective (holding at least {n_features + 1} rows' "
         f"weight), covariance {gm.covariance_type}, {n_features} feature(s), "
         f"{n_rows} row(s) {origin}",
-        (f"converged:      yes, after {gm.n_iter_} iteration(s)" if gm.converged_ else
-         f"converged:      NO, stopped after {gm.n_iter_} iteration(s) (raise --max-iter "
-         "or --tol)"),
+        _converged_line(gm),
         f"lower bound:    {gm.lower_bound_:.6f} (the evidence lower bound, as "
         "scikit-learn's; higher is better)",
         "",
     ]
-    table_out = pd.DataFrame(np.asarray(gm.means_, dtype=np.float64), columns=names)
-    table_out.insert(0, "weight", np.asarray(gm.weights_, dtype=np.float64))
-    table_out.index.name = "component"
-    with pd.option_context("display.width", 100, "display.max_columns", 12):
-        lines.append("weights and means:")
-        lines.append(table_out.to_string(float_format=lambda v: f"{v:.6g}"))
+    lines += _weights_and_means(gm, names)
     if out:
         lines += ["", f"model written to {out}"]
     print("\n".join(lines))

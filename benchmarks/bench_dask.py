@@ -156,7 +156,9 @@ def bench_spark(X, k, iters):
     from pyspark.ml.linalg import Vectors
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.master(f"local[{os.cpu_count()}]").getOrCreate()
+    # The rows are built on the driver: its default 1 GB heap ran out once at 1M x 16.
+    spark = (SparkSession.builder.master(f"local[{os.cpu_count()}]")
+             .config("spark.driver.memory", "4g").getOrCreate())
     try:
         frame = spark.createDataFrame([(Vectors.dense(r),) for r in X], ["features"])
         frame.cache().count()

@@ -831,22 +831,27 @@ def read_header(path) -> dict:
     return _read(path)[0]
 
 
-def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
-    from .._engine.params import make_params
-    from .._estimator import GaussianMixture, set_fitted
-
+def _constructed(cls, header: dict, fail):
+    """An unfitted ``cls`` with the header's parameters, known and valid."""
     params = dict(header["params"])
-    known = set(GaussianMixture().get_params())
-    unknown = sorted(set(params) - known)
+    unknown = sorted(set(params) - set(cls().get_params()))
     if unknown:
         fail(f"unknown estimator parameter(s) {', '.join(unknown)}")
     params["n_components"] = header["n_components"]
     params["covariance_type"] = header["covariance_type"]
-    gm = GaussianMixture(**params)
+    estimator = cls(**params)
     try:
-        gm._validate_params()
+        estimator._validate_params()
     except ValueError as exc:
         fail(f"invalid estimator parameters ({exc})")
+    return estimator
+
+
+def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
+    from .._engine.params import make_params
+    from .._estimator import GaussianMixture, set_fitted
+
+    gm = _constructed(GaussianMixture, header, fail)
     fitted = header["fitted"] or {}
     lower_bound = fitted.get("lower_bound")
     previous = fitted.get("previous_log_likelihood")
@@ -867,17 +872,7 @@ def _build_estimator(header: dict, arrays: dict[str, np.ndarray], fail):
 def _build_bayesian(header: dict, arrays: dict[str, np.ndarray], fail):
     from .._bayesian import BayesianGaussianMixture
 
-    params = dict(header["params"])
-    unknown = sorted(set(params) - set(BayesianGaussianMixture().get_params()))
-    if unknown:
-        fail(f"unknown estimator parameter(s) {', '.join(unknown)}")
-    params["n_components"] = header["n_components"]
-    params["covariance_type"] = header["covariance_type"]
-    bgm = BayesianGaussianMixture(**params)
-    try:
-        bgm._validate_params()
-    except ValueError as exc:
-        fail(f"invalid estimator parameters ({exc})")
+    bgm = _constructed(BayesianGaussianMixture, header, fail)
     fitted = header["fitted"]
     for name in PARAMETER_ARRAYS:  # the stored arrays as they are, their dtype too
         setattr(bgm, name + "_", arrays[name])

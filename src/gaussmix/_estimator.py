@@ -24,6 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._engine.dask_source import DaskSource, is_dask
 from ._engine.estep import log_resp_and_norm, most_probable
 from ._engine.init import INIT_METHODS, initial_stats
+from ._engine.missing import check_rows_observed
+from ._engine.missing import impute as impute_missing
 from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy, stepwise_policy
 from ._engine.mstep import MStep
 from ._engine.params import Params, make_params, params_from_precisions
@@ -125,6 +127,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     step_offset : float, default=2.0
         t0 of :meth:`partial_fit`'s step sizes, >= 0: damps the first steps after the
         first update (t0 = 0 makes the second update replace the first).
+    nan_policy : {'raise', 'marginalize'}, default='raise'
+        What a NaN in X means. 'raise' refuses it, as scikit-learn does.
+        'marginalize' takes NaN as a coordinate missing at random: each row is scored
+        by the marginal density of its observed coordinates, and EM adds the
+        conditional expectations of the missing ones (the maximum-likelihood fit of
+        the observed data). ``predict``, ``predict_proba``, ``score_samples``,
+        ``score``, ``bic`` and ``aic`` then accept rows with NaN too; a row with every
+        coordinate missing is an error. The start (k-means and the others) sees each
+        gap filled by its column's observed mean. See :meth:`impute`.
 
     Attributes
     ----------
@@ -184,6 +195,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "step_exponent": [Interval(Real, 0.5, 1.0, closed="right")],
         "step_offset": [Interval(Real, 0.0, None, closed="left")],
+        "nan_policy": [StrOptions({"raise", "marginalize"})],
     }
 
     def __init__(
@@ -206,6 +218,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_size=None,
         step_exponent=0.7,
         step_offset=2.0,
+        nan_policy="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -224,6 +237,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.step_exponent = step_exponent
         self.step_offset = step_offset
+        self.nan_policy = nan_policy
 
     def _validate_params(self):
         try:
@@ -467,7 +481,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _source(self, X, sample_weight):
         """The fit's rows: a Source as given, or validated X and weights as one."""
         if is_dask(X):  # fitted on the workers, the data persisted for the fit
-            X, sample_weight = DaskSource(X, sample_weight), None
+            X, sample_weight = DaskSource(X, sample_weight,
+                                          allow_missing=self._marginalize), None
         if isinstance(X, Source):
             if sample_weight is not None:
                 raise ValueError(
@@ -482,15 +497,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_rows = self.chunk_size or default_chunk_rows(self.n_components, n_features)
         return ArraySource(X, sample_weight, chunk_rows)
 
-    def _validate_X(self, X, reset):
+    @property
+    def _marginalize(self) -> bool:
+        """Whether NaN means a missing coordinate (``nan_policy='marginalize'``)."""
+        return getattr(self, "nan_policy", "raise") == "marginalize"
+
+    def _validate_X(self, X, reset, allow_nan=None):
+        allow_nan = self._marginalize if allow_nan is None else allow_nan
+        finite = "allow-nan" if allow_nan else True
         try:
             if reset:
-                return validate_data(
-                    self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
-                )
-            return validate_data(self, X, reset=False)
+                X = validate_data(self, X, dtype=[np.float64, np.float32],
+                                  ensure_min_samples=2, ensure_all_finite=finite)
+            else:
+                X = validate_data(self, X, reset=False, ensure_all_finite=finite)
         except ValueError as error:
+            if not allow_nan and "NaN" in str(error):
+                raise ValueError(f"{error} Or pass nan_policy='marginalize' to treat "
+                                 "NaN as missing coordinates.") from None
             raise with_advice(error) from None
+        if allow_nan:
+            check_rows_observed(X)
+        return X
 
     def _checked_init(self, n_features, dtype):
         weights = means = precisions = None
@@ -529,7 +557,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         row: chunking keeps their (n, K) temporaries bounded, as in fit."""
         check_is_fitted(self)
         if is_dask(X):  # per-row results come back as lazy Dask arrays
-            X = DaskSource(X, persist=False)
+            X = DaskSource(X, persist=False, allow_missing=self._marginalize)
         if isinstance(X, Source):
             _check_source_features(self, X)
             return X
@@ -562,6 +590,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         rows = self._rows(X)
         params = _as_params(self)
         return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+
+    def impute(self, X, *, draw=False, random_state=None):
+        """Fill the missing entries (NaN) of X from the fitted mixture.
+
+        Each NaN becomes its conditional mean given the row's observed coordinates,
+        ``sum_k p(k | x_o) E[x_m | x_o, k]``; with ``draw=True``, a draw from the
+        conditional distribution instead (a component by ``p(k | x_o)``, then the
+        Gaussian conditional). Observed entries are returned unchanged; X is not
+        modified. Works whatever ``nan_policy`` the model was fitted with.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        draw : bool, default=False
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features), float64
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False, allow_nan=True)
+        return impute_missing(X, _as_params(self), draw=draw,
+                              random_state=check_random_state(random_state))
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.

@@ -27,6 +27,7 @@ import uuid
 
 import numpy as np
 
+from .missing import check_rows_observed
 from .sources import Sample, _LARGE_POOL, _sparse_draw
 
 # Statistics of this many blocks are added per task of the tree on the workers.
@@ -62,6 +63,9 @@ class DaskSource:
         Keep the (validated) blocks in the workers' memory from the first pass on, so
         each EM iteration reads memory. With False every pass recomputes the blocks from
         their graph (data that must stream from storage).
+    allow_missing : bool, default=False
+        NaN is a missing coordinate (``nan_policy='marginalize'``): allowed, except a
+        row with every coordinate missing; infinity is still refused.
 
     Notes
     -----
@@ -69,12 +73,13 @@ class DaskSource:
     otherwise on Dask's local threaded scheduler.
     """
 
-    def __init__(self, X, sample_weight=None, *, persist=True):
+    def __init__(self, X, sample_weight=None, *, persist=True, allow_missing=False):
         dask, da = _import_dask()
         X, names = _as_array(X, da)
         self.array = X
         self.weights = None if sample_weight is None else _as_weights(sample_weight, X, da)
         self.persist = bool(persist)
+        self.allow_missing = bool(allow_missing)
         self.feature_names = names
         self._prepared = False
         # The factor the row weights were scaled by (a power of two; see prepare).
@@ -129,11 +134,18 @@ class DaskSource:
         X, w = self.array, self.weights
         if self.persist:
             X = _persist(X)
-        checks = [da.isfinite(X).all()]
+        if self.allow_missing:  # NaN allowed, infinity and all-NaN rows not
+            checks = [(~da.isinf(X)).all() & ~da.isnan(X).all(axis=1).any()]
+        else:
+            checks = [da.isfinite(X).all()]
         if w is not None:
             positive = w[w > 0]
             checks += [da.isfinite(w).all(), w.min(), w.max(), positive.min()]
         found = _compute(*checks)
+        if not found[0] and self.allow_missing:
+            raise ValueError(
+                "X contains infinity or a row with every coordinate missing (NaN); "
+                "remove those rows (for example X[~da.isnan(X).all(axis=1)]).")
         if not found[0]:
             raise ValueError(
                 "X contains NaN or infinity; remove or impute those rows (for example "
@@ -207,7 +219,7 @@ class DaskSource:
     def map_rows(self, per_chunk):
         """``per_chunk`` of every block as a lazy Dask array (rows along axis 0)."""
         meta = np.asarray(per_chunk(np.empty((0, self.n_features), dtype=self.dtype)))
-        fn = _RowFunction(per_chunk)
+        fn = _RowFunction(per_chunk, self.allow_missing)
         X = self.array
         if meta.ndim == 1:
             return X.map_blocks(fn, drop_axis=1, dtype=meta.dtype,
@@ -257,11 +269,16 @@ def _tree_sum(parts, delayed):
 class _RowFunction:
     """``per_chunk`` of a block, after checking its values are finite."""
 
-    def __init__(self, per_chunk):
+    def __init__(self, per_chunk, allow_missing=False):
         self.per_chunk = per_chunk
+        self.allow_missing = allow_missing
 
     def __call__(self, block):
-        if not np.all(np.isfinite(block)):
+        if self.allow_missing:
+            if np.isinf(block).any():
+                raise ValueError("X contains infinity; remove or replace those rows.")
+            check_rows_observed(block)
+        elif not np.all(np.isfinite(block)):
             raise ValueError("X contains NaN or infinity; remove or impute those rows.")
         return self.per_chunk(block)
 

@@ -35,6 +35,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import missing
 from .params import Params
 from .parallel import run_blocks, single_threaded_blas
 from .stats import (FAR_TOLERANCE, Moments, SuffStats, block_rows, feature_rows,
@@ -361,15 +362,40 @@ def _log_prob_rows(X, prep):
     return out
 
 
+def _by_completeness(X, complete_rows, incomplete_rows, width):
+    """Per-row results (n, width): rows without NaN from ``complete_rows``, rows with
+    NaN (missing coordinates) from ``incomplete_rows``; None when there is no NaN."""
+    gaps = missing.missing_rows(X)
+    if gaps is None:
+        return None
+    out = np.empty((X.shape[0], width), dtype=X.dtype)
+    if not gaps.all():
+        out[~gaps] = complete_rows(X[~gaps])
+    out[gaps] = incomplete_rows(X[gaps])
+    return out
+
+
 def log_gaussian_prob(X: np.ndarray, params: Params) -> np.ndarray:
-    """``log N(x_i | mu_k, Sigma_k)`` for every row and component, shape (n, K)."""
+    """``log N(x_i | mu_k, Sigma_k)`` for every row and component, shape (n, K).
+
+    A row with NaN gets the marginal density of its observed coordinates.
+    """
     X = _as_float(X)
+    split = _by_completeness(X, lambda x: log_gaussian_prob(x, params),
+                             lambda x: missing.log_prob(x, params, with_weights=False),
+                             params.n_components)
+    if split is not None:
+        return split
     return _log_prob_rows(X, _Prepared(params, X.dtype, with_weights=False))
 
 
 def weighted_log_prob(X: np.ndarray, params: Params) -> np.ndarray:
-    """``log pi_k + log N(x_i | mu_k, Sigma_k)``, shape (n, K)."""
+    """``log pi_k + log N(x_i | mu_k, Sigma_k)``, shape (n, K) (marginal for rows with NaN)."""
     X = _as_float(X)
+    split = _by_completeness(X, lambda x: weighted_log_prob(x, params),
+                             lambda x: missing.log_prob(x, params), params.n_components)
+    if split is not None:
+        return split
     return _log_prob_rows(X, _Prepared(params, X.dtype))
 
 
@@ -392,6 +418,9 @@ def log_resp_and_norm(X: np.ndarray, params: Params, n_threads=None):
     last column for it, (n, K + 1).
     """
     X = _as_float(X)
+    gaps = missing.missing_rows(X)
+    if gaps is not None:
+        return _log_resp_with_gaps(X, gaps, params, n_threads)
     prep = _Prepared(params, X.dtype)
     width = params.n_components + (prep.noise is not None)
     log_resp = np.empty((X.shape[0], width), dtype=X.dtype)
@@ -405,6 +434,18 @@ def log_resp_and_norm(X: np.ndarray, params: Params, n_threads=None):
         log_resp[a:b] = wlp.T
 
     _per_block(X, prep, fill, n_threads)
+    return log_resp, norm
+
+
+def _log_resp_with_gaps(X, gaps, params, n_threads):
+    """log_resp_and_norm of rows some of which have NaN (missing coordinates)."""
+    log_resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
+    norm = np.empty(X.shape[0], dtype=X.dtype)
+    if not gaps.all():
+        log_resp[~gaps], norm[~gaps] = log_resp_and_norm(X[~gaps], params, n_threads)
+    wlp = missing.log_prob(X[gaps], params).T
+    norm[gaps] = _logsumexp_cols(wlp, keep_log=True)
+    log_resp[gaps] = wlp.T
     return log_resp, norm
 
 
@@ -548,10 +589,32 @@ def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
         ``k`` (``K``: the noise component); rows with ``-1`` are estimated.
     n_threads : int, optional
         Kernel threads; default $GAUSSMIX_NUM_THREADS, else every core.
+
+    Rows with NaN are taken as missing those coordinates at random (see
+    :mod:`.missing`); the faces refuse NaN unless asked to marginalise.
     """
     # Small factorisations and products below: one BLAS thread (see _parallel).
     with single_threaded_blas():
-        return _estep_chunk(_as_float(X), sample_weight, params, kind, labels, n_threads)
+        X = _as_float(X)
+        gaps = missing.missing_rows(X)
+        if gaps is None:
+            return _estep_chunk(X, sample_weight, params, kind, labels, n_threads)
+        return _estep_with_gaps(X, gaps, sample_weight, params, kind, labels, n_threads)
+
+
+def _estep_with_gaps(X, gaps, sample_weight, params, kind, labels, n_threads):
+    """The statistics of a chunk with NaN: its complete rows through the kernel, the
+    others through the missing-data E-step (:mod:`.missing`); the two add."""
+    def rows(selected, a):
+        return None if a is None else np.asarray(a)[selected]
+
+    stats = missing.estep_stats(X[gaps], rows(gaps, sample_weight), params, kind,
+                                rows(gaps, labels))
+    complete = ~gaps
+    if complete.any():
+        stats = _estep_chunk(X[complete], rows(complete, sample_weight), params, kind,
+                             rows(complete, labels), n_threads) + stats
+    return stats
 
 
 def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sparse=True):

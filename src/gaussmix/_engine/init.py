@@ -7,6 +7,10 @@ responsibilities ("random"); one pass over the source then gives the statistics 
 first M-step starts from. Sample weights are honoured throughout. Random draws follow
 scikit-learn's call sequence, so a given ``random_state`` starts both libraries at the
 same place when the sample holds every row.
+
+Rows with missing coordinates (NaN) enter the start with each gap filled by its
+column's mean over the observed entries: only the start; EM then uses the conditional
+moments (see :mod:`.missing`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import replace
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from .missing import column_means, mean_filled, missing_rows
+from .sources import Sample
 from .stats import SuffStats, empty_stats, stats_from_resp
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -54,6 +60,11 @@ def start_labels(source, n_components, method, random_state):
     """A function ``(start, chunk) -> labels`` giving each row's starting component
     (-1: none), for every method but "random"."""
     sample = source.sample(KMEANS_SUBSET, random_state)
+    fill = None
+    if missing_rows(sample.X) is not None:  # the start clusters gap-filled rows
+        fill = column_means(sample.X)
+        sample = Sample(mean_filled(sample.X, fill), sample.weights, sample.rows,
+                        sample.complete)
     if method == "kmeans":
         km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
         km.fit(sample.X, sample_weight=sample.weights)
@@ -61,6 +72,8 @@ def start_labels(source, n_components, method, random_state):
             return lambda start, chunk: km.labels_[start : start + chunk.shape[0]]
         # Large data: every row to its nearest centre, so the start never costs more
         # than a few EM iterations (as mclust starts its hierarchy on a subset).
+        if fill is not None:
+            return lambda start, chunk: km.predict(mean_filled(chunk, fill))
         return lambda start, chunk: km.predict(chunk)
     picked = sample.rows[_picked_rows(sample, n_components, method, random_state)]
     order = np.argsort(picked)
@@ -99,6 +112,8 @@ def given_stats(source, n_components, kind, resp_of, centers=None) -> SuffStats:
     start = 0
     for chunk, w in source.chunks():
         resp = np.asarray(resp_of(start, chunk), dtype=chunk.dtype)
+        if missing_rows(chunk) is not None:  # a start: gaps filled by column means
+            chunk = mean_filled(chunk)
         if w is not None:
             resp = resp * w.astype(chunk.dtype)[:, None]
         gauss = np.ascontiguousarray(resp[:, :n_components])

@@ -517,7 +517,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                                  "NaN as missing coordinates.") from None
             raise with_advice(error) from None
         if allow_nan:
-            check_rows_observed(X)
+            check_rows_observed(X, columns=reset)
         return X
 
     def _checked_init(self, n_features, dtype):

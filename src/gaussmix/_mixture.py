@@ -19,7 +19,8 @@ from dataclasses import replace
 import numpy as np
 from scipy import linalg
 
-from ._engine.estep import log_gaussian_prob, log_resp_and_norm, most_probable
+from ._engine.estep import estep_chunk, log_gaussian_prob, log_resp_and_norm, most_probable
+from ._engine.missing import check_rows_observed, missing_rows
 from ._validation import check_int, check_random_state, check_real
 
 from ._engine.loop import EmptyComponentWarning, fixed_steps_policy, run_em
@@ -319,7 +320,7 @@ class Gauss:
         self.maximize_pi()
 
 
-def _check_X(X, n_features: int) -> np.ndarray:
+def _check_X(X, n_features: int, allow_missing: bool = False) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1 and n_features == 1:
         X = X[:, None]
@@ -331,8 +332,13 @@ def _check_X(X, n_features: int) -> np.ndarray:
         raise ValueError(
             f"X has {X.shape[1]} features, but the Gaussians have {n_features}."
         )
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinity; drop or impute those rows first.")
+    if allow_missing:
+        if np.isinf(X).any():
+            raise ValueError("X contains infinity; drop or replace those rows first.")
+        check_rows_observed(X)
+    elif not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinity; drop or impute those rows first "
+                         "(or Mixture(..., nan_policy='marginalize') for NaN).")
     return X
 
 
@@ -365,6 +371,10 @@ class Mixture(MutableSequence):
         Added to the diagonal of every covariance in the M-step, as in
         :class:`gaussmix.GaussianMixture`; keeps a collapsing component positive
         definite. With 0, a collapse raises a ValueError that says to increase it.
+    nan_policy : {"raise", "marginalize"}, default="raise"
+        "marginalize": NaN in X is a coordinate missing at random, as in
+        :class:`gaussmix.GaussianMixture` (``expectation``, ``maximization``, ``fit``,
+        ``log_p``, ``predict``... accept such rows; a component's own methods do not).
 
     Attributes
     ----------
@@ -399,10 +409,15 @@ class Mixture(MutableSequence):
     (3, 101)
     """
 
-    def __init__(self, components=(), reg_covar: float = DEFAULT_REG_COVAR):
+    def __init__(self, components=(), reg_covar: float = DEFAULT_REG_COVAR,
+                 nan_policy: str = "raise"):
         reg_covar = check_real(reg_covar, "reg_covar", minimum=0.0,
                                what="a finite number >= 0 (default 1e-6)")
+        if nan_policy not in ("raise", "marginalize"):
+            raise ValueError(f"nan_policy must be 'raise' or 'marginalize', got "
+                             f"{nan_policy!r}.")
         self.reg_covar = reg_covar
+        self.nan_policy = nan_policy
         self._components: list[Gauss] = []
         self.log_likelihoods_: list[float] = []
         self.n_iter_ = 0
@@ -515,7 +530,7 @@ class Mixture(MutableSequence):
         log_likelihood : float
             Total log-likelihood of X under the current parameters.
         """
-        return self._expectation(_check_X(X, self.n_features))
+        return self._expectation(self._checked_X(X))
 
     def _expectation(self, X) -> float:
         # On a checked X: fit checks its X once, not in every step.
@@ -536,19 +551,25 @@ class Mixture(MutableSequence):
         current means (exact for data far from the origin), ``reg_covar`` added to
         every covariance, an emptied component re-seeded.
         """
-        self._maximization(_check_X(X, self.n_features))
+        self._maximization(self._checked_X(X))
 
     def _maximization(self, X) -> None:
         components = self._nonempty()
-        resp = np.column_stack([g._resp(X) for g in components])
         model = get_model("full")
-        stats = stats_from_resp(X, resp, model.stats_kind, centers=self.means)
+        if missing_rows(X) is not None:
+            # Rows with gaps contribute their conditional moments, which the current
+            # parameters give: the E-step's statistics (the r of expectation(X)).
+            stats = estep_chunk(X, None, self._params(), model.stats_kind)
+        else:
+            resp = np.column_stack([g._resp(X) for g in components])
+            stats = stats_from_resp(X, resp, model.stats_kind, centers=self.means)
         n = X.shape[0]
         stats = replace(stats, weight=float(n), n_rows=n)
         if np.any(stats.nk <= EMPTY_SHARE * n):
             # Re-seed where the current parameters explain the data worst, as the
             # estimator's EM loop does (it knows the row from its E-step).
             row_loglik = log_resp_and_norm(X, self._params())[1]
+            row_loglik[np.isnan(X).any(axis=1)] = np.inf  # a row with gaps is no seed
             worst = int(np.argmin(row_loglik))
             stats = replace(stats, worst_loglik=float(row_loglik[worst]),
                             worst_row=X[worst].copy())
@@ -631,14 +652,17 @@ class Mixture(MutableSequence):
     def _source(self, X):
         """A Source as given, or the checked rows of X as one."""
         if is_dask(X):  # EM on the workers; per-row results lazy
-            X = DaskSource(X)
+            X = DaskSource(X, allow_missing=self.nan_policy == "marginalize")
         if isinstance(X, Source):
             if X.n_features != self.n_features:
                 raise ValueError(f"The source has {X.n_features} columns but the "
                                  f"mixture's components have {self.n_features}.")
             return X
-        X = _check_X(X, self.n_features)
+        X = self._checked_X(X)
         return ArraySource(X, None, default_chunk_rows(len(self), X.shape[1]))
+
+    def _checked_X(self, X):
+        return _check_X(X, self.n_features, self.nan_policy == "marginalize")
 
     def _take(self, params: Params, source) -> None:
         """Set every component to ``params`` and its ``r`` to the responsibilities of

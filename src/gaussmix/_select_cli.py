@@ -145,7 +145,8 @@ def run(args) -> int:
     try:
         with X if streamed else contextlib.nullcontext():  # closes the rows' bar
             result = select(X, G=args.G, models=models, tol=args.tol,
-                            random_state=args.seed, verbose=_show_progress(args))
+                            random_state=args.seed, verbose=_show_progress(args),
+                            nan_policy=args.nan_policy)
     except (ValueError, RuntimeError) as exc:
         _error(exc)
         return 1

@@ -141,6 +141,13 @@ def _add_data_arguments(parser, exclude=False):
     parser.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
                         help="a CSV's field separator, one character or 'tab' (default: "
                              "',' for .csv, tab for .tsv)")
+    if exclude:  # the commands that fit
+        parser.add_argument("--nan-policy", choices=("raise", "marginalize"),
+                            default="raise",
+                            help="missing values (empty fields, NA, NaN): 'raise' refuses "
+                                 "them (default), 'marginalize' fits the observed values "
+                                 "(missing at random); the model then also scores rows "
+                                 "with missing values")
 
 
 def _add_streaming_arguments(parser):
@@ -357,7 +364,15 @@ def _read_table(args, model=None):
     return read_data(args.data, parse_columns(args.columns), header=args.header,
                      format=args.format, delimiter=args.delimiter,
                      default_columns=_model_names(model),
-                     exclude=parse_columns(getattr(args, "exclude", None)))
+                     exclude=parse_columns(getattr(args, "exclude", None)),
+                     allow_missing=_allows_missing(args, model))
+
+
+def _allows_missing(args, model=None) -> bool:
+    """Whether DATA may have missing values: --nan-policy marginalize, or a model
+    fitted so (it scores rows with missing values)."""
+    policy = getattr(model, "nan_policy", None) or getattr(args, "nan_policy", "raise")
+    return policy == "marginalize"
 
 
 def _model_names(model):
@@ -391,7 +406,8 @@ def _open_stream(args, label, model=None, shared=False):
     source = open_source(args.data, parse_columns(args.columns), format=args.format,
                          header=args.header, delimiter=args.delimiter,
                          default_columns=names,
-                         exclude=parse_columns(getattr(args, "exclude", None)))
+                         exclude=parse_columns(getattr(args, "exclude", None)),
+                         allow_missing=_allows_missing(args, model))
     if model is None:
         return PassBars(source, label, show=_show_progress(args), shared=shared)
     _check_model_columns(model, source.path, source.feature_names, source.n_features,
@@ -634,6 +650,11 @@ def _cmd_fit(args):
         random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
         n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
     )
+    if args.nan_policy != "raise":
+        if args.bayesian:
+            raise CommandError("--nan-policy marginalize is not available with --bayesian; "
+                               "fit without --bayesian, or drop the rows with missing values")
+        settings["nan_policy"] = args.nan_policy
     if args.bayesian:
         gm = _bayesian_estimator(args, settings)
     elif args.weight_concentration is not None:

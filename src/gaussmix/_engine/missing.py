@@ -48,15 +48,23 @@ def missing_rows(X) -> np.ndarray | None:
     return mask if mask.any() else None
 
 
-def check_rows_observed(X, first_row=0):
-    """Refuse rows with every coordinate missing: they carry no information."""
-    empty = np.isnan(X).all(axis=1)
+def check_rows_observed(X, first_row=0, columns=False):
+    """Refuse rows with every coordinate missing (they carry no information), and with
+    ``columns`` (a fit) a column with no observed value (nothing to estimate it from)."""
+    nan = np.isnan(X)
+    empty = nan.all(axis=1)
     if X.shape[1] and empty.any():
         rows = np.flatnonzero(empty)[:5] + first_row
         listed = ", ".join(str(r) for r in rows) + (", ..." if empty.sum() > 5 else "")
         raise ValueError(
             f"row {listed} has every coordinate missing (NaN) and carries no "
             "information: drop such rows before fitting or scoring.")
+    if columns and X.shape[0]:
+        unseen = np.flatnonzero(nan.all(axis=0))
+        if unseen.size:
+            raise ValueError(
+                f"column {', '.join(map(str, unseen[:5]))} has no observed value (every "
+                "entry NaN): drop it before fitting.")
 
 
 def mean_filled(X, fill=None) -> np.ndarray:

@@ -267,14 +267,20 @@ def open_npy(path) -> np.ndarray:
     return array
 
 
-def _check_finite(path, values: np.ndarray, rows_before: int = 0) -> None:
+def _check_finite(path, values: np.ndarray, rows_before: int = 0,
+                  allow_missing: bool = False) -> None:
     """Refuse rows with a missing or non-finite value, naming the first (1-based, counting
-    ``rows_before`` rows read earlier)."""
+    ``rows_before`` rows read earlier). With ``allow_missing`` (``--nan-policy
+    marginalize``) a missing value is allowed, but not infinity nor a row with every
+    value missing."""
     # One sum first: NaN and inf carry through it, so a finite sum means every value is
     # finite (a sum that overflows only sends it to the search by row below).
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.sum(values)):
             return
+    if allow_missing:
+        _check_gaps(path, values, rows_before)
+        return
     bad = ~np.isfinite(values).all(axis=1)
     n_bad = int(bad.sum())
     if n_bad:
@@ -285,8 +291,22 @@ def _check_finite(path, values: np.ndarray, rows_before: int = 0) -> None:
         raise DataError(
             f"{path}: {rows} missing or non-finite values{where} (first: data row "
             f"{first}); an empty field, NA, NaN or inf. "
-            "Remove or impute them"
+            "Remove or impute them, or fit the observed values with --nan-policy "
+            "marginalize (allow_missing=True in Python)"
         )
+
+
+def _check_gaps(path, values, rows_before):
+    """Missing values allowed: refuse infinity and rows with no value at all."""
+    for bad, what, fix in (
+            (np.isinf(values).any(axis=1), "an infinite value", "Remove or replace them"),
+            (np.isnan(values).all(axis=1), "every value missing",
+             "Remove them (they carry no information)")):
+        if bad.any():
+            first = rows_before + int(np.argmax(bad)) + 1
+            n_bad = int(bad.sum())
+            rows = "1 row has" if n_bad == 1 else f"{n_bad} rows have"
+            raise DataError(f"{path}: {rows} {what} (first: data row {first}). {fix}")
 
 
 def _first_line(exc) -> str:

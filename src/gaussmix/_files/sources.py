@@ -101,6 +101,8 @@ class FileSource:
     """
 
     sample_weight = None
+    # NaN is a missing coordinate (``nan_policy='marginalize'``) rather than an error.
+    allow_missing = False
 
     def _opened(self, path, n_rows, n_features, feature_names, dtype, chunk_rows):
         self.path = path
@@ -153,7 +155,7 @@ class FileSource:
         # Runs on the read-ahead thread: the checks cost no kernel time.
         done = 0
         for X in self._read_chunks():
-            _check_finite(self.path, X, done)
+            _check_finite(self.path, X, done, self.allow_missing)
             done += X.shape[0]
             if done > self.n_rows:
                 break
@@ -172,7 +174,8 @@ class NpySource(FileSource):
     """Rows of a ``.npy`` file, memory-mapped (see :func:`gaussmix.read_npy`)."""
 
     def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
-                 exclude=None):
+                 exclude=None, allow_missing=False):
+        self.allow_missing = bool(allow_missing)
         path, _ = check_path(path, "npy")
         array = open_npy(path)
         if exclude:
@@ -217,9 +220,10 @@ class ParquetSource(FileSource):
     """Rows of a Parquet file in record batches (see :func:`gaussmix.read_parquet`)."""
 
     def __init__(self, path, columns=None, *, dtype=np.float64, chunk_rows=None,
-                 default_columns=None, exclude=None):
+                 default_columns=None, exclude=None, allow_missing=False):
         import pyarrow.parquet as pq
 
+        self.allow_missing = bool(allow_missing)
         path, _ = check_path(path, "parquet")
         if exclude:
             names = _schema_names(path)
@@ -273,7 +277,8 @@ class CsvSource(FileSource):
 
     def __init__(self, path, columns=None, *, header=None, delimiter=None,
                  dtype=np.float64, chunk_rows=None, default_columns=None, keep=False,
-                 exclude=None):
+                 exclude=None, allow_missing=False):
+        self.allow_missing = bool(allow_missing)
         path, fmt = check_path(path)
         if fmt not in ("csv", "tsv"):
             fmt = "csv"
@@ -304,7 +309,7 @@ class CsvSource(FileSource):
         self.chunk_rows = _chunk_rows(chunk_rows, len(self._keep), self.dtype)
         n_rows, kept = 0, []
         for X in self._read_chunks():
-            _check_finite(path, X, n_rows)
+            _check_finite(path, X, n_rows, self.allow_missing)
             n_rows += X.shape[0]
             if keep:
                 kept.append(X)
@@ -542,7 +547,8 @@ class _ClosingMember:
 
 
 # ------------------------------------------------------------------ the public readers
-def read_npy(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> NpySource:
+def read_npy(path, columns=None, *, dtype=np.float64, chunk_rows=None,
+             allow_missing=False) -> NpySource:
     """Stream the rows of a ``.npy`` file (memory-mapped, never loaded whole).
 
     Parameters
@@ -555,6 +561,9 @@ def read_npy(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> NpySou
         Of the chunks handed to the fit (float32 halves the memory traffic).
     chunk_rows : int, optional
         Rows per chunk; default about 32 MB of values.
+    allow_missing : bool, default=False
+        Let NaN through as a missing coordinate (for ``nan_policy='marginalize'``);
+        infinity and a row with every value missing are still refused.
 
     Returns
     -------
@@ -569,10 +578,12 @@ def read_npy(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> NpySou
         not numeric, Python objects, a column out of range; later, during a pass, a
         row with NaN or inf (by number) or a file that changed.
     """
-    return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+    return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
+                     allow_missing=allow_missing)
 
 
-def read_parquet(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> ParquetSource:
+def read_parquet(path, columns=None, *, dtype=np.float64, chunk_rows=None,
+                 allow_missing=False) -> ParquetSource:
     """Stream the rows of a Parquet file in record batches (PyArrow).
 
     Parameters
@@ -584,6 +595,8 @@ def read_parquet(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> Pa
     dtype : {numpy.float64, numpy.float32}, default=numpy.float64
     chunk_rows : int, optional
         Rows per record batch; default about 32 MB of values.
+    allow_missing : bool, default=False
+        Let missing values through as NaN (for ``nan_policy='marginalize'``).
 
     Returns
     -------
@@ -598,11 +611,12 @@ def read_parquet(path, columns=None, *, dtype=np.float64, chunk_rows=None) -> Pa
         unknown or non-numeric column; during a pass, a missing value (by row) or a
         file that changed.
     """
-    return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows)
+    return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
+                         allow_missing=allow_missing)
 
 
 def read_csv(path, columns=None, *, header=None, delimiter=None, dtype=np.float64,
-             chunk_rows=None) -> CsvSource:
+             chunk_rows=None, allow_missing=False) -> CsvSource:
     """Stream the rows of a CSV or TSV file (optionally .gz, .bz2, .xz or .zip) with
     PyArrow's streaming reader.
 
@@ -622,6 +636,9 @@ def read_csv(path, columns=None, *, header=None, delimiter=None, dtype=np.float6
     dtype : {numpy.float64, numpy.float32}, default=numpy.float64
     chunk_rows : int, optional
         About this many rows per chunk; default about 32 MB of values.
+    allow_missing : bool, default=False
+        Let empty fields, NA and NaN through as missing coordinates (for
+        ``nan_policy='marginalize'``).
 
     Returns
     -------
@@ -635,12 +652,12 @@ def read_csv(path, columns=None, *, header=None, delimiter=None, dtype=np.float6
         row); during a pass, a file that changed.
     """
     return CsvSource(path, columns, header=header, delimiter=delimiter, dtype=dtype,
-                     chunk_rows=chunk_rows)
+                     chunk_rows=chunk_rows, allow_missing=allow_missing)
 
 
 def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
                 dtype=np.float64, chunk_rows=None, default_columns=None,
-                keep=False, exclude=None) -> FileSource:
+                keep=False, exclude=None, allow_missing=False) -> FileSource:
     """The file source for ``path`` by its format (for the command line, whose
     ``--columns`` are strings: names, or 0-based positions for files without names).
     ``delimiter`` is a CSV's (default: a tab for TSV, else a comma); ``keep`` keeps a
@@ -651,18 +668,19 @@ def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
         if columns is not None:
             columns = [int(c) if re.fullmatch(r"\d+", str(c)) else c for c in columns]
         return NpySource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
-                         exclude=exclude)
+                         exclude=exclude, allow_missing=allow_missing)
     if fmt == "parquet":
         return ParquetSource(path, columns, dtype=dtype, chunk_rows=chunk_rows,
-                             default_columns=default_columns, exclude=exclude)
+                             default_columns=default_columns, exclude=exclude,
+                             allow_missing=allow_missing)
     return CsvSource(path, columns, header=header,
                      delimiter=delimiter or ("\t" if fmt == "tsv" else ","), dtype=dtype,
                      chunk_rows=chunk_rows, default_columns=default_columns, keep=keep,
-                     exclude=exclude)
+                     exclude=exclude, allow_missing=allow_missing)
 
 
 def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
-              default_columns=None, exclude=None) -> Table:
+              default_columns=None, exclude=None, allow_missing=False) -> Table:
     """Read a numeric table from a CSV, TSV, Parquet or ``.npy`` file.
 
     Parameters
@@ -684,6 +702,8 @@ def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
         anything. Otherwise every column is read.
     exclude : list of str, optional
         Columns to leave out (names, or 0-based indices), instead of ``columns``.
+    allow_missing : bool, default=False
+        Let missing values through as NaN (``--nan-policy marginalize``).
 
     Returns
     -------
@@ -698,5 +718,6 @@ def read_data(path, columns=None, *, header=None, format=None, delimiter=None,
     """
     # The readers that stream large files, read whole: one parser for every command.
     source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
-                         default_columns=default_columns, exclude=exclude, keep=True)
+                         default_columns=default_columns, exclude=exclude, keep=True,
+                         allow_missing=allow_missing)
     return Table(values=source.to_numpy(), names=source.feature_names, path=source.path)

@@ -61,7 +61,7 @@ def resolve_backend(backend: str) -> str:
 def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
                tol: float = 1e-5, max_iter: int | None = None, prior=None,
                noise_log_density: float | None = None,
-               backend: str = "numpy") -> MclustFit:
+               backend: str = "numpy", missing: bool = False) -> MclustFit:
     """Fit one mclust model by EM, as mclust's ``me`` (or ``mvn`` for one component).
 
     Parameters
@@ -86,6 +86,9 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     backend : {"numpy", "numba"}
         The engine's loop, or the compiled twin (for mclust's models without prior or
         noise, rows in memory; otherwise the loop runs).
+    missing : bool, default=False
+        The rows may have NaN (missing coordinates, marginalised): the loop runs, and
+        one component is fitted by EM (there is no closed form).
 
     Returns
     -------
@@ -101,13 +104,17 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     if model.univariate and source.n_features != 1:
         raise ValueError(f"model {name} is for one-dimensional data")
     noise = noise_log_density is not None
-    single = n_components == 1 and not noise
+    # One component: mclust's closed form, whose M-step reads "full" statistics; with
+    # gaps that M-step is iterated (EM), as no closed form exists.
+    one = n_components == 1 and not noise
+    single = one and not missing
     given = isinstance(start, np.ndarray)
     in_memory = getattr(source, "X", None) is not None
     compiled = model.fast_code is not None and in_memory
-    if backend == "numba" and compiled and not single and prior is None and not noise:
+    if (backend == "numba" and compiled and not single and prior is None and not noise
+            and not missing):
         return _fit_compiled(source, model.name, n_components, start, tol, max_iter)
-    kind = "full" if single else model.stats_kind
+    kind = "full" if one else model.stats_kind
     if given:
         width = n_components + noise
         if start.ndim == 1:

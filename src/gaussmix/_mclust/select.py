@@ -40,6 +40,7 @@ from .._engine.init import given_stats, one_hot
 from .._engine.mstep import MStep
 from .._engine.producers import thread_pass
 from .._engine.dask_source import DaskSource, is_dask
+from .._engine.missing import check_rows_observed, column_means, mean_filled
 from .._engine.sources import ArraySource, Source, take_rows
 from .._errors import FitError
 from .._names import case_hint
@@ -121,8 +122,8 @@ def _extent_and_moments(source):
     hi = np.full(source.n_features, -np.inf)
 
     def resp_of(start, chunk):
-        np.minimum(lo, chunk.min(axis=0), out=lo)
-        np.maximum(hi, chunk.max(axis=0), out=hi)
+        np.fmin(lo, np.nanmin(chunk, axis=0), out=lo)  # NaN: a missing coordinate
+        np.fmax(hi, np.nanmax(chunk, axis=0), out=hi)
         return np.ones((chunk.shape[0], 1))
 
     stats = given_stats(source, 1, "full", resp_of)
@@ -146,10 +147,10 @@ def _map(z):
 
 
 # ------------------------------------------------------------------------- inputs
-def _check_data(X):
+def _check_data(X, allow_missing=False):
     """The rows as a Source, the in-memory array if there is one, and column names."""
     if is_dask(X):  # every EM fit of the grid on the workers
-        X = DaskSource(X)
+        X = DaskSource(X, allow_missing=allow_missing)
     if isinstance(X, Source):
         names = getattr(X, "feature_names", None)
         feature_names = None if names is None else np.asarray(names, dtype=object)
@@ -178,8 +179,13 @@ def _check_data(X):
         raise ValueError(f"X must be a 1-D or 2-D array, got {X.ndim} dimensions.")
     if X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(f"select needs at least 2 rows and 1 column, got {X.shape}.")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values; remove or impute them.")
+    if allow_missing:
+        if np.isinf(X).any():
+            raise ValueError("X contains infinite values; remove or replace them.")
+        check_rows_observed(X, columns=True)
+    elif not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values; remove or impute them, or "
+                         "pass nan_policy='marginalize' to treat NaN as missing.")
     return ArraySource(X, None, max(X.shape[0], 1)), X, names, feature_names
 
 
@@ -298,7 +304,7 @@ def _noise_mask(noise, n):
 # ------------------------------------------------------------------------- select
 def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subset=None,
            tol=1e-5, max_iter=None, random_state=None, n_jobs=-1, verbose=False,
-           backend="auto"):
+           backend="auto", nan_policy="raise"):
     """Fit a grid of Gaussian mixtures and choose one by BIC, as mclust does.
 
     Parameters
@@ -347,6 +353,14 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         optional ``fast`` extra; fits with a prior or a noise component, and any
         non-array source, run on the engine's loop anyway), "numpy" runs the engine's
         loop, "auto" is "numba" when Numba is installed. The numbers agree to rounding.
+    nan_policy : {"raise", "marginalize"}, default="raise"
+        "marginalize" takes NaN as coordinates missing at random (as
+        :class:`gaussmix.GaussianMixture` does): every fit maximises the observed-data
+        likelihood, the BIC counts it, and one component is fitted by EM instead of in
+        closed form. The hierarchical start clusters the rows with each gap filled by
+        its column's observed mean. Not with a prior or a noise component; the fits run
+        on the engine's loop (the compiled EM does not take gaps). mclust has no
+        counterpart (it imputes first, ``imputeData``).
 
     Returns
     -------
@@ -365,9 +379,18 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
 
     tol, max_iter, random_state, n_jobs, hypvol = _check_scalars(
         tol, max_iter, random_state, n_jobs, hypvol, verbose, prior)
-    source, X, col_names, feature_names = _check_data(X)
+    if nan_policy not in ("raise", "marginalize"):
+        raise ValueError(f"nan_policy must be 'raise' or 'marginalize', got {nan_policy!r}.")
+    source, X, col_names, feature_names = _check_data(X, nan_policy == "marginalize")
+    # Gaps: known for rows in memory, possible for any other source.
+    missing = nan_policy == "marginalize" and (X is None or bool(np.isnan(X).any()))
+    if missing and (prior is not None or noise is not None):
+        raise ValueError("nan_policy='marginalize' does not combine with a prior or a "
+                         "noise component; impute the data first (GaussianMixture.impute).")
+    if missing:
+        backend = "numpy"
     n, d = source.n_rows, source.n_features
-    lo, hi = ((X.min(axis=0), X.max(axis=0)) if X is not None
+    lo, hi = ((np.nanmin(X, axis=0), np.nanmax(X, axis=0)) if X is not None
               else _extent_and_moments(source)[:2])
     constant = [col_names[j] if col_names else str(j) for j in np.flatnonzero(lo == hi)]
     backend = resolve_backend(backend)
@@ -411,6 +434,8 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     else:
         rows, hc_data = None, source.sample(n, None).X
     hc_data = np.asarray(hc_data, dtype=np.float64)
+    if missing:  # the agglomeration needs whole rows: gaps filled for the start only
+        hc_data = mean_filled(hc_data, column_means(hc_data))
     if noise_mask is not None:
         keep = ~noise_mask if rows is None else ~noise_mask[rows]
         if not keep.any():
@@ -477,7 +502,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
             best_key, best_cell = key, cell
 
     grid = _Grid(source, hc_data, partitions, rows, noise_mask, log_vinv, tol, max_iter,
-                 prior, prior_for, backend)
+                 prior, prior_for, backend, missing)
     # One component: one closed-form fit per class of coinciding models, done first so
     # the cells can then be fitted in any order (or in parallel).
     if noise_mask is None and 1 in Gs:
@@ -550,7 +575,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     columns = pd.Index(models, name="model")
     frames = {k: pd.DataFrame(v, index=index, columns=columns)
               for k, v in (("bic", bic), ("icl", icl), ("loglik", loglik))}
-    return SelectionResult(
+    result = SelectionResult(
         source=source, X=X, column_names=col_names, feature_names=feature_names,
         bic=frames["bic"], icl=frames["icl"], loglik_table=frames["loglik"],
         n_iter=pd.DataFrame(n_iter, index=index, columns=columns),
@@ -562,6 +587,9 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         subset=rows, refine=(rows is not None and noise_mask is None),
         constant_columns=constant,
     )
+    if result.best is not None:  # it predicts on rows with gaps as it was fitted
+        result.best.set_params(nan_policy=nan_policy)
+    return result
 
 
 def _constant_note(constant, bic):
@@ -613,8 +641,9 @@ class _Grid:
     """How each cell of select's grid starts and runs (mclust's conventions)."""
 
     def __init__(self, source, hc_data, partitions, rows, noise_mask, log_vinv, tol,
-                 max_iter, prior, prior_for, backend):
+                 max_iter, prior, prior_for, backend, missing=False):
         self.source, self.hc_data, self.partitions = source, hc_data, partitions
+        self.missing = missing
         self.rows, self.noise_mask, self.log_vinv = rows, noise_mask, log_vinv
         self.tol, self.max_iter, self.backend = tol, max_iter, backend
         # The prior as given (resolved on the subset for its M-step) and per cell.
@@ -624,7 +653,8 @@ class _Grid:
     def _run(self, name, g, start, fixed=None):
         return fit_mclust(self.source, name, g, start, fixed=fixed, tol=self.tol,
                           max_iter=self.max_iter, prior=self.prior_for(g, name),
-                          noise_log_density=self.log_vinv, backend=self.backend)
+                          noise_log_density=self.log_vinv, backend=self.backend,
+                          missing=self.missing)
 
     def one_component(self, name):
         """G = 1 in closed form, once per class of models that coincide (mclust's mvn)."""

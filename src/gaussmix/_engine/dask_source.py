@@ -202,17 +202,19 @@ class DaskSource:
 
         return run
 
-    def label_stats(self, n_components: int, kind: str, labels_of):
+    def label_stats(self, n_components: int, kind: str, labels_of, fill=None):
         """Statistics of one-hot starting labels ``labels_of(start, block)`` (a pure
         function of the block and its first row's position), block by block on the
-        workers and tree-summed there."""
+        workers and tree-summed there; ``fill`` stands for missing coordinates (see
+        ``init.given_stats``)."""
         from dask import delayed
 
         self.prepare()
         xs, ws = self._blocks()
         f = delayed(labels_of, name="gaussmix-labels-" + uuid.uuid4().hex, traverse=False)
         starts = np.concatenate([[0], np.cumsum(self.array.chunks[0])[:-1]])
-        parts = [delayed(_block_label_stats, pure=False)(x, w, int(s), f, n_components, kind)
+        parts = [delayed(_block_label_stats, pure=False)(x, w, int(s), f, n_components, kind,
+                                                         fill)
                  for x, w, s in zip(xs, ws, starts)]
         return _compute(_tree_sum(parts, delayed))[0]
 
@@ -242,14 +244,15 @@ def _block_stats(X, w, params, kind, labels):
     return estep_chunk(X, w, params, kind, labels, n_threads=1)
 
 
-def _block_label_stats(X, w, start, labels_of, n_components, kind):
+def _block_label_stats(X, w, start, labels_of, n_components, kind, fill=None):
     from .init import given_stats, one_hot
     from .sources import ArraySource
 
     def resp_of(offset, chunk):
         return one_hot(labels_of(start + offset, chunk), n_components, chunk.dtype)
 
-    return given_stats(ArraySource(X, w, max(X.shape[0], 1)), n_components, kind, resp_of)
+    return given_stats(ArraySource(X, w, max(X.shape[0], 1)), n_components, kind, resp_of,
+                       fill=fill)
 
 
 def _add(*parts):

@@ -58,23 +58,21 @@ def _picked_rows(sample, n_components, method, random_state):
 
 def start_labels(source, n_components, method, random_state):
     """A function ``(start, chunk) -> labels`` giving each row's starting component
-    (-1: none), for every method but "random"."""
+    (-1: none), for every method but "random"; and the sample's column means, which
+    fill the gaps of rows with missing coordinates for the start."""
     sample = source.sample(KMEANS_SUBSET, random_state)
-    fill = None
+    fill = column_means(sample.X)
     if missing_rows(sample.X) is not None:  # the start clusters gap-filled rows
-        fill = column_means(sample.X)
         sample = Sample(mean_filled(sample.X, fill), sample.weights, sample.rows,
                         sample.complete)
     if method == "kmeans":
         km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
         km.fit(sample.X, sample_weight=sample.weights)
         if sample.complete:
-            return lambda start, chunk: km.labels_[start : start + chunk.shape[0]]
+            return (lambda start, chunk: km.labels_[start : start + chunk.shape[0]]), fill
         # Large data: every row to its nearest centre, so the start never costs more
         # than a few EM iterations (as mclust starts its hierarchy on a subset).
-        if fill is not None:
-            return lambda start, chunk: km.predict(mean_filled(chunk, fill))
-        return lambda start, chunk: km.predict(chunk)
+        return (lambda start, chunk: km.predict(mean_filled(chunk, fill))), fill
     picked = sample.rows[_picked_rows(sample, n_components, method, random_state)]
     order = np.argsort(picked)
     positions, components = picked[order], np.arange(n_components)[order]
@@ -85,7 +83,7 @@ def start_labels(source, n_components, method, random_state):
         out[positions[lo:hi] - start] = components[lo:hi]
         return out
 
-    return labels
+    return labels, fill
 
 
 def one_hot(labels, width, dtype=np.float64) -> np.ndarray:
@@ -97,7 +95,7 @@ def one_hot(labels, width, dtype=np.float64) -> np.ndarray:
     return resp
 
 
-def given_stats(source, n_components, kind, resp_of, centers=None) -> SuffStats:
+def given_stats(source, n_components, kind, resp_of, centers=None, fill=None) -> SuffStats:
     """Statistics of given responsibilities over every chunk of ``source``.
 
     Parameters
@@ -107,13 +105,15 @@ def given_stats(source, n_components, kind, resp_of, centers=None) -> SuffStats:
         beyond the K Gaussian ones is the noise component's (summed in ``noise_nk``).
     centers : ndarray of shape (K, D), optional
         Points the "full" scatter is accumulated about (see ``stats_from_resp``).
+    fill : ndarray of shape (D,), optional
+        What a missing coordinate (NaN) counts as; default its chunk's column mean.
     """
     total = empty_stats(n_components, source.n_features, kind)
     start = 0
     for chunk, w in source.chunks():
         resp = np.asarray(resp_of(start, chunk), dtype=chunk.dtype)
         if missing_rows(chunk) is not None:  # a start: gaps filled by column means
-            chunk = mean_filled(chunk)
+            chunk = mean_filled(chunk, fill)
         if w is not None:
             resp = resp * w.astype(chunk.dtype)[:, None]
         gauss = np.ascontiguousarray(resp[:, :n_components])
@@ -141,13 +141,13 @@ def initial_stats(source, n_components, kind, method, random_state) -> SuffStats
     if method == "random":
         resp_of = _random_resp(n_components, random_state)
     else:
-        labels_of = start_labels(source, n_components, method, random_state)
+        labels_of, fill = start_labels(source, n_components, method, random_state)
         # A source that runs this pass where its rows are (Dask: on the workers).
         on_source = getattr(source, "label_stats", None)
         if on_source is not None:
-            return on_source(n_components, kind, labels_of)
+            return on_source(n_components, kind, labels_of, fill)
 
         def resp_of(start, chunk):
             return one_hot(labels_of(start, chunk), n_components, chunk.dtype)
 
-    return given_stats(source, n_components, kind, resp_of)
+    return given_stats(source, n_components, kind, resp_of, fill=fill)

@@ -425,3 +425,37 @@ def test_file_and_dask_sources(tmp_path):
         np.testing.assert_allclose(lazy.compute(), ref.score_samples(X), rtol=1e-9)
     np.testing.assert_allclose(dk.means_, ref.means_, rtol=1e-9)
     assert dk.n_iter_ == ref.n_iter_
+
+
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_every_start_takes_rows_with_gaps(init):
+    X = _with_gaps(_blobs(200, 3, 11), 0.2, 20)
+    gm = GaussianMixture(3, init_params=init, random_state=0, nan_policy="marginalize",
+                         tol=1e-6, max_iter=500).fit(X)
+    assert gm.converged_ and np.all(np.isfinite(gm.means_))
+    ll = _observed_loglik(X, gm.weights_, gm.means_, gm.covariances_)
+    assert gm.lower_bound_ == pytest.approx(ll / len(X), rel=1e-10)
+
+
+def test_command_line(tmp_path, capsys):
+    from gaussmix.cli import main
+
+    X = _with_gaps(_blobs(200, 2, 12), 0.15, 21)
+    data = tmp_path / "gaps.csv"
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame(X, columns=["u", "v"]).to_csv(data, index=False)  # gaps: empty fields
+    model = tmp_path / "m.gmm"
+    assert main(["fit", str(data), "-k", "2", "--seed", "0"]) == 1
+    assert "--nan-policy marginalize" in capsys.readouterr().err
+    assert main(["fit", str(data), "-k", "2", "--seed", "0", "--nan-policy", "marginalize",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    ref = GaussianMixture(2, random_state=0, tol=1e-5, max_iter=1000,
+                          nan_policy="marginalize").fit(X)
+    loaded = gaussmix.load(model)
+    np.testing.assert_allclose(loaded.means_, ref.means_, rtol=1e-10)
+    assert main(["score", str(model), str(data)]) == 0  # the model reads the gaps
+    assert float(capsys.readouterr().out) == pytest.approx(ref.score(X), rel=1e-10)
+    assert main(["select", str(data), "--nan-policy", "marginalize", "-G", "1-2",
+                 "--models", "VVV", "--quiet"]) == 0
+    assert "VVV," in capsys.readouterr().out

@@ -482,7 +482,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """The fit's rows: a Source as given, or validated X and weights as one."""
         if is_dask(X):  # fitted on the workers, the data persisted for the fit
             X, sample_weight = DaskSource(X, sample_weight,
-                                          allow_missing=self._marginalize), None
+                                          allow_missing=_marginalizes(self)), None
         if isinstance(X, Source):
             if sample_weight is not None:
                 raise ValueError(
@@ -497,13 +497,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_rows = self.chunk_size or default_chunk_rows(self.n_components, n_features)
         return ArraySource(X, sample_weight, chunk_rows)
 
-    @property
-    def _marginalize(self) -> bool:
-        """Whether NaN means a missing coordinate (``nan_policy='marginalize'``)."""
-        return getattr(self, "nan_policy", "raise") == "marginalize"
-
     def _validate_X(self, X, reset, allow_nan=None):
-        allow_nan = self._marginalize if allow_nan is None else allow_nan
+        allow_nan = _marginalizes(self) if allow_nan is None else allow_nan
         finite = "allow-nan" if allow_nan else True
         try:
             if reset:
@@ -512,7 +507,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 X = validate_data(self, X, reset=False, ensure_all_finite=finite)
         except ValueError as error:
-            if not allow_nan and "NaN" in str(error):
+            if not allow_nan and "NaN" in str(error) and hasattr(self, "nan_policy"):
                 raise ValueError(f"{error} Or pass nan_policy='marginalize' to treat "
                                  "NaN as missing coordinates.") from None
             raise with_advice(error) from None
@@ -557,7 +552,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         row: chunking keeps their (n, K) temporaries bounded, as in fit."""
         check_is_fitted(self)
         if is_dask(X):  # per-row results come back as lazy Dask arrays
-            X = DaskSource(X, persist=False, allow_missing=self._marginalize)
+            X = DaskSource(X, persist=False, allow_missing=_marginalizes(self))
         if isinstance(X, Source):
             _check_source_features(self, X)
             return X
@@ -701,6 +696,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
                 f" {lb:.5f}."
             )
+
+
+def _marginalizes(estimator) -> bool:
+    """Whether NaN means a missing coordinate (``nan_policy='marginalize'``); the
+    Bayesian mixture, which shares these methods, has no such parameter."""
+    return getattr(estimator, "nan_policy", "raise") == "marginalize"
 
 
 def _n_rows(X) -> int:

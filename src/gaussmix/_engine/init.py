@@ -138,8 +138,8 @@ def _random_resp(n_components, random_state):
 
 def initial_stats(source, n_components, kind, method, random_state) -> SuffStats:
     """Statistics of the starting responsibilities of ``method`` over ``source``."""
-    if method == "random":
-        resp_of = _random_resp(n_components, random_state)
+    if method == "random":  # no sample: a chunk's gaps take its own column means
+        resp_of, fill = _random_resp(n_components, random_state), None
     else:
         labels_of, fill = start_labels(source, n_components, method, random_state)
         # A source that runs this pass where its rows are (Dask: on the workers).

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from .parallel import run_blocks
 from .params import Params
 from .stats import SuffStats
 
@@ -118,56 +119,95 @@ class _Model:
         self.rows = max(64, _BLOCK_ELEMENTS // (k * d))
 
 
-class _Group:
-    """Rows of a block with the same number ``q`` of missing coordinates.
+class _Patterns:
+    """The rows of a chunk with ``q`` missing coordinates, sorted by their pattern.
 
-    Attributes: ``rows`` (positions in the block), ``missing`` (n, q) their missing
-    coordinates, ``pattern`` (n,) each row's pattern in ``patterns`` (p, q), ``cond_cov``
-    (K, p, q, q) the conditional covariances, ``log_prob`` (K, n) the observed
-    coordinates' log-densities, ``resid`` (K, n, D) each component's filled residual
-    ``x_hat - mu_k``.
+    Attributes: ``rows`` (n,) positions in the chunk, ``missing`` (n, q) each row's
+    missing coordinates (ascending), ``pattern`` (n,) its index in ``patterns`` (P, q);
+    ``cond_cov`` (K, P, q, q) and ``log_det_mm`` (K, P), each pattern's conditional
+    covariance and ``log det P_mm`` per component; ``cond_weight`` (K, P), what the
+    statistics have weighted each pattern's conditional covariance by so far.
     """
 
+    def __init__(self, q, rows, missing, pattern, patterns, model):
+        self.q, self.rows, self.missing = q, rows, missing
+        self.pattern, self.patterns = pattern, patterns
+        p_mm = model.prec[:, patterns[:, :, None], patterns[:, None, :]]
+        self.cond_cov = np.linalg.inv(p_mm)
+        self.log_det_mm = np.linalg.slogdet(p_mm)[1]
+        self.cond_weight = np.zeros(self.log_det_mm.shape)
 
-def _groups(X, model: _Model):
-    """The :class:`_Group` s of a block of rows (each with at least one NaN)."""
-    observed = ~np.isnan(X)
-    n_missing = X.shape[1] - observed.sum(axis=1)
-    if np.any(n_missing == X.shape[1]):
+
+def _patterns(X, model):
+    """The :class:`_Patterns` of a chunk's rows (each with at least one NaN)."""
+    gaps = np.isnan(X)
+    n_missing = gaps.sum(axis=1)
+    d = X.shape[1]
+    if np.any(n_missing == d):
         check_rows_observed(X)
-    x0 = np.where(observed, X, 0.0)
     for q in np.unique(n_missing):
         if q == 0:
             continue
-        g = _Group()
-        g.rows = np.flatnonzero(n_missing == q)
-        obs = observed[g.rows]
-        # False sorts first: each row's missing coordinates, ascending.
-        g.missing = np.argsort(obs, axis=1, kind="stable")[:, :q]
-        g.patterns, g.pattern = np.unique(g.missing, axis=0, return_inverse=True)
-        g.pattern = g.pattern.ravel()
-        pats = g.patterns
-        p_mm = model.prec[:, pats[:, :, None], pats[:, None, :]]  # (K, p, q, q)
-        g.cond_cov = np.linalg.inv(p_mm)
-        log_det_mm = np.linalg.slogdet(p_mm)[1]  # (K, p)
-        resid = (x0[g.rows][None] - model.means[:, None, :]) * obs[None]  # (K, n, D)
-        grad = np.matmul(resid, model.prec)  # P symmetric: rows of d^T P
-        maha = np.einsum("knd,knd->kn", resid, grad)
-        cols = np.broadcast_to(g.missing[None], (model.n_components,) + g.missing.shape)
-        g_m = np.take_along_axis(grad, cols, axis=2)  # (K, n, q)
-        delta = -np.einsum("knij,knj->kni", g.cond_cov[:, g.pattern], g_m)
-        maha += np.einsum("kni,kni->kn", g_m, delta)
-        np.maximum(maha, 0.0, out=maha)
-        np.put_along_axis(resid, cols, delta, axis=2)
-        g.resid = resid
-        log_det_cov = log_det_mm[:, g.pattern] - model.log_det_prec[:, None]
-        g.log_prob = -0.5 * ((X.shape[1] - q) * LOG_2PI + log_det_cov + maha)
-        yield g
+        rows = np.flatnonzero(n_missing == q)
+        row_gaps = gaps[rows]
+        # Row-major order: each row's q missing coordinates, ascending.
+        missing = np.nonzero(row_gaps)[1].reshape(rows.size, q)
+        if d <= 62:  # the pattern as a bit mask: a cheaper key than the rows
+            key = row_gaps @ (np.int64(1) << np.arange(d, dtype=np.int64))
+            _, first, pattern = np.unique(key, return_index=True, return_inverse=True)
+            patterns = missing[first]
+        else:
+            patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
+        pattern = pattern.ravel()
+        order = np.argsort(pattern, kind="stable")
+        yield _Patterns(int(q), rows[order], missing[order], pattern[order], patterns,
+                        model)
 
 
-def _blocks(n, rows):
-    for a in range(0, n, rows):
-        yield a, min(n, a + rows)
+class _Block:
+    """Rows of one pattern group, a block at a time: ``rows`` (m,) positions in the
+    chunk, ``missing`` and ``pattern`` as in :class:`_Patterns`, ``group`` the group,
+    ``log_prob`` (K, m) the observed coordinates' log-densities, ``resid`` (K, m, D)
+    each component's filled residual ``x_hat - mu_k``."""
+
+
+def _block(group, a, b, x0, model) -> _Block:
+    """Rows ``[a, b)`` of a pattern group of chunk ``x0`` (NaN set to 0)."""
+    d, k = x0.shape[1], model.n_components
+    blk = _Block()
+    blk.group = group
+    blk.rows = group.rows[a:b]
+    blk.missing = group.missing[a:b]
+    blk.pattern = group.pattern[a:b]
+    m, q = blk.missing.shape
+    # Positions of the missing coordinates in a (m, D) block, flattened.
+    flat = (np.arange(m)[:, None] * d + blk.missing).ravel()
+    resid = x0[blk.rows][None] - model.means[:, None, :]  # (K, m, D)
+    resid_flat = resid.reshape(k, m * d)
+    resid_flat[:, flat] = 0.0  # d: x - mu, 0 at the missing coordinates
+    grad = np.matmul(resid, model.prec)  # rows of d^T P (P symmetric)
+    maha = np.einsum("knd,knd->kn", resid, grad)
+    g_m = grad.reshape(k, m * d)[:, flat].reshape(k, m, q)
+    cond = group.cond_cov[:, blk.pattern]  # (K, m, q, q)
+    if q == 1:
+        delta = -cond[..., 0] * g_m
+    else:
+        delta = -np.matmul(cond, g_m[..., None])[..., 0]
+    maha += (g_m * delta).sum(axis=2)
+    np.maximum(maha, 0.0, out=maha)
+    resid_flat[:, flat] = delta.reshape(k, m * q)
+    blk.resid = resid
+    log_det_cov = group.log_det_mm[:, blk.pattern] - model.log_det_prec[:, None]
+    blk.log_prob = -0.5 * ((d - q) * LOG_2PI + log_det_cov + maha)
+    return blk
+
+
+def _blocks_of(X, model):
+    """Every row with NaN of chunk ``X``, as :class:`_Block` s."""
+    x0 = np.where(np.isnan(X), 0.0, X)
+    for group in _patterns(X, model):
+        for a in range(0, group.rows.size, model.rows):
+            yield _block(group, a, a + model.rows, x0, model)
 
 
 def log_prob(X, params: Params, with_weights=True) -> np.ndarray:
@@ -175,9 +215,8 @@ def log_prob(X, params: Params, with_weights=True) -> np.ndarray:
     model = _Model(params, with_weights)
     X = np.asarray(X, dtype=np.float64)
     out = np.empty((X.shape[0], model.n_components))
-    for a, b in _blocks(X.shape[0], model.rows):
-        for g in _groups(X[a:b], model):
-            out[a + g.rows] = (g.log_prob + model.log_weights[:, None]).T
+    for blk in _blocks_of(X, model):
+        out[blk.rows] = (blk.log_prob + model.log_weights[:, None]).T
     return out
 
 
@@ -188,57 +227,88 @@ def _log_resp(wlp):
     return wlp - norm, norm
 
 
-def estep_stats(X, sample_weight, params: Params, kind: str, labels=None) -> SuffStats:
+class _Sums:
+    """One thread's running sums of the missing-data E-step (see :func:`estep_stats`)."""
+
+    def __init__(self, k, d, n_patterns):
+        self.nk = np.zeros(k)
+        self.first = np.zeros((k, d))  # filled residuals summed about each mean
+        self.second = np.zeros((k, d, d))
+        self.cond_weight = np.zeros((k, n_patterns))  # of each pattern's C_k
+        self.loglik = self.map_loglik = 0.0
+
+    def add(self, blk, model, w_all, labels):
+        wlp = blk.log_prob + model.log_weights[:, None]
+        log_resp, norm = _log_resp(wlp)
+        if labels is not None:
+            lab = labels[blk.rows]
+            fixed = np.flatnonzero(lab >= 0)
+            if fixed.size:  # a known label: responsibility 1, its own log-density
+                log_resp[:, fixed] = -np.inf
+                log_resp[lab[fixed], fixed] = 0.0
+                norm[fixed] = wlp[lab[fixed], fixed]
+        resp = np.exp(log_resp)
+        top = log_resp.max(axis=0)
+        if w_all is None:
+            self.loglik += float(norm.sum())
+            self.map_loglik += float(top.sum())
+        else:
+            w = w_all[blk.rows]
+            self.loglik += float(norm @ w)
+            self.map_loglik += float(top @ w)
+            resp *= w
+        self.nk += resp.sum(axis=1)
+        self.first += np.matmul(resp[:, None, :], blk.resid)[:, 0]
+        # sqrt(r) (x_hat - mu) per component, then one symmetric product each (NumPy
+        # hands z.T @ z to BLAS syrk: half the flops of a general product).
+        z = blk.resid * np.sqrt(resp)[:, :, None]
+        for j in range(resp.shape[0]):
+            self.second[j] += z[j].T @ z[j]
+        n_patterns = self.cond_weight.shape[1]
+        for j in range(resp.shape[0]):
+            self.cond_weight[j] += np.bincount(blk.pattern, weights=resp[j],
+                                               minlength=n_patterns)
+
+
+def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
+                n_threads=None) -> SuffStats:
     """Sufficient statistics of rows that each have at least one NaN.
 
     Same contract as the complete-row kernel (``estep.estep_chunk``): the statistics
     add to those of the chunk's complete rows. The worst-explained row is left unknown
-    (a row with gaps cannot re-seed a component).
+    (a row with gaps cannot re-seed a component). Blocks run on the kernel threads.
     """
     model = _Model(params)
     X = np.asarray(X, dtype=np.float64)
     k, d = model.n_components, model.n_features
     w_all = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    nk = np.zeros(k)
-    first = np.zeros((k, d))  # sums of filled residuals about each component's mean
-    second = np.zeros((k, d, d))
-    loglik = map_loglik = 0.0
-    for a, b in _blocks(X.shape[0], model.rows):
-        for g in _groups(X[a:b], model):
-            wlp = g.log_prob + model.log_weights[:, None]
-            log_resp, norm = _log_resp(wlp)
-            if labels is not None:
-                lab = np.asarray(labels[a:b])[g.rows]
-                fixed = np.flatnonzero(lab >= 0)
-                if fixed.size:  # a known label: responsibility 1, its own log-density
-                    log_resp[:, fixed] = -np.inf
-                    log_resp[lab[fixed], fixed] = 0.0
-                    norm[fixed] = wlp[lab[fixed], fixed]
-            resp = np.exp(log_resp)
-            w = None if w_all is None else w_all[a:b][g.rows]
-            top = log_resp.max(axis=0)
-            if w is None:
-                loglik += float(norm.sum())
-                map_loglik += float(top.sum())
-            else:
-                loglik += float(norm @ w)
-                map_loglik += float(top @ w)
-                resp *= w
-            nk += resp.sum(axis=1)
-            first += np.einsum("kn,knd->kd", resp, g.resid)
-            second += np.matmul(g.resid.transpose(0, 2, 1) * resp[:, None, :], g.resid)
-            # The conditional covariance of each pattern's missing block, weighted by
-            # its rows' responsibilities.
-            per_pattern = np.zeros((k, g.patterns.shape[0]))
-            np.add.at(per_pattern, (slice(None), g.pattern), resp)
-            pats = g.patterns
-            comp = np.arange(k)[:, None, None, None]
-            np.add.at(second, (comp, pats[None, :, :, None], pats[None, :, None, :]),
-                      per_pattern[:, :, None, None] * g.cond_cov)
+    labels = None if labels is None else np.asarray(labels)
+    x0 = np.where(np.isnan(X), 0.0, X)
+    total = _Sums(k, d, 0)
+    comp = np.arange(k)[:, None, None, None]
+    for group in _patterns(X, model):
+        def work(sums, a, b, group=group):
+            sums.add(_block(group, a, b, x0, model), model, w_all, labels)
+
+        states = run_blocks(group.rows.size, model.rows,
+                            lambda group=group: _Sums(k, d, group.patterns.shape[0]),
+                            work, n_threads)
+        for sums in states:
+            total.nk += sums.nk
+            total.first += sums.first
+            total.second += sums.second
+            total.loglik += sums.loglik
+            total.map_loglik += sums.map_loglik
+            # Each pattern's conditional covariance, into the missing block, weighted
+            # by its rows' responsibilities.
+            pats = group.patterns
+            np.add.at(total.second, (comp, pats[None, :, :, None], pats[None, :, None, :]),
+                      sums.cond_weight[:, :, None, None] * group.cond_cov)
+    nk = total.nk
     safe = np.where(nk > 0, nk, 1.0)
-    shift = first / safe[:, None]
+    shift = total.first / safe[:, None]
     means = model.means + shift
-    scatter = second - nk[:, None, None] * (shift[:, :, None] * shift[:, None, :])
+    scatter = total.second - nk[:, None, None] * (shift[:, :, None] * shift[:, None, :])
     empty = nk <= 0
     means[empty] = 0.0
     scatter[empty] = 0.0
@@ -248,8 +318,8 @@ def estep_stats(X, sample_weight, params: Params, kind: str, labels=None) -> Suf
         scatter = scatter.sum(axis=0)
     n_rows = X.shape[0] if w_all is None else int(np.count_nonzero(w_all > 0))
     weight = float(X.shape[0]) if w_all is None else float(w_all.sum())
-    return SuffStats(nk=nk, means=means, scatter=scatter, kind=kind, loglik=loglik,
-                     weight=weight, n_rows=n_rows, map_loglik=map_loglik)
+    return SuffStats(nk=nk, means=means, scatter=scatter, kind=kind, loglik=total.loglik,
+                     weight=weight, n_rows=n_rows, map_loglik=total.map_loglik)
 
 
 def impute(X, params: Params, draw=False, random_state=None) -> np.ndarray:
@@ -261,32 +331,22 @@ def impute(X, params: Params, draw=False, random_state=None) -> np.ndarray:
     """
     model = _Model(params)
     out = np.array(X, dtype=np.float64)
-    rows_nan = np.flatnonzero(np.isnan(out).any(axis=1))
-    if not rows_nan.size:
-        return out
-    incomplete = out[rows_nan]
-    for a, b in _blocks(incomplete.shape[0], model.rows):
-        block = incomplete[a:b]
-        for g in _groups(block, model):
-            log_resp, _ = _log_resp(g.log_prob + model.log_weights[:, None])
-            resp = np.exp(log_resp)  # (K, n)
-            filled = g.resid + model.means[:, None, :]  # (K, n, D)
-            if not draw:
-                values = np.einsum("kn,knd->nd", resp, filled)
-            else:
-                u = random_state.uniform(size=resp.shape[1])
-                comp = np.minimum((np.cumsum(resp, axis=0) < u).sum(axis=0), model.n_components - 1)
-                n = np.arange(resp.shape[1])
-                values = filled[comp, n].copy()
-                chol = np.linalg.cholesky(g.cond_cov[comp, g.pattern])  # (n, q, q)
-                noise = np.einsum("nij,nj->ni", chol,
-                                  random_state.standard_normal(g.missing.shape))
-                np.put_along_axis(values, g.missing,
-                                  np.take_along_axis(values, g.missing, axis=1) + noise, axis=1)
-            mask = np.isnan(block[g.rows])
-            block_rows = block[g.rows]
-            block_rows[mask] = values[mask]
-            block[g.rows] = block_rows
-        incomplete[a:b] = block
-    out[rows_nan] = incomplete
+    for blk in _blocks_of(out, model):
+        resp = np.exp(_log_resp(blk.log_prob + model.log_weights[:, None])[0])  # (K, m)
+        filled = blk.resid + model.means[:, None, :]  # (K, m, D)
+        if not draw:
+            values = np.matmul(resp.T[:, None, :], filled.transpose(1, 0, 2))[:, 0]
+        else:
+            u = random_state.uniform(size=resp.shape[1])
+            comp = np.minimum((np.cumsum(resp, axis=0) < u).sum(axis=0),
+                              model.n_components - 1)
+            values = filled[comp, np.arange(resp.shape[1])]
+            chol = np.linalg.cholesky(blk.group.cond_cov[comp, blk.pattern])  # (m, q, q)
+            noise = np.matmul(chol, random_state.standard_normal(blk.missing.shape)[..., None])
+            gaps = np.take_along_axis(values, blk.missing, axis=1) + noise[..., 0]
+            np.put_along_axis(values, blk.missing, gaps, axis=1)
+        rows = out[blk.rows]
+        np.put_along_axis(rows, blk.missing, np.take_along_axis(values, blk.missing, axis=1),
+                          axis=1)
+        out[blk.rows] = rows
     return out

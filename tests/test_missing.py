@@ -459,3 +459,17 @@ def test_command_line(tmp_path, capsys):
     assert main(["select", str(data), "--nan-policy", "marginalize", "-G", "1-2",
                  "--models", "VVV", "--quiet"]) == 0
     assert "VVV," in capsys.readouterr().out
+
+
+def test_partial_fit_takes_rows_with_gaps():
+    X = _with_gaps(_blobs(300, 3, 13), 0.2, 22)
+    settings_ = dict(random_state=0, nan_policy="marginalize")
+    first = GaussianMixture(3, **settings_).partial_fit(X[:150])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one iteration: not converged
+        one = GaussianMixture(3, max_iter=1, **settings_).fit(X[:150])
+    np.testing.assert_allclose(first.means_, one.means_, rtol=1e-12)  # as documented
+    first.partial_fit(X[150:])
+    assert np.all(np.isfinite(first.covariances_))
+    with pytest.raises(ValueError, match="nan_policy='marginalize'"):
+        GaussianMixture(3, random_state=0).partial_fit(X[:150])

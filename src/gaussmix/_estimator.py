@@ -342,11 +342,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 _check_source_features(self, X)
             n_features, dtype, chunks = X.n_features, np.dtype(X.dtype), X.chunks()
         else:
-            try:
-                X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first,
-                                  ensure_min_samples=2 if first else 1)
-            except ValueError as error:
-                raise with_advice(error) from None
+            X = self._validate_X(X, reset=first, dtype=[np.float64, np.float32],
+                                 ensure_min_samples=2 if first else 1)
             n_features, dtype = X.shape[1], X.dtype
             chunks = [(X, check_sample_weight(sample_weight, X.shape[0], dtype))]
         # Each batch becomes a Source of its own: its E-step (and the first batch's
@@ -497,15 +494,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_rows = self.chunk_size or default_chunk_rows(self.n_components, n_features)
         return ArraySource(X, sample_weight, chunk_rows)
 
-    def _validate_X(self, X, reset, allow_nan=None):
+    def _validate_X(self, X, reset, allow_nan=None, **check):
+        """X checked as scikit-learn does (``check``: more of ``validate_data``'s
+        arguments); NaN allowed with ``nan_policy='marginalize'`` (or ``allow_nan``)."""
         allow_nan = _marginalizes(self) if allow_nan is None else allow_nan
         finite = "allow-nan" if allow_nan else True
+        if reset and not check:
+            check = dict(dtype=[np.float64, np.float32], ensure_min_samples=2)
         try:
-            if reset:
-                X = validate_data(self, X, dtype=[np.float64, np.float32],
-                                  ensure_min_samples=2, ensure_all_finite=finite)
-            else:
-                X = validate_data(self, X, reset=False, ensure_all_finite=finite)
+            X = validate_data(self, X, reset=reset, ensure_all_finite=finite, **check)
         except ValueError as error:
             if not allow_nan and "NaN" in str(error) and hasattr(self, "nan_policy"):
                 raise ValueError(f"{error} Or pass nan_policy='marginalize' to treat "

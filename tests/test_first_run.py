@@ -61,3 +61,45 @@ def test_select_announces_before_each_compiled_kernel(monkeypatch):
     _select_compiled()
     assert hc_fast._agglomerate in called and fast_em._em in called
     assert called.index(hc_fast._agglomerate) < called.index(fast_em._em)
+
+
+def test_a_cold_cache_runs_numpy_and_compiles_in_background(monkeypatch, capsys):
+    spawned = []
+    monkeypatch.setenv("GAUSSMIX_BACKGROUND_COMPILE", "1")
+    monkeypatch.setattr(first_run, "_started", False)
+    monkeypatch.setattr(first_run, "cold", lambda: True)
+    monkeypatch.setattr(first_run, "_claim", lambda path: True)
+    monkeypatch.setattr(first_run, "_spawn", spawned.append)
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("the compiled EM ran on a cold cache")
+
+    monkeypatch.setattr(fast_em, "fast_mclust_em", compiled)
+    X = load_iris().data
+    cold = gaussmix.select(X, G=[2, 3], models=["EII", "VVV"])
+    numpy = gaussmix.select(X, G=[2, 3], models=["EII", "VVV"], backend="numpy")
+    assert cold.bic.equals(numpy.bic)  # this run: the NumPy path
+    assert len(spawned) == 1 and spawned[0][1:3] == ["-m", "gaussmix._mclust.first_run"]
+    assert capsys.readouterr().err.count(first_run.BACKGROUND_NOTICE) == 1  # said once
+    monkeypatch.setenv("GAUSSMIX_BACKGROUND_COMPILE", "0")  # off: compile in the call
+    monkeypatch.setattr(first_run, "_started", False)
+    assert _em_module.resolve_backend("auto") == "numba"
+
+
+def test_one_compiling_process_at_a_time(tmp_path):
+    lock = str(tmp_path / "x.compiling")
+    assert first_run._claim(lock) and not first_run._claim(lock)
+    old = os.path.getmtime(lock) - first_run._STALE_SECONDS - 1
+    os.utime(lock, (old, old))  # left behind by a process that died
+    assert first_run._claim(lock)
+
+
+def test_the_compiling_process_fills_the_cache_and_unlocks(tmp_path):
+    _select_compiled()  # the cache is warm: the process only loads (and checks) it
+    lock = tmp_path / "x.compiling"
+    lock.write_text("")
+    result = subprocess.run([sys.executable, "-m", "gaussmix._mclust.first_run", str(lock)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert not lock.exists()
+    assert not first_run.cold()

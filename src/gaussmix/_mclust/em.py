@@ -36,6 +36,7 @@ from .._models.mclust import _canonical, unmap
 from .._models.numerics import MCLUST_MAX_ITER
 from .._models.registry import get_model
 from . import fast_em
+from . import first_run
 from .first_run import announce
 from .result import MclustFit, MclustParams
 
@@ -48,11 +49,19 @@ def compiled_available() -> bool:
 
 
 def resolve_backend(backend: str) -> str:
-    """"auto" -> "numba" when Numba is installed, else "numpy"; checks the name."""
+    """"auto" -> "numba" when Numba is installed, else "numpy"; checks the name.
+
+    With a cold Numba cache (the first run after installing), "auto" is "numpy" while a
+    separate process compiles the kernels (see :mod:`.first_run`).
+    """
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
     if backend == "auto":
-        return "numba" if compiled_available() else "numpy"
+        if not compiled_available():
+            return "numpy"
+        if first_run.cold() and first_run.compile_in_background():
+            return "numpy"
+        return "numba"
     if backend == "numba" and not compiled_available():
         raise ValueError("backend='numba' needs Numba: pip install 'gaussmix[fast]'.")
     return backend

@@ -1,22 +1,40 @@
-"""One line on stderr before Numba compiles mclust's kernels, so a first run is not silent.
+"""The first run after installing: compile mclust's kernels without making anyone wait.
 
-After installing, the first ``select`` compiles the hierarchical clustering and the EM
-(:mod:`.hc_fast`, :mod:`.fast_em`): half a minute to minutes on a small machine, with
-nothing to show for it. Later processes load the compiled code from Numba's on-disk
-cache in about a second and are told nothing.
+The compiled hierarchical clustering and EM (:mod:`.hc_fast`, :mod:`.fast_em`) take half
+a minute to minutes to compile on a small machine; later processes load them from
+Numba's on-disk cache in about a second. So a ``select`` that finds the cache cold (with
+``backend="auto"``) runs on the NumPy path (the same numbers, to rounding) and starts a
+separate process that compiles them into the cache, saying so in one line; the next run
+uses the compiled code. ``backend="numba"`` compiles in the call, announced by
+:data:`NOTICE`. ``GAUSSMIX_BACKGROUND_COMPILE=0`` turns the background compilation off
+(cold calls with ``backend="auto"`` then compile in the call).
+
+Run as ``python -m gaussmix._mclust.first_run`` it is that compiling process.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import threading
+import time
 
 NOTICE = ("gaussmix: compiling mclust's EM and hierarchical clustering with Numba, once "
           "after installing (about half a minute, longer on a busy machine); later runs "
           "load the compiled code from the cache.")
 
+BACKGROUND_NOTICE = (
+    "gaussmix: compiling mclust's EM and hierarchical clustering with Numba in the "
+    "background, once after installing (about half a minute); this run uses the NumPy "
+    "path (the same numbers), later runs the compiled code.")
+
+# A compiling process older than this is taken for dead (its lock file left behind).
+_STALE_SECONDS = 900
+
 _lock = threading.Lock()
 _told = False
+_started = False
 
 
 def will_compile(dispatcher) -> bool:
@@ -38,3 +56,85 @@ def announce(dispatcher) -> None:
             return
         _told = True
     print(NOTICE, file=sys.stderr, flush=True)
+
+
+def cold() -> bool:
+    """Whether the compiled select would compile something (a cold cache)."""
+    from . import fast_em, hc_fast
+
+    return will_compile(fast_em._em) or will_compile(hc_fast._agglomerate)
+
+
+def compile_in_background() -> bool:
+    """Start the compiling process unless one runs already (here or in another process);
+    False when background compilation is turned off, so the caller compiles itself."""
+    global _started
+    if (os.environ.get("GAUSSMIX_BACKGROUND_COMPILE", "1") == "0"
+            or not hasattr(os, "posix_spawn")):  # not on Windows: compile in the call
+        return False
+    with _lock:
+        if not _started:
+            _started = True
+            if _claim(_lock_path()):
+                _spawn([sys.executable, "-m", __name__, _lock_path()])
+            print(BACKGROUND_NOTICE, file=sys.stderr, flush=True)
+    return True
+
+
+def _spawn(argv):
+    """Start ``argv`` in its own session, output discarded; a daemon thread reaps it.
+
+    Not a ``subprocess.Popen``: one still running when this process ends would be
+    reported as a ResourceWarning, which the command line prints.
+    """
+    devnull = os.devnull
+    pid = os.posix_spawn(argv[0], argv, dict(os.environ), setsid=True, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0)])
+    threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
+
+
+def _lock_path() -> str:
+    import numba
+
+    from .. import __version__
+
+    name = f"gaussmix-{__version__}-numba-{numba.__version__}-{os.getuid()}.compiling"
+    return os.path.join(tempfile.gettempdir(), name)
+
+
+def _claim(path) -> bool:
+    """Create the lock file; False if a live compiling process holds it."""
+    try:
+        if time.time() - os.path.getmtime(path) > _STALE_SECONDS:
+            os.unlink(path)
+    except OSError:
+        pass
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        return False
+
+
+def _compile_everything():
+    """Run what select compiles, on tiny data: the cache then holds every kernel."""
+    import numpy as np
+
+    from .select import select
+
+    rng = np.random.default_rng(0)
+    for X in (rng.normal(size=(40, 2)), rng.normal(size=(40, 1))):
+        select(X, G=[1, 2, 3], backend="numba", n_jobs=1)
+
+
+if __name__ == "__main__":
+    try:
+        _compile_everything()
+    finally:
+        if len(sys.argv) > 1:
+            try:
+                os.unlink(sys.argv[1])
+            except OSError:
+                pass

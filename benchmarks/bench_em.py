@@ -19,6 +19,10 @@ For each workload (issue 4) it reports
 * that both reach the same mean log-likelihood, before and after one iteration;
 * for full covariance the achieved GFLOP/s at 4 N K D^2 flops per iteration, and that
   as a fraction of the dense float64 matrix-multiply rate measured here;
+* the machine's floor per workload (:func:`floor_seconds`): the products an iteration
+  cannot avoid at the dense matrix-multiply rate measured in this run, plus one ``exp``
+  per row and component at the ``exp`` throughput measured on the kernel's threads; and
+  gaussmix's time as a multiple of it, so the gap to the limit is visible;
 * the default ``fit`` end to end (k-means initialisation, tol=1e-3, max_iter=100),
   with the initialisation timed on its own, and the iterations each took;
 * peak memory, by ``tracemalloc``: the largest traced allocation above the data during
@@ -242,6 +246,41 @@ def default_fits(X, k, cov, memory):
 
 
 # ---------------------------------------------------------------- machine
+def exp_rate(dtype=np.float64, n=1 << 22, repeats=5):
+    """``np.exp`` over a large array, elements per second, on the kernel's threads (each
+    thread its own share, as the E-step runs it)."""
+    threads = _parallel.get_num_threads()
+    parts = [np.random.default_rng(t).uniform(-30, 0, n // threads).astype(dtype)
+             for t in range(threads)]
+    outs = [np.empty_like(p) for p in parts]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        def run():
+            list(pool.map(lambda i: np.exp(parts[i], out=outs[i]), range(threads)))
+
+        run()
+        times = [_timed(run)[0] for _ in range(repeats)]
+    return n / statistics.median(times)
+
+
+def floor_seconds(n, d, k, cov, rate, exps):
+    """The least an EM iteration can cost on this machine: the products it cannot avoid,
+    at ``rate`` GFLOP/s, plus N K ``exp`` at ``exps`` per second.
+
+    Products per row (multiply-adds counted as two flops, triangles and symmetric
+    results as half a square): full, the whitened residuals (K D^2) and the scatter
+    (K D^2); tied, U^T (x - s) (D^2), the K scores (2 K D) and the pooled scatter (D^2);
+    diag and spherical, the K scores and the statistics against [(x - s)^2; x - s; 1]
+    (2 x 2 K (2 D + 1)).
+    """
+    per_row = {"full": 2 * k * d * d,
+               "tied": 2 * d * d + 2 * k * (d + 1),
+               "diag": 4 * k * (2 * d + 1),
+               "spherical": 4 * k * (2 * d + 1)}[cov]
+    return n * per_row / (rate * 1e9) + n * k / exps
+
+
 def matmul_rate(dtype, n=2048, repeats=5):
     """Dense n x n matrix product, GFLOP/s (BLAS with its default threads)."""
     rng = np.random.default_rng(0)
@@ -268,7 +307,7 @@ def print_environment():
 
 
 # ---------------------------------------------------------------- main
-def run_workload(name, args, rate64):
+def run_workload(name, args, rate64, exps):
     X, init, (n, d, k, cov, dtype) = make_workload(name, args.quick)
     t = time_both(X, cov, init, max(2, args.repeats))
     sk_times, gm_times, sk_ll, gm_ll = t["sk_times"], t["gm_times"], t["sk_ll"], t["gm_ll"]
@@ -277,6 +316,7 @@ def run_workload(name, args, rate64):
                sk_iter=statistics.median(sk_times), gm_iter=statistics.median(gm_times),
                gm_ll=gm_ll, sk_ll=sk_ll, ll_diff=ll_diff)
     row["gm_fit_iter"] = fit_iteration_check(X, cov, init, m=3) if args.fit_check else np.nan
+    row["floor"] = floor_seconds(n, d, k, cov, rate64, exps)
     if cov == "full":
         gflops = 4 * n * k * d * d / 1e9
         row["gflops"] = gflops / row["gm_iter"]
@@ -296,7 +336,8 @@ def print_table(rows, rate64):
           "timed iterations")
     head = (f"{'':3s} {'N':>9s} {'D':>3s} {'K':>3s} {'cov':9s} {'dtype':7s} "
             f"{'sklearn ms':>10s} {'gaussmix ms':>11s} {'speedup':>7s} {'fit-check':>9s} "
-            f"{'GFLOP/s':>7s} {'%matmul':>7s} {'ll rel diff':>11s}")
+            f"{'GFLOP/s':>7s} {'%matmul':>7s} {'floor ms':>8s} {'x floor':>7s} "
+            f"{'ll rel diff':>11s}")
     print(head)
     for r in rows:
         gf = f"{r['gflops']:7.1f}" if "gflops" in r else f"{'':7s}"
@@ -304,10 +345,12 @@ def print_table(rows, rate64):
         print(f"{r['name']:3s} {r['n']:9d} {r['d']:3d} {r['k']:3d} {r['cov']:9s} "
               f"{r['dtype']:7s} {1e3 * r['sk_iter']:10.1f} {1e3 * r['gm_iter']:11.1f} "
               f"{r['sk_iter'] / r['gm_iter']:6.1f}x {1e3 * r['gm_fit_iter']:9.1f} "
-              f"{gf} {fr} {r['ll_diff']:11.1e}")
+              f"{gf} {fr} {1e3 * r['floor']:8.1f} {r['gm_iter'] / r['floor']:6.1f}x "
+              f"{r['ll_diff']:11.1e}")
     print(f"(%matmul: against the best dense float64 matmul rate measured in this run, "
           f"{rate64:.1f} GFLOP/s; fit-check = gaussmix GaussianMixture.fit time per "
-          "iteration, by difference)")
+          "iteration, by difference; floor = the unavoidable products at that rate plus "
+          "N K exp at the measured exp rate, see floor_seconds; x floor = gaussmix / floor)")
     byname = {r["name"]: r for r in rows}
     if "W3" in byname and "W7" in byname:
         w3, w7 = byname["W3"], byname["W7"]
@@ -358,14 +401,16 @@ def main(argv=None):
         p.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
     print_environment()
     rate64, rate32 = matmul_rate(np.float64), matmul_rate(np.float32)
-    print(f"dense matmul 2048^3: float64 {rate64:.1f} GFLOP/s, float32 {rate32:.1f} GFLOP/s")
+    exps = exp_rate()
+    print(f"dense matmul 2048^3: float64 {rate64:.1f} GFLOP/s, float32 {rate32:.1f} GFLOP/s; "
+          f"exp: {exps / 1e6:.0f} M/s on {_parallel.get_num_threads()} thread(s)")
     rows = []
     best = {"rate64": rate64}  # the machine's rate: the best of the measurements
     for name in names:
         t = time.perf_counter()
         if WORKLOADS[name][3] == "full":  # re-measure: the load on a shared machine moves
             best["rate64"] = max(best["rate64"], matmul_rate(np.float64))
-        rows.append(run_workload(name, args, best["rate64"]))
+        rows.append(run_workload(name, args, best["rate64"], exps))
         r = rows[-1]
         print(f"{name}: sklearn {1e3 * r['sk_iter']:.1f} ms/iter, gaussmix "
               f"{1e3 * r['gm_iter']:.1f} ms/iter, ll {r['gm_ll'][-1]:.10g} "
@@ -373,6 +418,7 @@ def main(argv=None):
               f"{os.getloadavg()[0]:.2f}", flush=True)
     rate64 = max(best["rate64"], matmul_rate(np.float64))
     for r in rows:
+        r["floor"] = floor_seconds(r["n"], r["d"], r["k"], r["cov"], rate64, exps)
         if "gflops" in r:
             r["frac"] = r["gflops"] / rate64
     print_table(rows, rate64)

@@ -69,14 +69,16 @@ def check_rows_observed(X, first_row=0, columns=False):
 
 
 def mean_filled(X, fill=None) -> np.ndarray:
-    """A copy of ``X`` with each NaN replaced by its column's mean over the observed
-    entries (or by ``fill``): the starting clustering's view of incomplete rows."""
-    X = np.array(X, dtype=np.float64 if X.dtype.kind != "f" else X.dtype)
+    """``X`` with each NaN replaced by its column's mean over the observed entries (or
+    by ``fill``), in a copy (X itself when it has no NaN): the start's view of
+    incomplete rows."""
     nan = np.isnan(X)
-    if nan.any():
-        if fill is None:
-            fill = column_means(X)
-        X[nan] = np.broadcast_to(fill, X.shape)[nan]
+    if not nan.any():
+        return X
+    X = np.array(X, dtype=np.float64 if X.dtype.kind != "f" else X.dtype)
+    if fill is None:
+        fill = column_means(X)
+    X[nan] = np.broadcast_to(fill, X.shape)[nan]
     return X
 
 

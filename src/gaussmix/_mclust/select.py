@@ -40,7 +40,7 @@ from .._engine.init import given_stats, one_hot
 from .._engine.mstep import MStep
 from .._engine.producers import thread_pass
 from .._engine.dask_source import DaskSource, is_dask
-from .._engine.missing import check_rows_observed, column_means, mean_filled
+from .._engine.missing import check_rows_observed, mean_filled, missing_rows
 from .._engine.sources import ArraySource, Source, take_rows
 from .._errors import FitError
 from .._names import case_hint
@@ -382,8 +382,10 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     if nan_policy not in ("raise", "marginalize"):
         raise ValueError(f"nan_policy must be 'raise' or 'marginalize', got {nan_policy!r}.")
     source, X, col_names, feature_names = _check_data(X, nan_policy == "marginalize")
-    # Gaps: known for rows in memory, possible for any other source.
-    missing = nan_policy == "marginalize" and (X is None or bool(np.isnan(X).any()))
+    # Gaps: without any, the fits are the ordinary ones (one pass to know, for a source).
+    missing = nan_policy == "marginalize" and (
+        bool(np.isnan(X).any()) if X is not None
+        else any(missing_rows(chunk) is not None for chunk, _ in source.chunks()))
     if missing and (prior is not None or noise is not None):
         raise ValueError("nan_policy='marginalize' does not combine with a prior or a "
                          "noise component; impute the data first (GaussianMixture.impute).")
@@ -435,7 +437,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
         rows, hc_data = None, source.sample(n, None).X
     hc_data = np.asarray(hc_data, dtype=np.float64)
     if missing:  # the agglomeration needs whole rows: gaps filled for the start only
-        hc_data = mean_filled(hc_data, column_means(hc_data))
+        hc_data = mean_filled(hc_data)
     if noise_mask is not None:
         keep = ~noise_mask if rows is None else ~noise_mask[rows]
         if not keep.any():

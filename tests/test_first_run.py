@@ -67,7 +67,7 @@ def test_a_cold_cache_runs_numpy_and_compiles_in_background(monkeypatch, capsys)
     spawned = []
     monkeypatch.setenv("GAUSSMIX_BACKGROUND_COMPILE", "1")
     monkeypatch.setattr(first_run, "_started", False)
-    monkeypatch.setattr(first_run, "cold", lambda: True)
+    monkeypatch.setattr(first_run, "cold", lambda *dispatchers: True)
     monkeypatch.setattr(first_run, "_claim", lambda path: True)
     monkeypatch.setattr(first_run, "_spawn", spawned.append)
 
@@ -79,7 +79,7 @@ def test_a_cold_cache_runs_numpy_and_compiles_in_background(monkeypatch, capsys)
     cold = gaussmix.select(X, G=[2, 3], models=["EII", "VVV"])
     numpy = gaussmix.select(X, G=[2, 3], models=["EII", "VVV"], backend="numpy")
     assert cold.bic.equals(numpy.bic)  # this run: the NumPy path
-    assert len(spawned) == 1 and spawned[0][1:3] == ["-m", "gaussmix._mclust.first_run"]
+    assert len(spawned) == 1 and spawned[0][1:3] == ["-m", "gaussmix._mclust.compile_cache"]
     assert capsys.readouterr().err.count(first_run.BACKGROUND_NOTICE) == 1  # said once
     monkeypatch.setenv("GAUSSMIX_BACKGROUND_COMPILE", "0")  # off: compile in the call
     monkeypatch.setattr(first_run, "_started", False)
@@ -98,8 +98,8 @@ def test_the_compiling_process_fills_the_cache_and_unlocks(tmp_path):
     _select_compiled()  # the cache is warm: the process only loads (and checks) it
     lock = tmp_path / "x.compiling"
     lock.write_text("")
-    result = subprocess.run([sys.executable, "-m", "gaussmix._mclust.first_run", str(lock)],
+    result = subprocess.run([sys.executable, "-m", "gaussmix._mclust.compile_cache", str(lock)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert not lock.exists()
-    assert not first_run.cold()
+    assert not first_run.cold(fast_em._em, hc_fast._agglomerate)

@@ -59,7 +59,10 @@ def resolve_backend(backend: str) -> str:
     if backend == "auto":
         if not compiled_available():
             return "numpy"
-        if first_run.cold() and first_run.compile_in_background():
+        from . import hc_fast
+
+        if (first_run.cold(fast_em._em, hc_fast._agglomerate)
+                and first_run.compile_in_background()):
             return "numpy"
         return "numba"
     if backend == "numba" and not compiled_available():

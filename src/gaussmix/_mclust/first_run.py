@@ -9,7 +9,7 @@ uses the compiled code. ``backend="numba"`` compiles in the call, announced by
 :data:`NOTICE`. ``GAUSSMIX_BACKGROUND_COMPILE=0`` turns the background compilation off
 (cold calls with ``backend="auto"`` then compile in the call).
 
-Run as ``python -m gaussmix._mclust.first_run`` it is that compiling process.
+The compiling process is ``python -m gaussmix._mclust.compile_cache``.
 """
 
 from __future__ import annotations
@@ -58,11 +58,9 @@ def announce(dispatcher) -> None:
     print(NOTICE, file=sys.stderr, flush=True)
 
 
-def cold() -> bool:
-    """Whether the compiled select would compile something (a cold cache)."""
-    from . import fast_em, hc_fast
-
-    return will_compile(fast_em._em) or will_compile(hc_fast._agglomerate)
+def cold(*dispatchers) -> bool:
+    """Whether calling any of ``dispatchers`` (Numba functions) would compile it."""
+    return any(will_compile(d) for d in dispatchers)
 
 
 def compile_in_background() -> bool:
@@ -76,7 +74,8 @@ def compile_in_background() -> bool:
         if not _started:
             _started = True
             if _claim(_lock_path()):
-                _spawn([sys.executable, "-m", __name__, _lock_path()])
+                _spawn([sys.executable, "-m", "gaussmix._mclust.compile_cache",
+                        _lock_path()])
             print(BACKGROUND_NOTICE, file=sys.stderr, flush=True)
     return True
 
@@ -116,25 +115,3 @@ def _claim(path) -> bool:
         return True
     except FileExistsError:
         return False
-
-
-def _compile_everything():
-    """Run what select compiles, on tiny data: the cache then holds every kernel."""
-    import numpy as np
-
-    from .select import select
-
-    rng = np.random.default_rng(0)
-    for X in (rng.normal(size=(40, 2)), rng.normal(size=(40, 1))):
-        select(X, G=[1, 2, 3], backend="numba", n_jobs=1)
-
-
-if __name__ == "__main__":
-    try:
-        _compile_everything()
-    finally:
-        if len(sys.argv) > 1:
-            try:
-                os.unlink(sys.argv[1])
-            except OSError:
-                pass

@@ -178,8 +178,11 @@ def test_mclust_reads_older_clusters_back_through_a_corrupted_factor(seed):
     np.testing.assert_array_equal(hc(Z, "VVV", backend="numpy"), ref)
 
 
-def _regression_names():
-    return sorted(p.name[:-len("_hcPairs.csv")] for p in REGRESSIONS.glob("*_hcPairs.csv"))
+def _regression_names(prefix=""):
+    names = sorted(p.name[:-len("_hcPairs.csv")] for p in REGRESSIONS.glob("*_hcPairs.csv"))
+    if prefix:
+        return [n for n in names if n.startswith(prefix)]
+    return [n for n in names if not n.startswith("tie_")]  # ties: see below
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
@@ -199,6 +202,70 @@ def test_ring_bic_cells_equal_mclust():
     bic = select(X, G=[8, 9], n_jobs=1).bic.reindex(index=ref.index, columns=ref.columns)
     np.testing.assert_array_equal(bic.isna().to_numpy(), ref.isna().to_numpy())
     np.testing.assert_allclose(bic.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", _regression_names("tie_"))
+def test_grid_ties_are_the_only_merges_that_differ(name):
+    # Data rounded to a grid (the sweep's failures): pairs equally far apart in exact
+    # arithmetic, which R's and NumPy's SVD transforms round differently. Up to the first
+    # such tie the merges are mclust's; there mclust's pair costs what ours does.
+    from gaussmix._mclust.hc import _Agglomeration
+
+    X, ref = _regression(name)
+    Z = scaled_svd_transform(X)
+    n, p = Z.shape
+    scaled = Z / np.sqrt(n * p)
+    state = _Agglomeration(Z, float(((scaled - scaled.mean(axis=0)) ** 2).sum()), 1.0)
+    for step in range(n - 1):
+        i, j = state.best_pair()
+        ours = sorted((state.label[i], state.label[j]))
+        if ours != list(ref[step]):
+            slots = [list(state.label[:state.n_active]).index(r) for r in ref[step]]
+            theirs = state.cost[min(slots), max(slots)]
+            np.testing.assert_allclose(theirs, state.cost[i, j], rtol=1e-13, atol=0)
+            break
+        state.merge(i, j)
+    else:
+        pytest.fail("no merge differs: the case no longer shows a tie")
+    if name == "tie_set0078":  # the tie is far from the top: the starts are mclust's
+        pairs = hc(Z, "VVV")
+        for G in range(2, 10):
+            np.testing.assert_array_equal(hclass(pairs, n, G), hclass(ref, n, G))
+
+
+EM_CASES = {  # the sweep's BIC cells that differ with mclust's merges (not the start)
+    "em_eev_set0053": [("EEV", 7)],  # ours stops after 2 iterations, 250 BIC units below
+    "em_vee_na_set0167": [("VEE", 4)],  # mclust: NA; ours: a fit after 2 iterations
+}
+
+
+def _bic_against_mclust(name):
+    from gaussmix import select
+
+    X, _ = _regression(name)
+    ref = pd.read_csv(REGRESSIONS / f"{name}_BIC.csv", index_col=0)
+    ref.columns = ref.columns.astype(str)
+    bic = select(X, n_jobs=1).bic.reindex(index=ref.index, columns=ref.columns)
+    return bic, ref
+
+
+@pytest.mark.parametrize("name", sorted(EM_CASES))
+def test_em_cases_other_cells_equal_mclust(name):
+    bic, ref = _bic_against_mclust(name)
+    for model, G in EM_CASES[name]:
+        bic.loc[G, model] = ref.loc[G, model] = 0.0  # the known cells, below
+    np.testing.assert_array_equal(bic.isna().to_numpy(), ref.isna().to_numpy())
+    np.testing.assert_allclose(bic.to_numpy(), ref.to_numpy(), rtol=0, atol=0.01)
+
+
+@pytest.mark.xfail(strict=True, reason="EM cells that differ from mclust on the sweep's "
+                   "data (issue 16's sweep; _mclust/em.py and _models, not the hc start)")
+@pytest.mark.parametrize("name", sorted(EM_CASES))
+def test_em_cases_known_cells_equal_mclust(name):
+    bic, ref = _bic_against_mclust(name)
+    for model, G in EM_CASES[name]:
+        a, b = bic.loc[G, model], ref.loc[G, model]
+        assert (np.isnan(a) and np.isnan(b)) or abs(a - b) <= 0.01, (model, G, a, b)
 
 
 @pytest.mark.parametrize("n", [3, 4, 40])

@@ -14,8 +14,10 @@ R runs in batches (one ``Rscript`` per ``--batch`` sets, to pay R's start-up onc
 batch); its results are cached in the work directory, so a second run (another version
 of gaussmix: put its ``src`` first on PYTHONPATH) compares against the same R numbers.
 ``--family ring --no-bic`` draws only issue 16's kind of data (1,000 rows, 14 elongated
-clusters on a circle) and compares the merges only. ``--store DIR`` copies the smallest data set of each kind of failure, with R's merges and
-BIC table, into DIR (tests/data/hc_regressions/ holds the ones the tests check).
+clusters on a circle) and compares the merges only. ``--store DIR`` copies the smallest
+data set of each kind of failure, with R's merges and BIC table, into DIR
+(tests/data/hc_regressions/ holds the ones the tests check; ``--results FILE`` stores
+from a saved run without comparing again).
 
     nice -n 10 env OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sweep_hc_vs_mclust.py \\
         --n-sets 200 --workdir /tmp/hc_sweep --label after

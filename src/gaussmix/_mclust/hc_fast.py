@@ -20,6 +20,8 @@ that is possible:
   feature (what ``np.einsum`` does for up to 4 features; beyond, NumPy's SIMD order is
   not reproduced) and ``delta @ delta`` is a chain of fused multiply-adds (what
   OpenBLAS's ``ddot`` does for fewer than 16 features);
+* a cluster formed before the last merge is scored with the scatter mclust reads back
+  (:func:`gaussmix._mclust.hc.stored_scatter`, the same operations);
 * determinants are an LU factorisation with partial pivoting turned into
   ``sign * exp(sum(log|u_kk|))`` as ``np.linalg.det`` does, the rank-one update for a
   singleton joining a big cluster uses the same formula and the same conditioning test.
@@ -153,9 +155,31 @@ def _rescan_col(cost, c, colmin, colarg):
 
 
 @_jit
-def _merged_costs(i, m, p, count, mean, trace, scatter, term, alpha, beta, out,
+def _store(Wn, n_points, p, out):
+    """:func:`gaussmix._mclust.hc.stored_scatter` of ``Wn`` into ``out``."""
+    rows = min(int(n_points) - 1, p)
+    if rows <= 1:
+        for a in range(p):
+            for b in range(p):
+                out[a, b] = Wn[a, b]
+        return
+    if not Wn[0, 0] > 0.0:
+        for a in range(p):
+            for b in range(p):
+                out[a, b] = 0.0
+        return
+    root = math.sqrt(Wn[0, 0])
+    for a in range(p):
+        for b in range(p):
+            mult = min(min(a, b), rows - 1) + 1
+            out[a, b] = ((Wn[0, a] / root) * (Wn[0, b] / root)) * mult
+
+
+@_jit
+def _merged_costs(i, m, p, count, mean, trace, scatter, Wi, term, alpha, beta, out,
                   delta, factor, nik, W, L, y):
-    """Cost of merging slot ``i`` with every active slot into ``out[:m]`` (``out[i]``: inf)."""
+    """Cost of merging slot ``i`` (just formed, true scatter ``Wi``) with every active
+    slot (read-back scatters) into ``out[:m]`` (``out[i]``: inf)."""
     ni = count[i]
     for k in range(m):
         nik[k] = ni + count[k]
@@ -170,7 +194,7 @@ def _merged_costs(i, m, p, count, mean, trace, scatter, term, alpha, beta, out,
             if k != i and count[k] == 1.0 and nik[k] > p:
                 n_single += 1
         if n_single > 1:
-            have_chol = _chol_ok(scatter[i], L, p)
+            have_chol = _chol_ok(Wi, L, p)
     det_i = 1.0
     if have_chol:
         for a in range(p):
@@ -204,7 +228,7 @@ def _merged_costs(i, m, p, count, mean, trace, scatter, term, alpha, beta, out,
                 for a in range(p):
                     da = delta[k, a] * factor[k]
                     for b in range(p):
-                        W[a, b] = (scatter[k, a, b] + scatter[i, a, b]) + da * delta[k, b]
+                        W[a, b] = (scatter[k, a, b] + Wi[a, b]) + da * delta[k, b]
                 det = _det_lu(W, p) / math.pow(nik[k], p)
         if tr == 0.0:
             t = nik[k] * math.log(alpha * beta / nik[k])
@@ -235,6 +259,11 @@ def _agglomerate(cost, Z, alpha, beta, ablog, total, pairs):
     L = np.empty((p, p))
     y = np.empty(p)
     dv = np.empty(p)
+    # The true scatter of the cluster formed by the last merge (slot fresh_slot); the
+    # others as mclust reads them back (stored_scatter).
+    fresh = np.zeros((p, p))
+    fresh_slot = -1
+    Wn = np.empty((p, p))
     for c in range(1, n):
         _rescan_col(cost, c, colmin, colarg)
     m = n
@@ -263,9 +292,11 @@ def _agglomerate(cost, Z, alpha, beta, ablog, total, pairs):
         for t in range(p):
             dd = _fma(dv[t], dv[t], dd)
         new_trace = trace[i] + trace[j] + f * dd
+        Wi = fresh if i == fresh_slot else scatter[i]
+        Wj = fresh if j == fresh_slot else scatter[j]
         for r in range(p):
             for c in range(p):
-                scatter[i, r, c] = (scatter[i, r, c] + scatter[j, r, c]) + f * (dv[r] * dv[c])
+                Wn[r, c] = (Wi[r, c] + Wj[r, c]) + f * (dv[r] * dv[c])
         for t in range(p):
             mean[i, t] = (ni * mean[i, t] + nj * mean[j, t]) / nij
         new_term = cost[i, j] + term[i] + term[j]
@@ -284,6 +315,9 @@ def _agglomerate(cost, Z, alpha, beta, ablog, total, pairs):
                 cost[r, j] = cost[r, last]
             cost[j, j] = np.inf
         count[i] = nij
+        fresh[:, :] = Wn
+        fresh_slot = i
+        _store(Wn, nij, p, scatter[i])
         trace[i] = new_trace
         term[i] = new_term
         label[i] = new_label
@@ -291,8 +325,8 @@ def _agglomerate(cost, Z, alpha, beta, ablog, total, pairs):
         if m < 2:
             continue
 
-        _merged_costs(i, m, p, count, mean, trace, scatter, term, alpha, beta, costs,
-                      delta, factor, nik, W, L, y)
+        _merged_costs(i, m, p, count, mean, trace, scatter, fresh, term, alpha, beta,
+                      costs, delta, factor, nik, W, L, y)
         for c in range(m):
             cost[i, c] = costs[c]
             cost[c, i] = costs[c]

@@ -257,12 +257,7 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"Class {label!r} has {rows.shape[0]} row; MclustDA "
                                  "fits a mixture to each class and needs at least 2 "
                                  "(use model_type='EDDA', or drop the class).")
-            try:
-                found = select(rows, G=grids[label], models=models[label], tol=self.tol,
-                               random_state=self.random_state, n_jobs=self.n_jobs,
-                               backend=self.backend)
-            except FitError as exc:
-                raise FitError(f"Class {label!r}: {exc}") from exc
+            found = self._select_class(select, label, rows, grids[label], models[label])
             # One component is named by its class (XXX, XXI, XII, X), as mclust does.
             name = (found.best_model if found.best_G > 1
                     else get_model(found.best_model).single_class)
@@ -275,6 +270,25 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
         self.loglik_ = float(logsumexp(log_dens + np.log(self.class_prior_), axis=1).sum())
         self.bic_value_ = 2.0 * self.loglik_ - self.df_ * math.log(X.shape[0])
         self.bic_ = None
+
+    def _select_class(self, select, label, rows, G, models):
+        """One class's select; when every cell fails, mclust's retreat: one model
+        steps back to the one before it in mclust's list (G down by one from EII),
+        several models fit one component fewer."""
+        G = [G] if np.isscalar(G) else list(G)
+        while True:
+            try:
+                return select(rows, G=G, models=models, tol=self.tol,
+                              random_state=self.random_state, n_jobs=self.n_jobs,
+                              backend=self.backend)
+            except FitError as exc:
+                failure = exc
+            if len(models) == 1 and models[0] in MCLUST_MODELS[1:]:
+                models = [MCLUST_MODELS[MCLUST_MODELS.index(models[0]) - 1]]
+            else:
+                G = [g - 1 for g in G]
+            if min(G) < 1:
+                raise FitError(f"Class {label!r}: {failure}") from failure
 
     # ---------------------------------------------------------------- prediction
     def _class_log_densities(self, X):

@@ -766,7 +766,9 @@ class SelectionResult:
         """mclust's extra M-step of the summary when the weights lag the z's."""
         params = cell.params
         lag = float(((params.weights - z.mean(axis=0)) ** 2).sum())
-        if not (force or lag > _RTEPS):
+        # mclust keeps the step only when mstep's returnCode is 0, which the M-steps of
+        # VEE, EVE, VVE and VEV never return (they say 2 on success): none for them.
+        if not (force or lag > _RTEPS) or cell.model in ("VEE", "EVE", "VVE", "VEV"):
             return params
         model = get_model(cell.model)
         stats = cell.fit.stats

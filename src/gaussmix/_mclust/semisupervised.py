@@ -27,11 +27,10 @@ from .._engine.loop import Policy, run_em
 from .._engine.mstep import MStep
 from .._engine.producers import thread_pass
 from .._errors import FitError
-from .._models.mclust import MCLUST_MODELS, n_var_params
+from .._models.mclust import n_var_params
 from .._models.numerics import MCLUST_MAX_ITER
 from .._models.registry import get_model
 from .result import MclustFit, MclustParams
-from .select import SelectionResult, _Cell
 
 
 def check_labels(y, n):
@@ -150,47 +149,82 @@ def select_semisupervised(source, X, y, G, models, tol, max_iter, column_names,
     frames = [pd.DataFrame(v[None, :], index=pd.Index([G], name="G"),
                            columns=pd.Index(models, name="model"))
               for v in (bic, icl, loglik, n_iter)]
-    names = [str(c) for c in classes] + [f"class{k + 1}" for k in range(n_classes, G)]
     if best is None:
         raise FitError("None of the models could be fitted to the labelled and "
                        "unlabelled rows; try other models.")
-    return SemiSupervisedResult(
-        source=source, X=X, column_names=column_names, feature_names=feature_names,
-        bic=frames[0], icl=frames[1], loglik_table=frames[2], n_iter=frames[3],
-        cell=_Cell.of(best[1], G), n_params=best[2], prior=None,
-        prior_for=lambda g, m: None, noise_mask=None, hypvol=None, subset=None,
-        refine=False, classes=classes, component_names=names, labels=codes)
+    i, fit, df = best
+    names = [str(c) for c in classes] + [f"class{k + 1}" for k in range(n_classes, G)]
+    return SemiSupervisedResult(frames, models[i], G, fit, df, classes, names, codes,
+                                feature_names)
 
 
-class SemiSupervisedResult(SelectionResult):
+class SemiSupervisedResult:
     """What ``select(X, y=...)`` found (mclust's ``MclustSSC``).
 
-    A :class:`SelectionResult` with one row of G, plus:
+    The attributes of a :class:`SelectionResult` that a semi-supervised fit has (one
+    row of G), plus the classes.
 
     Attributes
     ----------
+    bic, icl, loglik_table, n_iter : pandas.DataFrame
+        Index G (one value), one column per model; NaN where the fit failed.
+    best_model : str
+    best_G : int
+    loglik, df, bic_value, icl_value : float
+        The best fit's log-likelihood, mclust's df, BIC and ICL.
+    params : MclustParams
+        The last M-step's parameters (as mclust returns them).
+    best : GaussianMixture
+        The best fit as a fitted :class:`gaussmix.GaussianMixture`.
+    z : ndarray of shape (n, G)
+        Responsibilities; a labelled row's is 1 for its class.
+    classification : ndarray of int of shape (n,)
+        Most probable component of each row (labelled rows keep theirs).
+    uncertainty : ndarray of shape (n,)
     classes : ndarray
         The distinct labels of y; component ``k < len(classes)`` is ``classes[k]``.
     component_names : list of str
         Each component's name: its class, then ``class<k>`` for components beyond the
         classes (1-based, as mclust).
     predicted_labels : ndarray of object of shape (n,)
-        Each row's component by name (the labelled rows keep theirs).
+        Each row's component by name.
+    n, d : int
     """
 
-    def __init__(self, *, classes, component_names, labels, **kwargs):
-        self.classes = classes
-        self.component_names = component_names
-        self._codes = labels
-        super().__init__(**kwargs)
+    def __init__(self, frames, model, G, fit, df, classes, component_names, codes,
+                 feature_names):
+        from .._estimator import GaussianMixture, set_fitted
 
-    @staticmethod
-    def _final_mstep(source, cell, z, force, prior_for):
-        return cell.params  # MclustSSC returns the last M-step's parameters as they are
+        self.bic, self.icl, self.loglik_table, self.n_iter = frames
+        self.best_model, self.best_G = model, int(G)
+        self.loglik, self.df = float(fit.loglik), int(df)
+        self.bic_value = float(self.bic.iat[0, list(self.bic.columns).index(model)])
+        self.icl_value = float(self.icl.iat[0, list(self.icl.columns).index(model)])
+        self.params = fit.params
+        self.z = fit.z
+        self.classification = np.argmax(self.z, axis=1)
+        self.uncertainty = 1.0 - self.z.max(axis=1)
+        self.classes, self.component_names = classes, component_names
+        self._codes = codes
+        self.n, self.d = self.z.shape[0], fit.params.means.shape[1]
+        mean = self.loglik / self.n
+        self.best = set_fitted(GaussianMixture(n_components=self.best_G,
+                                               covariance_type=model),
+                               fit.params, n_features=self.d, converged=fit.converged,
+                               n_iter=fit.n_iter, lower_bound=mean, lower_bounds=[mean],
+                               feature_names=feature_names)
 
     @property
     def predicted_labels(self):
         return np.asarray(self.component_names, dtype=object)[self.classification]
+
+    def __repr__(self) -> str:
+        return (f"<SemiSupervisedResult best=({self.best_model},{self.best_G}) "
+                f"BIC={self.bic_value:.4f} n={self.n} d={self.d} "
+                f"labelled={int((self._codes >= 0).sum())}>")
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def summary(self) -> str:
         """A report in the spirit of mclust's ``summary(MclustSSC)``."""

@@ -193,7 +193,10 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
 
         weights = None
         if sample_weight is not None:
-            weights = check_sample_weight(sample_weight, X.shape[0], np.float64)
+            check_sample_weight(sample_weight, X.shape[0], np.float64)  # its errors
+            # The weights as counts (that check rescales them): n = their sum in the BIC.
+            weights = np.broadcast_to(np.asarray(sample_weight, dtype=np.float64),
+                                      (X.shape[0],)).copy()
         n_k = np.bincount(codes, weights=weights, minlength=self.classes_.size)
         if np.any(n_k <= 0):
             empty = self.classes_[n_k <= 0].tolist()

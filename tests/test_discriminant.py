@@ -254,10 +254,19 @@ def test_pipeline_and_grid_search():
     assert grid.predict(X).shape == y.shape
 
 
-def test_check_estimator():
+@pytest.mark.parametrize("model_type", ["MclustDA", "EDDA"])
+def test_check_estimator(model_type):
     from sklearn.utils.estimator_checks import check_estimator
 
-    check_estimator(MixtureDiscriminant(G=[1, 2], models=["EII", "VVI", "VVV"]))
+    expected = {}
+    if model_type == "MclustDA":
+        # scikit-learn's data there: 15 rows in 30-D with integer weights; every row of
+        # class 0 but one has weight 0, so that class is one point repeated and no
+        # mixture of it has a covariance (mclust fails there too: a FitError).
+        expected["check_sample_weight_equivalence_on_dense_data"] = (
+            "a class of one distinct row has no covariance")
+    check_estimator(MixtureDiscriminant(model_type, G=[1, 2], models=["EII", "VVI", "VVV"]),
+                    expected_failed_checks=expected)
 
 
 @pytest.mark.parametrize("kwargs, fit_args, match", [

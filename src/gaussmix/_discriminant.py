@@ -200,8 +200,9 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
         n_k = np.bincount(codes, weights=weights, minlength=self.classes_.size)
         if np.any(n_k <= 0):
             empty = self.classes_[n_k <= 0].tolist()
-            raise ValueError(f"Class(es) {empty} have no weight; drop them from y or "
-                             "give their rows a positive sample_weight.")
+            raise ValueError(f"Every row of class(es) {empty} has sample_weight 0: no "
+                             "class can be fitted to them; drop them from y or give "
+                             "their rows a positive weight.")
         self.class_prior_ = n_k / n_k.sum()
         models = _candidate_models(self.models, X.shape, self.classes_)
         if self.model_type == "EDDA":
@@ -335,7 +336,8 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable class of each row (the first one on ties, as mclust)."""
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def class_prior_probs(self, X):
         """Class priors re-estimated on new rows, as mclust's ``classPriorProbs``.

@@ -298,3 +298,21 @@ def test_select_with_labels_rejects_bad_input():
         gaussmix.select(X, y=np.full(len(y), -1))
     with pytest.raises(ValueError, match="G cannot be smaller"):
         gaussmix.select(X, y=y, G=2)
+
+
+def test_classify_command_writes_the_classifiers_predictions(tmp_path, capsys):
+    from gaussmix.cli import main
+
+    X, y = load("diabetes")
+    out = tmp_path / "pred.csv"
+    rc = main(["classify", str(DATA / "diabetes.csv"), "--label", "class", "--type",
+               "EDDA", "--predict", str(DATA / "diabetes.csv"), "-o", str(out)])
+    assert rc == 0
+    assert "EDDA model summary:" in capsys.readouterr().out
+    got = pd.read_csv(out)
+    clf = MixtureDiscriminant(model_type="EDDA").fit(X, y)
+    assert np.array_equal(got["predicted"].astype(str), clf.predict(X))
+    np.testing.assert_allclose(got[[f"p_{c}" for c in clf.classes_]], clf.predict_proba(X),
+                               rtol=1e-12)
+    assert main(["classify", str(DATA / "diabetes.csv"), "--label", "nope"]) == 1
+    assert "no label column 'nope'" in capsys.readouterr().err

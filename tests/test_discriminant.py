@@ -316,3 +316,11 @@ def test_classify_command_writes_the_classifiers_predictions(tmp_path, capsys):
                                rtol=1e-12)
     assert main(["classify", str(DATA / "diabetes.csv"), "--label", "nope"]) == 1
     assert "no label column 'nope'" in capsys.readouterr().err
+
+
+def test_edda_compiled_and_numpy_backends_agree():
+    X, y = load("thyroid")
+    a = MixtureDiscriminant("EDDA", backend="numba").fit(X, y)
+    b = MixtureDiscriminant("EDDA", backend="numpy").fit(X, y)
+    np.testing.assert_allclose(a.bic_.to_numpy(), b.bic_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-9)

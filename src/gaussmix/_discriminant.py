@@ -221,9 +221,12 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
         n = float(X.shape[0] if weights is None else weights.sum())
         bic = np.full(len(names), np.nan)
         best = None
+        from ._mclust.em import resolve_backend
+
+        backend = resolve_backend(self.backend)
         for i, name in enumerate(names):
             try:
-                params, loglik = _edda_fit(source, codes, K, name, weights)
+                params, loglik = _edda_fit(source, codes, K, name, weights, backend)
             except (FitError, np.linalg.LinAlgError):
                 continue  # mclust's NA
             if not np.isfinite(loglik):
@@ -469,11 +472,18 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
-def _edda_fit(source, codes, K, name, weights):
+def _edda_fit(source, codes, K, name, weights, backend="numpy"):
     """EDDA's one model: an M-step from the classes, then the mixture's loglik."""
     from ._mclust.em import mclust_mstep
 
     model = get_model(name)
+    if backend == "numba" and weights is None and model.fast_code is not None:
+        # The compiled EM stopped after one iteration: that M-step, and the E-step
+        # that measures it (the iterative M-steps' inner loops compiled too).
+        from ._mclust.fast_em import fast_mclust_em
+
+        fit = fast_mclust_em(source.X, name, one_hot(codes, K), max_iter=1)
+        return fit.params, fit.loglik
     stats = given_stats(source, K, model.stats_kind,
                         lambda a, chunk: one_hot(codes[a: a + chunk.shape[0]], K))
     params = mclust_mstep(name, stats)

@@ -147,7 +147,7 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = gaussmix.MixtureDiscriminant().fit(X, y)        # doctest: +SKIP
     >>> [(m.model, m.G) for m in clf.class_models_]           # doctest: +SKIP
-    [('VEV', 2), ('VEE', 2), ('XXX', 1)]
+    [('EEE', 2), ('XXX', 1), ('XXX', 1)]
     >>> print(clf.summary())                                  # doctest: +SKIP
     """
 

@@ -214,8 +214,8 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
     def _fit_edda(self, X, codes, weights, models):
         import pandas as pd
 
-        names = sorted({m for ms in models.values() for m in ms},
-                       key=lambda m: (MCLUST_MODELS + UNIVARIATE_MODELS + (m,)).index(m))
+        # mclust's unique(unlist(modelNames)): each model once, in the order given.
+        names = list(dict.fromkeys(m for ms in models.values() for m in ms))
         source = ArraySource(X, weights, max(X.shape[0], 1))
         K, d = self.classes_.size, X.shape[1]
         n = float(X.shape[0] if weights is None else weights.sum())
@@ -464,11 +464,6 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
                 b = brier_score(proba, np.searchsorted(self.classes_, y))
                 lines.append(f"Brier score          = {b:.4f}")
         return "\n".join(lines)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
 
 
 # ---------------------------------------------------------------------- helpers

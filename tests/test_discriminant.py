@@ -324,3 +324,21 @@ def test_edda_compiled_and_numpy_backends_agree():
     b = MixtureDiscriminant("EDDA", backend="numpy").fit(X, y)
     np.testing.assert_allclose(a.bic_.to_numpy(), b.bic_.to_numpy(), atol=1e-6)
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-9)
+
+
+def test_select_keeps_em_parameters_for_vee_as_mclust():
+    """mclust's mstepVEE (and EVE, VVE, VEV) says returnCode 2 on success, so Mclust's
+    summary drops its extra M-step: the returned parameters are EM's own."""
+    from scipy.special import logsumexp
+
+    from gaussmix._engine.estep import weighted_log_prob
+
+    X, y = load("wdbc")
+    ref = reference("wdbc", "M_VEE").iloc[0]
+    assert ref.returnCode == 2
+    result = gaussmix.select(X[y == "M"], G=2, models="VEE")
+    assert result.loglik == pytest.approx(ref.loglik, abs=1e-3)
+    dens = logsumexp(weighted_log_prob(X[y == "M"], result.params), axis=1).sum()
+    assert dens == pytest.approx(ref.dens_returned, abs=1e-3)
+    # the extra M-step would have moved it by 0.006
+    assert abs(ref.dens_extra_mstep - ref.dens_returned) > 5e-3

@@ -96,3 +96,16 @@ for (name in names(datasets)) {
     paste0(name, "_ssc_class.csv"))
   cat(name, "done\n")
 }
+
+# Mclust keeps EM's parameters for VEE (mstepVEE says returnCode 2 on success, so
+# summary's extra M-step is dropped): the log-density of the returned parameters.
+d <- read.csv("wdbc.csv")
+XM <- data.matrix(d[d$class == "M", 1:10])
+mc <- Mclust(XM, G = 2, modelNames = "VEE", verbose = FALSE)
+ms <- mstep(XM, "VEE", z = mc$z)
+w(data.frame(loglik = mc$loglik,
+             dens_returned = sum(dens(XM, "VEE", parameters = mc$parameters,
+                                      logarithm = TRUE)),
+             dens_extra_mstep = sum(dens(XM, "VEE", parameters = ms$parameters,
+                                         logarithm = TRUE)),
+             returnCode = attr(ms, "returnCode")), "wdbc_M_VEE.csv")

@@ -30,6 +30,8 @@ _DELEGATED = {
     "select": ("gaussmix._select_cli", "choose the covariance model and number of "
                "components by BIC (mclust's grid)"),
     "demo": ("gaussmix._demo", "the classic EM demo: blobs, random start, pictures"),
+    "classify": ("gaussmix._classify_cli", "fit a mixture per class of a labelled file "
+                 "(mclust's MclustDA, EDDA) and classify another"),
 }
 
 

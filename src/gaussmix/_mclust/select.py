@@ -302,9 +302,9 @@ def _noise_mask(noise, n):
 
 
 # ------------------------------------------------------------------------- select
-def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subset=None,
-           tol=1e-5, max_iter=None, random_state=None, n_jobs=-1, verbose=False,
-           backend="auto", nan_policy="raise"):
+def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=None,
+           subset=None, tol=1e-5, max_iter=None, random_state=None, n_jobs=-1,
+           verbose=False, backend="auto", nan_policy="raise"):
     """Fit a grid of Gaussian mixtures and choose one by BIC, as mclust does.
 
     Parameters
@@ -325,6 +325,12 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     noise : array-like of bool (n_samples,) or of int, optional
         Rows that start in a uniform noise component (mclust's
         ``initialization = list(noise = ...)``); adds the G = 0 row.
+    y : array-like of shape (n_samples,), optional
+        Class labels, unlabelled rows -1 (or None/NaN): a semi-supervised fit, mclust's
+        ``MclustSSC``. Labelled rows keep their class's component; G defaults to the
+        number of classes (the first given G at least that); the result is a
+        ``SemiSupervisedResult`` with one row of G (see ``docs/classify.md``). Not with
+        a prior or a noise component.
     hypvol : float, optional
         Volume of the noise component's support (finite, > 0); default
         :func:`hypervolume` of X (a ValueError when that is 0, e.g. with a constant
@@ -397,6 +403,17 @@ def select(X, G=None, models=None, prior=None, noise=None, *, hypvol=None, subse
     constant = [col_names[j] if col_names else str(j) for j in np.flatnonzero(lo == hi)]
     backend = resolve_backend(backend)
     models = _resolve_models(models, n, d, prior)
+    if y is not None:  # semi-supervised: mclust's MclustSSC
+        if missing:
+            raise ValueError("select(y=...) does not take missing values yet; impute "
+                             "them first (GaussianMixture.impute) or drop those rows.")
+        if prior is not None or noise is not None:
+            raise ValueError("select(y=...) fits no prior and no noise component (as "
+                             "mclust's MclustSSC); drop prior/noise, or y.")
+        from .semisupervised import select_semisupervised
+
+        return select_semisupervised(source, X, y, G, models, tol, max_iter, col_names,
+                                     feature_names)
     noise_mask = _noise_mask(noise, n)
     if G is None:
         G = range(0 if noise_mask is not None else 1, 10)
@@ -798,7 +815,9 @@ class SelectionResult:
         """mclust's extra M-step of the summary when the weights lag the z's."""
         params = cell.params
         lag = float(((params.weights - z.mean(axis=0)) ** 2).sum())
-        if not (force or lag > _RTEPS):
+        # mclust keeps the step only when mstep's returnCode is 0, which the M-steps of
+        # VEE, EVE, VVE and VEV never return (they say 2 on success): none for them.
+        if not (force or lag > _RTEPS) or cell.model in ("VEE", "EVE", "VVE", "VEV"):
             return params
         model = get_model(cell.model)
         stats = cell.fit.stats

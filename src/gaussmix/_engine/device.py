@@ -67,7 +67,8 @@ class DeviceSource:
         device memory), the next copy overlapping the current kernel.
     sample_weight : array of shape (n,), optional
         Non-negative row weights (any namespace; for a host Source, its chunks carry
-        them).
+        them). As in ``GaussianMixture.fit`` only their ratios matter: they are scaled
+        by a power of two so that the largest lies in [1, 2).
     chunk_rows : int, optional
         Rows per chunk on the device; the kernel holds a few (K, chunk_rows, D) arrays.
         Default: from K and D at the first pass (see :func:`device_chunk_rows`).
@@ -88,9 +89,9 @@ class DeviceSource:
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
         if is_device_array(X):
             self.xp, self.device = namespace_of(X)
-            self.X, self._host = _as_float_rows(X, self.xp), None
-            n_rows, n_features = self.X.shape
-            self._dtype = np.dtype(_dtype_name(self.X.dtype))
+            self.data, self._host = _as_float_rows(X, self.xp), None
+            n_rows, n_features = self.data.shape
+            self._dtype = np.dtype(_dtype_name(self.data.dtype))
         else:
             if namespace is None:
                 raise ValueError(
@@ -100,7 +101,7 @@ class DeviceSource:
             self.xp = _load_namespace(namespace)
             self.device = device
             host = X if isinstance(X, Source) else _host_array_source(X, sample_weight)
-            self.X, self._host = None, host
+            self.data, self._host = None, host
             n_rows, n_features = host.n_rows, host.n_features
             self._dtype = np.dtype(host.dtype)
             sample_weight = getattr(host, "sample_weight", None)
@@ -134,7 +135,7 @@ class DeviceSource:
         step = self._rows_per_chunk(1)
         for start in range(0, self.n_rows, step):
             stop = min(start + step, self.n_rows)
-            yield to_numpy(self.X[start:stop, :]), (None if w is None else w[start:stop])
+            yield to_numpy(self.data[start:stop, :]), (None if w is None else w[start:stop])
 
     def sample(self, n: int, random_state) -> Sample:
         """As :meth:`ArraySource.sample` (the same draws), gathered on the device."""
@@ -143,9 +144,9 @@ class DeviceSource:
         w = self.sample_weight
         rows = draw_rows(self.n_rows, n, random_state, w)
         if rows is None:
-            return Sample(to_numpy(self.X), w, np.arange(self.n_rows), True)
+            return Sample(to_numpy(self.data), w, np.arange(self.n_rows), True)
         picked = self.xp.asarray(rows, device=self.device)
-        X = to_numpy(self.xp.take(self.X, picked, axis=0))
+        X = to_numpy(self.xp.take(self.data, picked, axis=0))
         return Sample(X, None if w is None else w[rows], rows, False)
 
     # -------------------------------------------------------------- device side
@@ -160,7 +161,7 @@ class DeviceSource:
             for start in range(0, self.n_rows, step):
                 stop = min(start + step, self.n_rows)
                 w = None if self._w is None else self._w[start:stop]
-                yield start, self.X[start:stop, :], w
+                yield start, self.data[start:stop, :], w
             return
         yield from _streamed(self._host, step, self.xp, self.device)
 
@@ -186,12 +187,14 @@ class _DeviceParams:
     """What the kernel needs from ``params``, on the device in the chunk's dtype."""
 
     def __init__(self, params: Params, xp, device, dtype):
-        if params.noise_log_density is not None:
-            raise NotImplementedError(
-                "The device producer has no noise component yet: fit mclust's noise "
-                "model on NumPy rows (pass the data as a NumPy array)."
-            )
         k, d = params.means.shape
+        # mclust's uniform noise component: its weighted log-density, a row after the
+        # K Gaussian ones (-inf while its proportion is 0); None: no noise.
+        self.noise = None
+        if params.noise_log_density is not None:
+            pro = params.noise_proportion
+            self.noise = (math.log(pro) + params.noise_log_density if pro > 0
+                          else -math.inf)
         self.family = family = params.family
         put = lambda a: to_namespace(np.asarray(a, dtype=dtype), xp, device)  # noqa: E731
         pc = params.precisions_cholesky
@@ -209,11 +212,12 @@ class _DeviceParams:
         self.means = put(params.means)
         self.const = put(np.asarray(const)[:, None])
         self.means64 = np.asarray(params.means, dtype=np.float64)
+        self.device = device
 
 
 def _weighted_log_prob(xp, X, dp):
     """Residuals ``z`` (K, m, D) of the rows ``X`` (m, D) about each mean, and the
-    weighted log-densities (K, m)."""
+    weighted log-densities (K, m), or (K + 1, m) with the noise row last."""
     z = X[None, :, :] - dp.means[:, None, :]
     if dp.family in ("full", "tied"):
         y = xp.matmul(z, dp.factors)
@@ -222,7 +226,11 @@ def _weighted_log_prob(xp, X, dp):
         maha = xp.sum(z * z * dp.precisions[:, None, :], axis=2)
     else:
         maha = xp.sum(z * z, axis=2) * dp.precisions[:, None]
-    return z, dp.const - 0.5 * maha
+    wlp = dp.const - 0.5 * maha
+    if dp.noise is not None:
+        noise = xp.full((1, X.shape[0]), dp.noise, dtype=X.dtype, device=dp.device)
+        wlp = xp.concat([wlp, noise], axis=0)
+    return z, wlp
 
 
 def _normalise(xp, wlp):
@@ -247,8 +255,10 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
     acc_s2 = xp.zeros((k, d, d) if kind != "diag" else (k, d), dtype=f64, device=device)
     acc_ll = xp.zeros((), dtype=f64, device=device)
     acc_map = xp.zeros((), dtype=f64, device=device)
+    acc_noise = xp.zeros((), dtype=f64, device=device)
     worst_values, worst_rows = [], []
-    components = xp.reshape(xp.arange(k, device=device), (k, 1))
+    width = k + (dp.noise is not None)  # the noise column last
+    components = xp.reshape(xp.arange(width, device=device), (width, 1))
     for start, X, w in source.device_chunks(k):
         z, wlp = _weighted_log_prob(xp, X, dp)
         norm, top = _normalise(xp, wlp)
@@ -276,6 +286,9 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
         i = xp.reshape(xp.argmin(ranked), (1,))  # kept on the device: no sync per chunk
         worst_values.append(xp.astype(xp.take(ranked, i), f64))
         worst_rows.append(xp.take(X, i, axis=0))
+        if dp.noise is not None:
+            acc_noise = acc_noise + xp.sum(xp.astype(resp[k, :], f64))
+            resp = resp[:k, :]
         acc_nk = acc_nk + xp.sum(xp.astype(resp, f64), axis=1)
         acc_s1 = acc_s1 + xp.astype(xp.matmul(resp[:, None, :], z)[:, 0, :], f64)
         if kind == "diag":
@@ -285,11 +298,12 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
         acc_s2 = acc_s2 + xp.astype(s2, f64)
     nk, s1, s2 = to_numpy(acc_nk), to_numpy(acc_s1), to_numpy(acc_s2)
     return _finish(source, dp, kind, nk, s1, s2, float(to_numpy(acc_ll)),
-                   float(to_numpy(acc_map)), xp, worst_values, worst_rows)
+                   float(to_numpy(acc_map)), float(to_numpy(acc_noise)), xp,
+                   worst_values, worst_rows)
 
 
-def _finish(source, dp, kind, nk, s1, s2, loglik, map_loglik, xp, worst_values,
-            worst_rows) -> SuffStats:
+def _finish(source, dp, kind, nk, s1, s2, loglik, map_loglik, noise_nk, xp,
+            worst_values, worst_rows) -> SuffStats:
     """Moments about the current means -> weighted means and scatters about them."""
     safe = np.where(nk > 0, nk, 1.0)
     shift = np.where(nk[:, None] > 0, s1 / safe[:, None], 0.0)  # new mean - old mean
@@ -314,6 +328,7 @@ def _finish(source, dp, kind, nk, s1, s2, loglik, map_loglik, xp, worst_values,
         weight=float(source.n_rows if w is None else w.sum(dtype=np.float64)),
         n_rows=source.n_rows if w is None else int(np.count_nonzero(w > 0)),
         worst_loglik=worst_loglik, worst_row=worst_row, map_loglik=map_loglik,
+        noise_nk=noise_nk,
     )
 
 
@@ -325,7 +340,7 @@ def device_rows(source: DeviceSource, params: Params, what: str):
     for _, X, _ in source.device_chunks(params.n_components):
         wlp = _weighted_log_prob(xp, X, dp)[1]
         if what == "labels":
-            parts.append(xp.argmax(wlp, axis=0))
+            parts.append(xp.argmax(wlp[: params.n_components, :], axis=0))
             continue
         norm = _normalise(xp, wlp)[0]
         if what == "score":
@@ -364,13 +379,13 @@ def _as_float_rows(X, xp):
 
 
 def _load_namespace(namespace):
-    if not isinstance(namespace, str):
-        return namespace
+    """The array-API namespace of a library given by name or module (PyTorch's is
+    array-api-compat's wrapper)."""
     import importlib
 
-    module = importlib.import_module(namespace)
     from .namespaces import _compat
 
+    module = importlib.import_module(namespace) if isinstance(namespace, str) else namespace
     return _compat().array_namespace(module.asarray([0.0]))
 
 

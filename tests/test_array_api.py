@@ -214,6 +214,25 @@ def test_device_statistics_equal_the_thread_producer(name, dtype):
                      thread_pass(host, kind, labels=fixed)(params), dtype)
 
 
+@pytest.mark.parametrize("offset, expanded", [(0.0, True), (1e4, False)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_diagonal_models_expand_squares_unless_a_component_is_far(offset, expanded, dtype):
+    # The expanded form (matrix products about one shift) must not lose the digits of
+    # a component far from the mixture's mean: such a pass takes the residual form.
+    from gaussmix._engine.device import _DeviceParams
+
+    X = _data(np.float64)
+    X[:100] += offset  # one cluster far from the others
+    X = X.astype(dtype)
+    params = _fitted_params(X, "VVI")
+    assert _DeviceParams(params, xps, xps.Device("device1"), dtype).expanded is expanded
+    for name in ("VVI", "VII"):
+        params = _fitted_params(X, name)
+        _stats_close(thread_pass(DeviceSource(_put("array_api_strict", "device1", X),
+                                              chunk_rows=100), "diag")(params),
+                     thread_pass(ArraySource(X, None, 128), "diag")(params), dtype)
+
+
 def test_device_statistics_with_a_noise_component():
     from dataclasses import replace
 

@@ -33,7 +33,7 @@ import numpy as np
 from .namespaces import is_device_array, namespace_of, to_namespace, to_numpy
 from .params import Params
 from .sources import Sample, Source, draw_rows
-from .stats import SuffStats
+from .stats import FAR_TOLERANCE, SuffStats
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -184,9 +184,17 @@ class DeviceSource:
 
 # ------------------------------------------------------------------- the kernel
 class _DeviceParams:
-    """What the kernel needs from ``params``, on the device in the chunk's dtype."""
+    """What the kernel needs from ``params``, on the device in the chunk's dtype.
 
-    def __init__(self, params: Params, xp, device, dtype):
+    Diagonal and spherical covariances with diagonal statistics take the expanded
+    form (``expanded``): one product ``B @ [(x - s)**2, x - s, 1]`` gives every
+    log-density, one ``R @ [...]`` every moment, about one shift ``s`` (the mixture's
+    mean), as the NumPy kernel does: matrix products instead of (K, m, D) residuals.
+    A component so far from ``s`` that the expansion would lose digits (FAR_TOLERANCE)
+    sends the pass to the residual form.
+    """
+
+    def __init__(self, params: Params, xp, device, dtype, kind="diag"):
         k, d = params.means.shape
         # mclust's uniform noise component: its weighted log-density, a row after the
         # K Gaussian ones (-inf while its proportion is 0); None: no noise.
@@ -211,8 +219,30 @@ class _DeviceParams:
         const = log_weights + params.log_det_cholesky - 0.5 * d * LOG_2PI
         self.means = put(params.means)
         self.const = put(np.asarray(const)[:, None])
-        self.means64 = np.asarray(params.means, dtype=np.float64)
+        # the points the moments are taken about: each component's mean, or the shift
+        self.centres64 = np.asarray(params.means, dtype=np.float64)
         self.device = device
+        self.expanded = False
+        if family in ("diag", "spherical") and kind == "diag":
+            self._expand(params, const, put, dtype)
+
+    def _expand(self, params, const, put, dtype):
+        weights, means = params.weights, np.asarray(params.means, dtype=np.float64)
+        shift = weights @ means / weights.sum()
+        centred = means - shift
+        prec = np.asarray(params.precisions_cholesky, dtype=np.float64) ** 2
+        if self.family == "spherical":
+            prec = np.repeat(prec[:, None], means.shape[1], axis=1)
+        distance = np.einsum("kd,kd->k", centred * centred, prec)
+        if np.any(np.finfo(dtype).eps * distance > FAR_TOLERANCE.get(np.dtype(dtype),
+                                                                       1e-3)):
+            return  # a far component: the residual form keeps every digit
+        basis = np.concatenate([-0.5 * prec, centred * prec,
+                                (const - 0.5 * distance)[:, None]], axis=1)
+        self.expanded = True
+        self.basis = put(basis)
+        self.shift = put(shift[None, :])
+        self.centres64 = np.broadcast_to(shift, means.shape)
 
 
 def _weighted_log_prob(xp, X, dp):
@@ -233,6 +263,25 @@ def _weighted_log_prob(xp, X, dp):
     return z, wlp
 
 
+def _expanded_log_prob(xp, X, dp):
+    """Features ``[(x - s)**2, x - s, 1]`` (m, 2 D + 1) of the rows and the weighted
+    log-densities (K [+ 1], m) in the expanded form (see _DeviceParams)."""
+    xc = X - dp.shift
+    ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=dp.device)
+    features = xp.concat([xc * xc, xc, ones], axis=1)
+    # wlp <= const  <=>  maha >= 0 (expanded squares may round below zero)
+    wlp = xp.minimum(xp.matmul(dp.basis, xp.permute_dims(features, (1, 0))), dp.const)
+    if dp.noise is not None:
+        noise = xp.full((1, X.shape[0]), dp.noise, dtype=X.dtype, device=dp.device)
+        wlp = xp.concat([wlp, noise], axis=0)
+    return features, wlp
+
+
+def _log_prob(xp, X, dp):
+    """(basis of the moments, weighted log-densities (K [+ 1], m)) of the rows X."""
+    return (_expanded_log_prob if dp.expanded else _weighted_log_prob)(xp, X, dp)
+
+
 def _normalise(xp, wlp):
     """Log-sum-exp over the components of ``wlp`` (K, m): (log-likelihoods (m,), the
     largest log-density of each row (m,))."""
@@ -248,7 +297,7 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
     xp, device = source.xp, source.device
     k, d = params.means.shape
     dtype = source.dtype
-    dp = _DeviceParams(params, xp, device, dtype)
+    dp = _DeviceParams(params, xp, device, dtype, kind)
     f64 = xp.float64
     acc_nk = xp.zeros((k,), dtype=f64, device=device)
     acc_s1 = xp.zeros((k, d), dtype=f64, device=device)
@@ -260,7 +309,7 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
     width = k + (dp.noise is not None)  # the noise column last
     components = xp.reshape(xp.arange(width, device=device), (width, 1))
     for start, X, w in source.device_chunks(k):
-        z, wlp = _weighted_log_prob(xp, X, dp)
+        z, wlp = _log_prob(xp, X, dp)
         norm, top = _normalise(xp, wlp)
         resp = xp.exp(wlp - norm)
         free_map = top - norm  # log of each row's largest responsibility
@@ -290,6 +339,11 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
             acc_noise = acc_noise + xp.sum(xp.astype(resp[k, :], f64))
             resp = resp[:k, :]
         acc_nk = acc_nk + xp.sum(xp.astype(resp, f64), axis=1)
+        if dp.expanded:  # z: the features [(x - s)**2, x - s, 1]
+            moments = xp.astype(xp.matmul(resp, z), f64)
+            acc_s1 = acc_s1 + moments[:, d : 2 * d]
+            acc_s2 = acc_s2 + moments[:, :d]
+            continue
         acc_s1 = acc_s1 + xp.astype(xp.matmul(resp[:, None, :], z)[:, 0, :], f64)
         if kind == "diag":
             s2 = xp.matmul(resp[:, None, :], z * z)[:, 0, :]
@@ -304,10 +358,11 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
 
 def _finish(source, dp, kind, nk, s1, s2, loglik, map_loglik, noise_nk, xp,
             worst_values, worst_rows) -> SuffStats:
-    """Moments about the current means -> weighted means and scatters about them."""
+    """Moments about the centres (the current means, or the expanded form's shift)
+    -> weighted means and scatters about them."""
     safe = np.where(nk > 0, nk, 1.0)
     shift = np.where(nk[:, None] > 0, s1 / safe[:, None], 0.0)  # new mean - old mean
-    means = dp.means64 + shift
+    means = dp.centres64 + shift
     if kind == "diag":
         scatter = s2 - nk[:, None] * shift**2
     else:
@@ -338,7 +393,7 @@ def device_rows(source: DeviceSource, params: Params, what: str):
     dp = _DeviceParams(params, xp, device, source.dtype)
     parts = []
     for _, X, _ in source.device_chunks(params.n_components):
-        wlp = _weighted_log_prob(xp, X, dp)[1]
+        wlp = _log_prob(xp, X, dp)[1]
         if what == "labels":
             parts.append(xp.argmax(wlp[: params.n_components, :], axis=0))
             continue

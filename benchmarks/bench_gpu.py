@@ -53,8 +53,8 @@ def scaled_workload(name, scale):
     """bench_em's workload with its rows times ``scale``."""
     n, d, k, *rest = bench_em.WORKLOADS[name]
     saved = bench_em.WORKLOADS[name]
-    # at least 10 rows per component and feature: small smoke runs stay well posed
-    bench_em.WORKLOADS[name] = (max(10 * k * d, int(n * scale)), d, k, *rest)
+    # at least 4 rows per component and feature: small smoke runs stay well posed
+    bench_em.WORKLOADS[name] = (max(4 * k * d, int(n * scale)), d, k, *rest)
     try:
         return bench_em.make_workload(name, quick=False)
     finally:

@@ -37,11 +37,12 @@ from .stats import FAR_TOLERANCE, SuffStats
 
 LOG_2PI = math.log(2.0 * math.pi)
 
-# Elements of one (K, m, D) residual block on the device: chunks of m rows are cut so
-# that the kernel's few temporaries of this size fit comfortably (float32: 256 MiB
-# each on a GPU; the CPU namespaces get a sixteenth).
-GPU_CHUNK_ELEMENTS = 1 << 26
-CPU_CHUNK_ELEMENTS = 1 << 22
+# Numbers per chunk in the kernel's largest temporaries (see device_chunk_rows): on a
+# GPU 2^27 (the residual form's (K, m, D) arrays then hold 2^26 numbers, 256 MiB in
+# float32: big enough that a pass is a few hundred kernel launches at most); the CPU
+# namespaces get a sixteenth, for the caches.
+GPU_CHUNK_ELEMENTS = 1 << 27
+CPU_CHUNK_ELEMENTS = 1 << 23
 
 
 def _is_cpu(device) -> bool:
@@ -49,10 +50,12 @@ def _is_cpu(device) -> bool:
     return "cuda" not in name and "gpu" not in name and "xpu" not in name
 
 
-def device_chunk_rows(n_components, n_features, device) -> int:
-    """Rows per device chunk for K components and D features."""
+def device_chunk_rows(row_elements, device) -> int:
+    """Rows per device chunk when the kernel's largest temporary holds
+    ``row_elements`` numbers per row (K D in the residual form, 2 D + 1 + K in the
+    expanded one)."""
     budget = CPU_CHUNK_ELEMENTS if _is_cpu(device) else GPU_CHUNK_ELEMENTS
-    return int(max(256, budget // max(1, n_components * n_features)))
+    return int(max(256, budget // max(1, row_elements)))
 
 
 class DeviceSource:
@@ -71,7 +74,7 @@ class DeviceSource:
         by a power of two so that the largest lies in [1, 2).
     chunk_rows : int, optional
         Rows per chunk on the device; the kernel holds a few (K, chunk_rows, D) arrays.
-        Default: from K and D at the first pass (see :func:`device_chunk_rows`).
+        Default: from K, D and the kernel's form (see :func:`device_chunk_rows`).
     namespace : array-API namespace or str, optional
         For host rows: the library to stream to, e.g. ``"torch"`` or ``"cupy"``.
     device : optional
@@ -132,7 +135,7 @@ class DeviceSource:
             yield from self._host.chunks()
             return
         w = self.sample_weight
-        step = self._rows_per_chunk(1)
+        step = self._rows_per_chunk(self.n_features)
         for start in range(0, self.n_rows, step):
             stop = min(start + step, self.n_rows)
             yield to_numpy(self.data[start:stop, :]), (None if w is None else w[start:stop])
@@ -150,13 +153,13 @@ class DeviceSource:
         return Sample(X, None if w is None else w[rows], rows, False)
 
     # -------------------------------------------------------------- device side
-    def _rows_per_chunk(self, n_components):
-        return self.chunk_rows or device_chunk_rows(n_components, self.n_features,
-                                                    self.device)
+    def _rows_per_chunk(self, row_elements):
+        return self.chunk_rows or device_chunk_rows(row_elements, self.device)
 
-    def device_chunks(self, n_components):
-        """``(start, X_chunk, weight_chunk_or_None)`` on the device, in row order."""
-        step = self._rows_per_chunk(n_components)
+    def device_chunks(self, row_elements):
+        """``(start, X_chunk, weight_chunk_or_None)`` on the device, in row order, in
+        chunks sized for a kernel of ``row_elements`` numbers per row."""
+        step = self._rows_per_chunk(row_elements)
         if self._host is None:
             for start in range(0, self.n_rows, step):
                 stop = min(start + step, self.n_rows)
@@ -225,6 +228,8 @@ class _DeviceParams:
         self.expanded = False
         if family in ("diag", "spherical") and kind == "diag":
             self._expand(params, const, put, dtype)
+        # numbers per row in the kernel's largest temporaries: sets the chunk size
+        self.row_elements = (2 * d + 1 + 2 * k) if self.expanded else 2 * k * d
 
     def _expand(self, params, const, put, dtype):
         weights, means = params.weights, np.asarray(params.means, dtype=np.float64)
@@ -308,7 +313,7 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
     worst_values, worst_rows = [], []
     width = k + (dp.noise is not None)  # the noise column last
     components = xp.reshape(xp.arange(width, device=device), (width, 1))
-    for start, X, w in source.device_chunks(k):
+    for start, X, w in source.device_chunks(dp.row_elements):
         z, wlp = _log_prob(xp, X, dp)
         norm, top = _normalise(xp, wlp)
         resp = xp.exp(wlp - norm)
@@ -392,7 +397,7 @@ def device_rows(source: DeviceSource, params: Params, what: str):
     xp, device = source.xp, source.device
     dp = _DeviceParams(params, xp, device, source.dtype)
     parts = []
-    for _, X, _ in source.device_chunks(params.n_components):
+    for _, X, _ in source.device_chunks(dp.row_elements):
         wlp = _log_prob(xp, X, dp)[1]
         if what == "labels":
             parts.append(xp.argmax(wlp[: params.n_components, :], axis=0))

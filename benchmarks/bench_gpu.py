@@ -81,7 +81,8 @@ def per_iteration(make, X, iters, sync=lambda: None, dispatch=False):
     """Seconds per EM iteration (difference of two fits) and the longer fit."""
     a, b = iters
     with sklearn.config_context(array_api_dispatch=dispatch):
-        _fit_seconds(make, X, 1, sync)  # warm-up: kernels, caches, allocator
+        if dispatch:  # warm-up on the device: kernels, caches, allocator
+            _fit_seconds(make, X, 1, sync)
         t_a, _ = _fit_seconds(make, X, a, sync)
         t_b, gm = _fit_seconds(make, X, b, sync)
     # A difference lost in the noise (a tiny smoke run on a busy machine): NaN.

@@ -274,12 +274,17 @@ def test_select_and_mixture_fit_on_a_device_source():
     grid = dict(G=range(1, 4), models=["EII", "VEI", "VVV"], backend="numpy")
     ref = select(ArraySource(X, None, 64), **grid)
     got = select(DeviceSource(X_xp, chunk_rows=64), **grid)
-    np.testing.assert_allclose(np.asarray(got.bic, dtype=float),
-                               np.asarray(ref.bic, dtype=float), rtol=1e-10)
+    raw = select(X_xp, **grid)  # a device array becomes a DeviceSource
+    for result in (got, raw):
+        np.testing.assert_allclose(np.asarray(result.bic, dtype=float),
+                                   np.asarray(ref.bic, dtype=float), rtol=1e-10)
     start = GaussianMixture(3, random_state=0, max_iter=1).fit(X)
     fitted = Mixture.from_estimator(start).fit(DeviceSource(X_xp, chunk_rows=64),
                                                n_steps=20)
     reference = Mixture.from_estimator(start).fit(X, n_steps=20)
+    raw = Mixture.from_estimator(start).fit(X_xp, n_steps=20)
+    np.testing.assert_allclose(raw.log_likelihoods_, reference.log_likelihoods_,
+                               rtol=1e-10)
     np.testing.assert_allclose(fitted.log_likelihoods_, reference.log_likelihoods_,
                                rtol=1e-10)
 

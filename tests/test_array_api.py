@@ -163,6 +163,22 @@ def test_without_dispatch_arrays_are_not_fitted_on_their_device():
     assert isinstance(gm.means_, np.ndarray)
 
 
+def test_partial_fit_and_sources_run_on_the_host_side_of_the_face():
+    # partial_fit copies array-API batches to the host: the stepwise numbers of NumPy
+    # batches, NumPy attributes; a DeviceSource (any Source) gives NumPy attributes.
+    X = _data()
+    put = lambda a: _put("array_api_strict", "device1", a)  # noqa: E731
+    ref = GaussianMixture(3, random_state=0).partial_fit(X[:300]).partial_fit(X[300:])
+    with sklearn.config_context(array_api_dispatch=True):
+        gm = GaussianMixture(3, random_state=0).partial_fit(put(X[:300]))
+        gm.partial_fit(put(X[300:]))
+        assert isinstance(gm.sample(3)[0], np.ndarray)
+    _same_fit(ref, gm, np.float64)
+    from_source = GaussianMixture(3, random_state=0).fit(DeviceSource(put(X)))
+    assert isinstance(from_source.means_, np.ndarray)
+    _same_fit(GaussianMixture(3, random_state=0).fit(X), from_source, np.float64)
+
+
 def test_device_input_errors_name_the_problem():
     X = _data()
     X[3, 1] = np.nan

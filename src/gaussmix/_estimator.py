@@ -26,7 +26,8 @@ from ._engine.estep import log_resp_and_norm, most_probable
 from ._engine.init import INIT_METHODS, initial_stats
 from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy, stepwise_policy
 from ._engine.mstep import MStep
-from ._engine.namespaces import dispatch_enabled, host_if_device, is_device_array, to_numpy
+from ._engine.namespaces import (dispatch_enabled, host_if_device, is_device_array,
+                                 namespace_of, to_numpy)
 from ._engine.params import Params, make_params, params_from_precisions
 from ._engine.producers import row_pass, thread_pass
 from ._engine.sources import ArraySource, Source, default_chunk_rows
@@ -97,11 +98,10 @@ def _per_row(rows, params, what):
 
 def _move_fitted(gm, xp, device):
     """The fitted arrays as arrays of ``xp`` on ``device`` (scikit-learn's rule for
-    array-API inputs); ``gm._device`` remembers where, for :meth:`sample`."""
+    array-API inputs)."""
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_",
                  "precisions_"):
         setattr(gm, name, xp.asarray(getattr(gm, name), device=device))
-    gm._device = (xp, device)
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -499,7 +499,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                    # partial_fit continues from the statistics of the returned
                    # parameters, as from a first update (not by replacing them)
                    stepwise=StepwiseState(best.stats.scaled(1.0 / weight), 1))
-        self._device = None
         if getattr(source, "from_array", False):  # array-API input: attributes go there
             _move_fitted(self, source.xp, source.device)
         return source
@@ -625,8 +624,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "Invalid value for 'n_samples': %d . The sampling requires at "
                 "least one sample." % (self.n_components)
             )
-        # drawn on the host (NumPy's generator, as scikit-learn's), then moved to the
-        # fit's device if it had one
+        # drawn on the host (NumPy's generator, as scikit-learn's), then moved to
+        # where the fitted arrays live
         weights, means, covariances = map(to_numpy, (self.weights_, self.means_,
                                                      self.covariances_))
         _, n_features = means.shape
@@ -646,9 +645,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
         X = np.vstack(parts)
         y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
-        device = getattr(self, "_device", None)
-        if device is not None:
-            xp, where = device
+        if is_device_array(self.means_):
+            xp, where = namespace_of(self.means_)
             X, y = xp.asarray(X, device=where), xp.asarray(y, device=where)
         return X, y
 

@@ -16,6 +16,8 @@ import sys
 import numpy as np
 import pytest
 import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 xps = pytest.importorskip("array_api_strict")
 pytest.importorskip("array_api_compat")
@@ -247,6 +249,35 @@ def test_diagonal_models_expand_squares_unless_a_component_is_far(offset, expand
         _stats_close(thread_pass(DeviceSource(_put("array_api_strict", "device1", X),
                                               chunk_rows=100), "diag")(params),
                      thread_pass(ArraySource(X, None, 128), "diag")(params), dtype)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(3, 120), d=st.integers(1, 4), k=st.integers(1, 3),
+       family=st.sampled_from(["full", "tied", "diag", "spherical"]),
+       chunk=st.integers(1, 130), weighted=st.booleans(), seed=st.integers(0, 10_000))
+def test_any_chunking_gives_the_thread_producers_statistics(n, d, k, family, chunk,
+                                                             weighted, seed):
+    # The invariant every producer keeps: the in-memory producer's statistics, for any
+    # rows, weights (zeros included), chunking and parameters.
+    from gaussmix._engine.params import params_from_covariances
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 3) + rng.normal(size=d) * 3
+    w = rng.uniform(0, 2, n) * (rng.uniform(size=n) > 0.2) if weighted else None
+    if w is not None and not np.any(w > 0):
+        w[0] = 1.0
+    if w is not None:
+        w /= 2.0 ** np.frexp(w.max())[1] / 2  # as the sources scale them
+    a = rng.normal(size=(k, d, d))
+    full = a @ np.swapaxes(a, 1, 2) + np.eye(d)
+    covariances = {"full": full, "tied": full[0], "diag": rng.uniform(0.5, 2, (k, d)),
+                   "spherical": rng.uniform(0.5, 2, k)}[family]
+    params = params_from_covariances(rng.dirichlet(np.ones(k)),
+                                     rng.normal(size=(k, d)) * 2, covariances, family)
+    kind = {"full": "full", "tied": "tied"}.get(family, "diag")
+    on_device = DeviceSource(_put("array_api_strict", "device1", X), w, chunk_rows=chunk)
+    _stats_close(thread_pass(on_device, kind)(params),
+                 thread_pass(ArraySource(X, w, 64), kind)(params))
 
 
 def test_device_statistics_with_a_noise_component():

@@ -90,34 +90,33 @@ class DeviceSource:
     def __init__(self, X, sample_weight=None, *, chunk_rows=None, namespace=None,
                  device=None):
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
+        self._w = None
         if is_device_array(X):
             self.xp, self.device = namespace_of(X)
             self.data, self._host = _as_float_rows(X, self.xp), None
-            n_rows, n_features = self.data.shape
+            self.n_rows, self.n_features = (int(n) for n in self.data.shape)
             self._dtype = np.dtype(_dtype_name(self.data.dtype))
+            # on the host too: the counts, and the weights of a sample
+            self.sample_weight = _checked_weights(sample_weight, self.n_rows, self._dtype)
+            if self.sample_weight is not None:
+                self._w = to_namespace(self.sample_weight, self.xp, self.device)
+            return
+        if namespace is None:
+            raise ValueError(
+                "DeviceSource of host rows needs the namespace to stream them to: "
+                "pass namespace='torch' (or 'cupy', ...) and device='cuda'."
+            )
+        self.xp, self.device, self.data = _load_namespace(namespace), device, None
+        if isinstance(X, Source):
+            if sample_weight is not None:
+                raise ValueError("sample_weight cannot be given with a Source: its "
+                                 "chunks carry the row weights.")
+            self._host = X
         else:
-            if namespace is None:
-                raise ValueError(
-                    "DeviceSource of host rows needs the namespace to stream them to: "
-                    "pass namespace='torch' (or 'cupy', ...) and device='cuda'."
-                )
-            self.xp = _load_namespace(namespace)
-            self.device = device
-            host = X if isinstance(X, Source) else _host_array_source(X, sample_weight)
-            self.data, self._host = None, host
-            n_rows, n_features = host.n_rows, host.n_features
-            self._dtype = np.dtype(host.dtype)
-            sample_weight = getattr(host, "sample_weight", None)
-        self.n_rows, self.n_features = int(n_rows), int(n_features)
-        self.sample_weight = None
-        self._w = None
-        if sample_weight is not None:
-            from .._validation import check_sample_weight
-
-            w = check_sample_weight(to_numpy(sample_weight), self.n_rows, self._dtype)
-            self.sample_weight = w  # on the host: counts, weights of a sample
-            if self._host is None:
-                self._w = to_namespace(w.astype(self._dtype), self.xp, self.device)
+            self._host = _host_array_source(X, sample_weight)
+        self.n_rows, self.n_features = self._host.n_rows, self._host.n_features
+        self._dtype = np.dtype(self._host.dtype)
+        self.sample_weight = getattr(self._host, "sample_weight", None)
 
     @property
     def dtype(self) -> np.dtype:
@@ -310,6 +309,8 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
     acc_ll = xp.zeros((), dtype=f64, device=device)
     acc_map = xp.zeros((), dtype=f64, device=device)
     acc_noise = xp.zeros((), dtype=f64, device=device)
+    acc_w = xp.zeros((), dtype=f64, device=device)
+    n_rows = xp.zeros((), dtype=xp.int64, device=device)
     worst_values, worst_rows = [], []
     width = k + (dp.noise is not None)  # the noise column last
     components = xp.reshape(xp.arange(width, device=device), (width, 1))
@@ -330,10 +331,13 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
             resp = resp * w[None, :]
             norm64 = xp.astype(norm, f64)
             w64 = xp.astype(w, f64)
+            acc_w = acc_w + xp.sum(w64)
+            n_rows = n_rows + xp.sum(xp.astype(w > 0, xp.int64))
             acc_ll = acc_ll + xp.sum(norm64 * w64)
             acc_map = acc_map + xp.sum(xp.astype(free_map, f64) * w64)
             ranked = xp.where(w > 0, norm, xp.full_like(norm, math.inf))
         else:
+            acc_w, n_rows = acc_w + X.shape[0], n_rows + X.shape[0]
             acc_ll = acc_ll + xp.sum(xp.astype(norm, f64))
             acc_map = acc_map + xp.sum(xp.astype(free_map, f64))
             ranked = norm
@@ -356,12 +360,12 @@ def device_stats(source: DeviceSource, params: Params, kind: str, labels=None) -
             s2 = xp.matmul(xp.permute_dims(z * resp[:, :, None], (0, 2, 1)), z)
         acc_s2 = acc_s2 + xp.astype(s2, f64)
     nk, s1, s2 = to_numpy(acc_nk), to_numpy(acc_s1), to_numpy(acc_s2)
-    return _finish(source, dp, kind, nk, s1, s2, float(to_numpy(acc_ll)),
-                   float(to_numpy(acc_map)), float(to_numpy(acc_noise)), xp,
-                   worst_values, worst_rows)
+    totals = to_numpy(xp.stack([acc_ll, acc_map, acc_noise, acc_w]))  # one transfer
+    return _finish(dp, kind, nk, s1, s2, *(float(t) for t in totals),
+                   int(to_numpy(n_rows)), xp, worst_values, worst_rows)
 
 
-def _finish(source, dp, kind, nk, s1, s2, loglik, map_loglik, noise_nk, xp,
+def _finish(dp, kind, nk, s1, s2, loglik, map_loglik, noise_nk, weight, n_rows, xp,
             worst_values, worst_rows) -> SuffStats:
     """Moments about the centres (the current means, or the expanded form's shift)
     -> weighted means and scatters about them."""
@@ -382,11 +386,9 @@ def _finish(source, dp, kind, nk, s1, s2, loglik, map_loglik, noise_nk, xp,
         if values[j] < np.inf:  # a row of positive weight
             worst_loglik = float(values[j])
             worst_row = to_numpy(worst_rows[j])[0].astype(np.float64)
-    w = source.sample_weight
     return SuffStats(
         nk=nk, means=means, scatter=scatter, kind=kind, loglik=loglik,
-        weight=float(source.n_rows if w is None else w.sum(dtype=np.float64)),
-        n_rows=source.n_rows if w is None else int(np.count_nonzero(w > 0)),
+        weight=weight, n_rows=n_rows,
         worst_loglik=worst_loglik, worst_row=worst_row, map_loglik=map_loglik,
         noise_nk=noise_nk,
     )
@@ -449,13 +451,25 @@ def _load_namespace(namespace):
     return _compat().array_namespace(module.asarray([0.0]))
 
 
+def _checked_weights(sample_weight, n_rows, dtype):
+    """Validated weights on the host, scaled as GaussianMixture.fit scales them."""
+    if sample_weight is None:
+        return None
+    from .._validation import check_sample_weight
+
+    return check_sample_weight(to_numpy(sample_weight), n_rows, dtype)
+
+
 def _host_array_source(X, sample_weight):
     from .sources import ArraySource
 
     X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead. Pass a 2-D "
+                         "array of shape (n_samples, n_features).")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = _checked_weights(sample_weight, X.shape[0], X.dtype)
     return ArraySource(X, w, chunk_rows=max(1, X.shape[0]))
 
 

@@ -158,8 +158,7 @@ def test_constructor_arrays_of_the_data_namespace():
 
 
 def test_without_dispatch_arrays_are_not_fitted_on_their_device():
-    # scikit-learn's rule: without array_api_dispatch the input is converted to NumPy
-    # (array-api-strict refuses that for its second device: the conversion is tried).
+    # scikit-learn's rule: without array_api_dispatch the input is converted to NumPy.
     torch = _torch("cpu")
     gm = GaussianMixture(2, random_state=0).fit(torch.asarray(_data()))
     assert isinstance(gm.means_, np.ndarray)

@@ -335,6 +335,22 @@ def test_select_and_mixture_fit_on_a_device_source():
                                rtol=1e-10)
 
 
+def test_scikit_learns_vendored_array_api_compat_serves_without_the_extra():
+    code = ("import os, sys\nos.environ['SCIPY_ARRAY_API'] = '1'\n"
+            "sys.modules['array_api_compat'] = None  # not installed\n"
+            "import numpy as np, sklearn, array_api_strict as xps\n"
+            "from gaussmix import GaussianMixture\n"
+            "X = xps.asarray(np.random.RandomState(0).rand(60, 2), "
+            "device=xps.Device('device1'))\n"
+            "with sklearn.config_context(array_api_dispatch=True):\n"
+            "    gm = GaussianMixture(2, random_state=0).fit(X)\n"
+            "print(type(gm.means_).__module__, gm.means_.device)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "array_api_strict" in out.stdout and "device1" in out.stdout
+
+
 def test_numpy_fits_import_no_array_api_library():
     code = ("import numpy as np, sys\nfrom gaussmix import GaussianMixture\n"
             "GaussianMixture(2, random_state=0).fit(np.random.rand(50, 2))\n"

@@ -75,7 +75,7 @@ def _as_params(estimator) -> Params:
 def _on_device(X) -> bool:
     """Whether X is fitted where it lives: an array-API array (PyTorch, CuPy, ...)
     under scikit-learn's ``array_api_dispatch``."""
-    return is_device_array(X) and dispatch_enabled()
+    return dispatch_enabled() and is_device_array(X)
 
 
 def _device_source(X, sample_weight=None, chunk_rows=None):

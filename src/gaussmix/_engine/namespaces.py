@@ -19,7 +19,11 @@ def _compat():
     try:
         import array_api_compat
     except ImportError:
-        raise ImportError("Array-API inputs need array-api-compat. " + _EXTRA_HINT) from None
+        try:  # scikit-learn (a dependency) vendors a copy
+            from sklearn.externals import array_api_compat
+        except ImportError:
+            raise ImportError("Array-API inputs need array-api-compat. "
+                              + _EXTRA_HINT) from None
     return array_api_compat
 
 

@@ -283,7 +283,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), or a Source
             The rows; a :class:`gaussmix.Source` is read through its chunks and a
-            sample only (its chunks carry the row weights).
+            sample only (its chunks carry the row weights). Under scikit-learn's
+            ``array_api_dispatch``, an array of another array-API library (PyTorch,
+            CuPy) is fitted on its device and the fitted arrays live there
+            (:class:`gaussmix.DeviceSource`).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights: a weight w counts the row w times (integer

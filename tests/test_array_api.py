@@ -312,6 +312,17 @@ def test_host_rows_streamed_to_the_device_equal_resident_rows(namespace, device)
                  thread_pass(ArraySource(X, w, 600), "full")(params))
 
 
+def test_a_file_streamed_to_the_device_fits_as_the_array(tmp_path):
+    from gaussmix import read_npy
+
+    X = _data()
+    np.save(tmp_path / "rows.npy", X)
+    source = DeviceSource(read_npy(tmp_path / "rows.npy"), namespace=xps,
+                          device=xps.Device("device1"), chunk_rows=128)
+    gm = GaussianMixture(3, random_state=0).fit(source)
+    _same_fit(GaussianMixture(3, random_state=0).fit(X), gm, np.float64)
+
+
 # ------------------------------------------------------------------ other faces
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_select_and_mixture_fit_on_a_device_source():

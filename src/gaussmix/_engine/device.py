@@ -32,7 +32,7 @@ import numpy as np
 
 from .namespaces import is_device_array, namespace_of, to_namespace, to_numpy
 from .params import Params
-from .sources import Sample, Source, draw_rows
+from .sources import Sample, Source, default_chunk_rows, draw_rows
 from .stats import FAR_TOLERANCE, SuffStats
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -134,7 +134,8 @@ class DeviceSource:
             yield from self._host.chunks()
             return
         w = self.sample_weight
-        step = self._rows_per_chunk(self.n_features)
+        # host-sized chunks: the initialisation's (m, K) responsibilities live there
+        step = self.chunk_rows or default_chunk_rows(self.n_features, self.n_features)
         for start in range(0, self.n_rows, step):
             stop = min(start + step, self.n_rows)
             yield to_numpy(self.data[start:stop, :]), (None if w is None else w[start:stop])

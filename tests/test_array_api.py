@@ -279,6 +279,29 @@ def test_any_chunking_gives_the_thread_producers_statistics(n, d, k, family, chu
                  thread_pass(ArraySource(X, w, 64), kind)(params))
 
 
+@pytest.mark.parametrize("kind", ["full", "diag", "tied"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_starting_label_statistics_on_the_device_equal_the_hosts(kind, dtype):
+    from gaussmix._engine.init import given_stats, one_hot
+
+    X = _data(dtype)
+    w = np.random.RandomState(4).uniform(0, 1.9, X.shape[0])
+    w[::9] = 0.0
+    labels = np.random.RandomState(5).randint(-1, 3, X.shape[0])  # -1: no component
+
+    def labels_of(start, chunk):
+        return labels[start : start + chunk.shape[0]]
+
+    on_device = DeviceSource(_put("array_api_strict", "device1", X), w, chunk_rows=100)
+    got = on_device.label_stats(3, kind, labels_of)
+    want = given_stats(ArraySource(X, w, 128), 3, kind,
+                       lambda a, c: one_hot(labels_of(a, c), 3, c.dtype))
+    for name in ("nk", "means", "scatter"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name),
+                                   **_tol(dtype), err_msg=name)
+    assert (got.weight, got.n_rows) == pytest.approx((want.weight, want.n_rows))
+
+
 def test_device_statistics_with_a_noise_component():
     from dataclasses import replace
 

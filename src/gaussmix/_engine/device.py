@@ -33,7 +33,7 @@ import numpy as np
 from .namespaces import is_device_array, namespace_of, to_namespace, to_numpy
 from .params import Params
 from .sources import Sample, Source, default_chunk_rows, draw_rows
-from .stats import FAR_TOLERANCE, SuffStats
+from .stats import FAR_TOLERANCE, SuffStats, empty_stats
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -178,6 +178,12 @@ class DeviceSource:
             return device_stats(self, params, kind, fixed)
 
         return run
+
+    def label_stats(self, n_components: int, kind: str, labels_of):
+        """Statistics of one-hot starting labels ``labels_of(start, chunk)`` (see
+        ``init.initial_stats``): each chunk's labels are settled on the host (k-means'
+        assignment reads the chunk there), its moments on the device."""
+        return device_label_stats(self, n_components, kind, labels_of)
 
     def per_row(self, params: Params, what: str):
         """Per-row results on the device: ``"score"`` (log-densities of the mixture),
@@ -393,6 +399,49 @@ def _finish(dp, kind, nk, s1, s2, loglik, map_loglik, noise_nk, weight, n_rows, 
         worst_loglik=worst_loglik, worst_row=worst_row, map_loglik=map_loglik,
         noise_nk=noise_nk,
     )
+
+
+def device_label_stats(source: DeviceSource, n_components: int, kind: str,
+                       labels_of) -> SuffStats:
+    """Statistics of given labels (-1: none), chunk by chunk on the device, each
+    chunk's moments about its own component means, the chunks merged on the host."""
+    xp, device, k = source.xp, source.device, n_components
+    f64 = xp.float64
+    components = xp.reshape(xp.arange(k, device=device), (k, 1))
+    total = empty_stats(k, source.n_features, kind)
+    for start, X, w in source.device_chunks(2 * k * source.n_features):
+        labels = np.asarray(labels_of(start, to_numpy(X)), dtype=np.int64)
+        hot = components == to_namespace(labels, xp, device)[None, :]
+        resp = xp.astype(hot, X.dtype)
+        if w is not None:
+            resp = resp * w[None, :]
+        nk = to_numpy(xp.sum(xp.astype(resp, f64), axis=1))
+        sums = to_numpy(xp.astype(xp.matmul(resp, X), f64))
+        centres = sums / np.where(nk > 0, nk, 1.0)[:, None]
+        z = X[None, :, :] - to_namespace(centres.astype(source.dtype), xp, device)[:, None, :]
+        s1 = xp.matmul(resp[:, None, :], z)[:, 0, :]
+        if kind == "diag":
+            s2 = xp.matmul(resp[:, None, :], z * z)[:, 0, :]
+        else:
+            s2 = xp.matmul(xp.permute_dims(z * resp[:, :, None], (0, 2, 1)), z)
+        if w is None:
+            weight, n_rows = float(X.shape[0]), X.shape[0]
+        else:
+            weight = float(to_numpy(xp.sum(xp.astype(w, f64))))
+            n_rows = int(to_numpy(xp.sum(xp.astype(w > 0, xp.int64))))
+        # about the centres as the kernel saw them (in the chunk's dtype)
+        about = _Centres(centres.astype(source.dtype).astype(np.float64))
+        total = total + _finish(about, kind, nk, to_numpy(xp.astype(s1, f64)),
+                                to_numpy(xp.astype(s2, f64)), 0.0, 0.0, 0.0, weight,
+                                n_rows, xp, [], [])
+    return total
+
+
+class _Centres:
+    """The points a chunk's moments were taken about (what _finish reads)."""
+
+    def __init__(self, centres64):
+        self.centres64 = centres64
 
 
 def device_rows(source: DeviceSource, params: Params, what: str):

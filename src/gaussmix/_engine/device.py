@@ -12,7 +12,10 @@ brings its own producer (``thread_pass`` hands a source that has one to it):
   the old ones). The kernels run in the data's dtype (float32 halves the traffic); the
   moments are accumulated across chunks in float64 on the device, and one (K, D, D)
   transfer per pass brings them to the host, where the M-step runs (K D^2 numbers).
-* per-row results (log-responsibilities, log-densities, labels) computed on the device
+* the starting pass of given labels (:meth:`DeviceSource.label_stats`: k-means'
+  assignment, k-means++ and random_from_data's picked rows): the labels are settled
+  on the host, their moments taken on the device;
+* per-row results (responsibilities, log-densities, labels) computed on the device
   and returned there.
 
 Rows that exceed device memory stay on the host (a NumPy array or any host Source) and

@@ -33,6 +33,7 @@ _LAZY = {
     "prior_control": "._models.prior",
     "EmptyComponentWarning": "._engine.loop",
     "DaskSource": "._engine.dask_source",
+    "DeviceSource": "._engine.device",
     "ArraySource": "._engine.sources",
     "Sample": "._engine.sources",
     "Source": "._engine.sources",
@@ -129,6 +130,7 @@ __all__ = [
     "Source",
     "ArraySource",
     "DaskSource",
+    "DeviceSource",
     "Sample",
     # failures and warnings
     "FitError",

@@ -28,6 +28,8 @@ from ._engine.missing import check_rows_observed
 from ._engine.missing import impute as impute_missing
 from ._engine.loop import EmptyComponentWarning, run_em, sklearn_policy, stepwise_policy
 from ._engine.mstep import MStep
+from ._engine.namespaces import (dispatch_enabled, host_if_device, is_device_array,
+                                 namespace_of, to_numpy)
 from ._engine.params import Params, make_params, params_from_precisions
 from ._engine.producers import row_pass, thread_pass
 from ._engine.sources import ArraySource, Source, default_chunk_rows
@@ -61,13 +63,47 @@ _FLOAT32_HINT = (
 
 def _as_params(estimator) -> Params:
     """Engine parameters from a fitted estimator's public attributes."""
+    # to_numpy: attributes fitted on an array-API device live there
     return make_params(
-        estimator.weights_,
-        np.asarray(estimator.means_, dtype=np.float64),
-        np.asarray(estimator.covariances_, dtype=np.float64),
-        np.asarray(estimator.precisions_cholesky_, dtype=np.float64),
+        to_numpy(estimator.weights_),
+        to_numpy(estimator.means_).astype(np.float64),
+        to_numpy(estimator.covariances_).astype(np.float64),
+        to_numpy(estimator.precisions_cholesky_).astype(np.float64),
         get_model(estimator.covariance_type).family,
     )
+
+
+# ------------------------------------------------- array-API inputs (the device face)
+def _on_device(X) -> bool:
+    """Whether X is fitted where it lives: an array-API array (PyTorch, CuPy, ...)
+    under scikit-learn's ``array_api_dispatch``."""
+    return dispatch_enabled() and is_device_array(X)
+
+
+def _device_source(X, sample_weight=None, chunk_rows=None):
+    from ._engine.device import DeviceSource
+
+    return DeviceSource(X, sample_weight, chunk_rows=chunk_rows)
+
+
+def _per_row(rows, params, what):
+    """Per-row results: on the device for a DeviceSource, else chunk by chunk."""
+    on_device = getattr(rows, "per_row", None)
+    if on_device is not None:
+        return on_device(params, what)
+    if what == "labels":
+        return row_pass(rows, lambda c: most_probable(c, params))
+    if what == "score":
+        return row_pass(rows, lambda c: log_resp_and_norm(c, params)[1])
+    return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+
+
+def _move_fitted(gm, xp, device):
+    """The fitted arrays as arrays of ``xp`` on ``device`` (scikit-learn's rule for
+    array-API inputs)."""
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_",
+                 "precisions_"):
+        setattr(gm, name, xp.asarray(getattr(gm, name), device=device))
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -261,7 +297,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), or a Source
             The rows; a :class:`gaussmix.Source` is read through its chunks and a
-            sample only (its chunks carry the row weights).
+            sample only (its chunks carry the row weights). Under scikit-learn's
+            ``array_api_dispatch``, an array of another array-API library (PyTorch,
+            CuPy) is fitted on its device and the fitted arrays live there
+            (:class:`gaussmix.DeviceSource`).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights: a weight w counts the row w times (integer
@@ -289,8 +328,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         source = self._fit(X, sample_weight)
-        params = _as_params(self)
-        return row_pass(source, lambda c: most_probable(c, params))
+        return _per_row(source, _as_params(self), "labels")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -330,6 +368,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ``converged_`` is False.
         """
         first = not hasattr(self, "means_")
+        # Stepwise EM runs on the host: array-API batches are copied there.
+        X, sample_weight = host_if_device(X), host_if_device(sample_weight)
         if isinstance(X, Source):
             if sample_weight is not None:
                 raise ValueError(
@@ -473,6 +513,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                    # partial_fit continues from the statistics of the returned
                    # parameters, as from a first update (not by replacing them)
                    stepwise=StepwiseState(best.stats.scaled(1.0 / weight), 1))
+        if getattr(source, "from_array", False):  # array-API input: attributes go there
+            _move_fitted(self, source.xp, source.device)
         return source
 
     def _source(self, X, sample_weight):
@@ -480,6 +522,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if is_dask(X):  # fitted on the workers, the data persisted for the fit
             X, sample_weight = DaskSource(X, sample_weight,
                                           allow_missing=_marginalizes(self)), None
+        elif _on_device(X):  # fitted on its device
+            X = _device_source(X, sample_weight, self.chunk_size)
+            X.from_array, sample_weight = True, None
         if isinstance(X, Source):
             if sample_weight is not None:
                 raise ValueError(
@@ -515,13 +560,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _checked_init(self, n_features, dtype):
         weights = means = precisions = None
         family = get_model(self.covariance_type).family
+        # Array-valued arguments may be arrays of the data's namespace (on its device).
         if self.weights_init is not None:
-            weights = check_weights(self.weights_init, self.n_components, dtype)
+            weights = check_weights(host_if_device(self.weights_init), self.n_components,
+                                    dtype)
         if self.means_init is not None:
-            means = check_means(self.means_init, self.n_components, n_features, dtype)
+            means = check_means(host_if_device(self.means_init), self.n_components,
+                                n_features, dtype)
         if self.precisions_init is not None:
             precisions = check_precisions(
-                self.precisions_init, family, self.n_components, n_features, dtype
+                host_if_device(self.precisions_init), family, self.n_components,
+                n_features, dtype
             )
         return weights, means, precisions
 
@@ -550,6 +599,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         if is_dask(X):  # per-row results come back as lazy Dask arrays
             X = DaskSource(X, persist=False, allow_missing=_marginalizes(self))
+        elif _on_device(X):  # per-row results stay on X's device
+            X = _device_source(X, chunk_rows=self.chunk_size)
         if isinstance(X, Source):
             _check_source_features(self, X)
             return X
@@ -563,25 +614,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features), or a Source (read chunk by
         chunk; so are predict, predict_proba, score, bic and aic).
         """
-        rows = self._rows(X)
-        params = _as_params(self)
-        return row_pass(rows, lambda c: log_resp_and_norm(c, params)[1])
+        return _per_row(self._rows(X), _as_params(self), "score")
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample of X (what ``GridSearchCV`` maximizes)."""
-        return float(np.mean(self.score_samples(X)))
+        return float(np.mean(to_numpy(self.score_samples(X))))
 
     def predict(self, X):
         """The most probable component of each sample, shape (n_samples,)."""
-        rows = self._rows(X)
-        params = _as_params(self)
-        return row_pass(rows, lambda c: most_probable(c, params))
+        return _per_row(self._rows(X), _as_params(self), "labels")
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample, (n_samples, K)."""
-        rows = self._rows(X)
-        params = _as_params(self)
-        return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+        return _per_row(self._rows(X), _as_params(self), "proba")
 
     def impute(self, X, *, draw=False, random_state=None):
         """Fill the missing entries (NaN) of X from the fitted mixture.
@@ -627,23 +672,30 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "Invalid value for 'n_samples': %d . The sampling requires at "
                 "least one sample." % (self.n_components)
             )
-        _, n_features = self.means_.shape
+        # drawn on the host (NumPy's generator, as scikit-learn's), then moved to
+        # where the fitted arrays live
+        weights, means, covariances = map(to_numpy, (self.weights_, self.means_,
+                                                     self.covariances_))
+        _, n_features = means.shape
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
+        counts = rng.multinomial(n_samples, weights)
         family = get_model(self.covariance_type).family
         parts = []
-        for k, (mean, count) in enumerate(zip(self.means_, counts)):
+        for k, (mean, count) in enumerate(zip(means, counts)):
             if family == "full":
-                parts.append(rng.multivariate_normal(mean, self.covariances_[k], int(count)))
+                parts.append(rng.multivariate_normal(mean, covariances[k], int(count)))
             elif family == "tied":
-                parts.append(rng.multivariate_normal(mean, self.covariances_, int(count)))
+                parts.append(rng.multivariate_normal(mean, covariances, int(count)))
             else:
                 parts.append(
                     mean + rng.standard_normal(size=(count, n_features))
-                    * np.sqrt(self.covariances_[k])
+                    * np.sqrt(covariances[k])
                 )
         X = np.vstack(parts)
         y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
+        if is_device_array(self.means_):
+            xp, where = namespace_of(self.means_)
+            X, y = xp.asarray(X, device=where), xp.asarray(y, device=where)
         return X, y
 
     # ------------------------------------------------------ information criteria
@@ -702,7 +754,9 @@ def _marginalizes(estimator) -> bool:
 
 
 def _n_rows(X) -> int:
-    return X.n_rows if isinstance(X, Source) else len(X)
+    if isinstance(X, Source):
+        return X.n_rows
+    return X.shape[0] if is_device_array(X) else len(X)
 
 
 def _take_source_features(gm, source) -> None:

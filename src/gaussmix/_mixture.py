@@ -28,6 +28,7 @@ from ._engine.mstep import EMPTY_SHARE, _NK_GUARD, MStep, mstep, reseed_empty
 from ._engine.parallel import with_single_threaded_blas
 from ._engine.params import Params, full_covariances, params_from_covariances
 from ._engine.dask_source import DaskSource, is_dask
+from ._engine.namespaces import is_device_array
 from ._engine.producers import row_pass, thread_pass
 from ._engine.sources import ArraySource, Source, default_chunk_rows
 from ._engine.stats import stats_from_resp
@@ -653,6 +654,10 @@ class Mixture(MutableSequence):
         """A Source as given, or the checked rows of X as one."""
         if is_dask(X):  # EM on the workers; per-row results lazy
             X = DaskSource(X, allow_missing=self.nan_policy == "marginalize")
+        elif is_device_array(X):  # EM on its device (PyTorch, CuPy, ...)
+            from ._engine.device import DeviceSource
+
+            X = DeviceSource(X)
         if isinstance(X, Source):
             if X.n_features != self.n_features:
                 raise ValueError(f"The source has {X.n_features} columns but the "

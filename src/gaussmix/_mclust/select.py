@@ -41,6 +41,7 @@ from .._engine.mstep import MStep
 from .._engine.producers import thread_pass
 from .._engine.dask_source import DaskSource, is_dask
 from .._engine.missing import check_rows_observed, mean_filled, missing_rows
+from .._engine.namespaces import is_device_array
 from .._engine.sources import ArraySource, Source, take_rows
 from .._errors import FitError
 from .._names import case_hint
@@ -151,6 +152,10 @@ def _check_data(X, allow_missing=False):
     """The rows as a Source, the in-memory array if there is one, and column names."""
     if is_dask(X):  # every EM fit of the grid on the workers
         X = DaskSource(X, allow_missing=allow_missing)
+    elif is_device_array(X):  # every EM fit of the grid on its device (PyTorch, CuPy)
+        from .._engine.device import DeviceSource
+
+        X = DeviceSource(X)
     if isinstance(X, Source):
         names = getattr(X, "feature_names", None)
         feature_names = None if names is None else np.asarray(names, dtype=object)

@@ -355,10 +355,14 @@ def estimator_parameters(estimator):
                 f"{type(estimator).__name__} has no {attribute}: fit it first (or pass "
                 "a Mixture)."
             )
-    means = np.asarray(estimator.means_, dtype=np.float64)
+    from ._engine.namespaces import host_if_device
+
+    # An estimator fitted on a device (PyTorch, CuPy) keeps its attributes there.
+    means = np.asarray(host_if_device(estimator.means_), dtype=np.float64)
     family = get_model(getattr(estimator, "covariance_type", "full")).family
-    covs = full_covariances(estimator.covariances_, family, *means.shape)
-    return np.asarray(estimator.weights_, dtype=np.float64), means, covs
+    covs = full_covariances(host_if_device(estimator.covariances_), family, *means.shape)
+    weights = np.asarray(host_if_device(estimator.weights_), dtype=np.float64)
+    return weights, means, covs
 
 
 class Mixture(MutableSequence):

@@ -182,10 +182,11 @@ class DeviceSource:
 
         return run
 
-    def label_stats(self, n_components: int, kind: str, labels_of):
+    def label_stats(self, n_components: int, kind: str, labels_of, fill=None):
         """Statistics of one-hot starting labels ``labels_of(start, chunk)`` (see
         ``init.initial_stats``): each chunk's labels are settled on the host (k-means'
-        assignment reads the chunk there), its moments on the device."""
+        assignment reads the chunk there), its moments on the device. ``fill`` (for
+        missing values) is unused: device rows are refused with NaN."""
         return device_label_stats(self, n_components, kind, labels_of)
 
     def per_row(self, params: Params, what: str):

@@ -219,11 +219,15 @@ def _estimator_content(gm) -> tuple[dict, dict[str, np.ndarray]]:
             f"This {type(gm).__name__} instance is not fitted yet; call 'fit' before "
             "saving it."
         )
-    dtype = np.asarray(gm.means_).dtype
+    from .._engine.namespaces import host_if_device
+
+    # Fitted on a device (PyTorch, CuPy): the attributes live there; save host copies.
+    dtype = np.asarray(host_if_device(gm.means_)).dtype
     if dtype.name not in ("float64", "float32"):
         raise ValueError(f"Cannot save parameters of dtype {dtype}: float64 or float32 only.")
     arrays = {
-        name: np.ascontiguousarray(getattr(gm, name + "_"), dtype=dtype.newbyteorder("<"))
+        name: np.ascontiguousarray(host_if_device(getattr(gm, name + "_")),
+                                   dtype=dtype.newbyteorder("<"))
         for name in PARAMETER_ARRAYS
     }
     arrays["lower_bounds"] = np.asarray(gm.lower_bounds_, dtype="<f8").reshape(-1)

@@ -308,7 +308,7 @@ class CsvSource(FileSource):
         # value is reported before a fit starts.
         self.chunk_rows = _chunk_rows(chunk_rows, len(self._keep), self.dtype)
         n_rows, kept = 0, []
-        for X in self._read_chunks():
+        for X in self._read_chunks(whole=keep):  # kept: read at once, on every core
             _check_finite(path, X, n_rows, self.allow_missing)
             n_rows += X.shape[0]
             if keep:
@@ -324,10 +324,12 @@ class CsvSource(FileSource):
         return rows
 
     def _reader(self, stream, names=None, types=None, *, skip=0, threads=True,
-                block=1 << 20):
+                block=1 << 20, whole=False):
         import pyarrow.csv as pcsv
 
-        return pcsv.open_csv(
+        # whole: PyArrow's table reader, which parses blocks on every core (the
+        # streaming reader parses one block at a time).
+        return (pcsv.read_csv if whole else pcsv.open_csv)(
             stream,
             read_options=pcsv.ReadOptions(
                 column_names=names, autogenerate_column_names=names is None,
@@ -372,20 +374,24 @@ class CsvSource(FileSource):
         return {f"c{j}": pa.string() if as_text else
                 pa.bool_() if j in self._booleans else pa.float64() for j in self._keep}
 
-    def _batches(self, as_text=False, threads=True):
+    def _batches(self, as_text=False, threads=True, whole=False):
         generated = [f"c{j}" for j in range(self._n_columns)]
         row_bytes = 24 * max(self._n_columns, 1)  # a generous guess per parsed row
         block = int(min(max(self.chunk_rows * row_bytes, 1 << 20), 1 << 28))
+        if whole:  # the file at once, in blocks parsed in parallel
+            block = 1 << 22
         with _open_stream(self.path) as stream:
-            yield from self._reader(stream, generated, self._types(as_text),
-                                    skip=int(self._header), threads=threads, block=block)
+            reader = self._reader(stream, generated, self._types(as_text),
+                                  skip=int(self._header), threads=threads, block=block,
+                                  whole=whole)
+            yield from (reader.to_batches() if whole else reader)
 
-    def _read_chunks(self):
+    def _read_chunks(self, whole=False):
         import pyarrow as pa
 
         done = 0
         try:
-            for batch in self._batches():
+            for batch in self._batches(whole=whole):
                 if batch.num_rows:
                     values = record_batch_values(batch, self.dtype, order="F")
                     done += values.shape[0]

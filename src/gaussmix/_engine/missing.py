@@ -135,31 +135,94 @@ class _Patterns:
         self.q, self.rows, self.missing = q, rows, missing
         self.pattern, self.patterns = pattern, patterns
         p_mm = model.prec[:, patterns[:, :, None], patterns[:, None, :]]
-        self.cond_cov = np.linalg.inv(p_mm)
-        self.log_det_mm = np.linalg.slogdet(p_mm)[1]
+        self.cond_cov, self.log_det_mm = _inverse_and_log_det(p_mm)
         self.cond_weight = np.zeros(self.log_det_mm.shape)
 
 
+# Rows with at most this many gaps take the element-wise path of _block.
+_FEW_GAPS = 3
+
+# Up to this size the blocks' inverses are eliminated across the whole batch at once:
+# LAPACK's per-matrix calls cost more than the arithmetic for thousands of tiny blocks.
+_BATCHED_ELIMINATION = 8
+
+
+def _inverse_and_log_det(a):
+    """Inverses and log-determinants of a batch of positive definite matrices (..., q, q).
+
+    Small ones by Gauss-Jordan elimination vectorised over the batch, entry by entry
+    on contiguous (batch,) vectors (the pivots of a positive definite matrix are
+    positive: no pivoting), larger ones by LAPACK.
+    """
+    q = a.shape[-1]
+    batch = a.shape[:-2]
+    if q > _BATCHED_ELIMINATION:
+        return np.linalg.inv(a), np.linalg.slogdet(a)[1]
+    m = np.moveaxis(a.reshape(-1, q, q), 0, -1).copy()  # (q, q, N)
+    inv = np.zeros_like(m)
+    inv[np.arange(q), np.arange(q)] = 1.0
+    log_det = np.zeros(m.shape[-1])
+    for j in range(q):
+        pivot = m[j, j].copy()
+        log_det += np.log(pivot)
+        m[j] /= pivot
+        inv[j] /= pivot
+        for i in range(q):
+            if i != j:
+                factor = m[i, j].copy()
+                m[i] -= factor * m[j]
+                inv[i] -= factor * inv[j]
+    inv = 0.5 * (inv + inv.transpose(1, 0, 2))  # exactly symmetric, as the inverse is
+    return np.moveaxis(inv, -1, 0).reshape(batch + (q, q)), log_det.reshape(batch)
+
+
+def _pattern_bits(gaps) -> np.ndarray:
+    """Each row's missing coordinates as the bits of one integer (D <= 56)."""
+    packed = np.packbits(gaps, axis=1, bitorder="little")
+    padded = np.zeros((gaps.shape[0], 8), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    return padded.view("<u8").ravel()
+
+
 def _patterns(X, model):
-    """The :class:`_Patterns` of a chunk's rows (each with at least one NaN)."""
+    """The :class:`_Patterns` of a chunk's rows with a gap (rows without are skipped)."""
     gaps = np.isnan(X)
     n_missing = gaps.sum(axis=1)
-    d = X.shape[1]
+    n, d = X.shape
     if np.any(n_missing == d):
         check_rows_observed(X)
+    if d > 56:  # patterns as rows of missing coordinates (slower, any D)
+        yield from _patterns_by_rows(gaps, n_missing, model)
+        return
+    # One sort by (number of gaps, pattern): each group's rows, pattern by pattern.
+    key = (n_missing.astype(np.uint64) << np.uint64(56)) | _pattern_bits(gaps)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
+    starts = np.flatnonzero(new)  # where each pattern's rows begin
+    pattern_of_row = np.cumsum(new) - 1
+    q_of_pattern = n_missing[order[starts]]
+    bounds = np.append(starts, n)
+    for q in np.unique(q_of_pattern):
+        if q == 0:
+            continue
+        ids = np.flatnonzero(q_of_pattern == q)  # consecutive: q sorts first
+        lo, hi = bounds[ids[0]], bounds[ids[-1] + 1]
+        pattern = pattern_of_row[lo:hi] - ids[0]
+        patterns = np.nonzero(gaps[order[starts[ids]]])[1].reshape(ids.size, q)
+        yield _Patterns(int(q), order[lo:hi], patterns[pattern], pattern, patterns, model)
+
+
+def _patterns_by_rows(gaps, n_missing, model):
     for q in np.unique(n_missing):
         if q == 0:
             continue
         rows = np.flatnonzero(n_missing == q)
-        row_gaps = gaps[rows]
         # Row-major order: each row's q missing coordinates, ascending.
-        missing = np.nonzero(row_gaps)[1].reshape(rows.size, q)
-        if d <= 62:  # the pattern as a bit mask: a cheaper key than the rows
-            key = row_gaps @ (np.int64(1) << np.arange(d, dtype=np.int64))
-            _, first, pattern = np.unique(key, return_index=True, return_inverse=True)
-            patterns = missing[first]
-        else:
-            patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
+        missing = np.nonzero(gaps[rows])[1].reshape(rows.size, q)
+        patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
         pattern = pattern.ravel()
         order = np.argsort(pattern, kind="stable")
         yield _Patterns(int(q), rows[order], missing[order], pattern[order], patterns,
@@ -189,15 +252,24 @@ def _block(group, a, b, x0, model) -> _Block:
     resid_flat[:, flat] = 0.0  # d: x - mu, 0 at the missing coordinates
     grad = np.matmul(resid, model.prec)  # rows of d^T P (P symmetric)
     maha = np.einsum("knd,knd->kn", resid, grad)
-    g_m = grad.reshape(k, m * d)[:, flat].reshape(k, m, q)
-    cond = group.cond_cov[:, blk.pattern]  # (K, m, q, q)
-    if q == 1:
-        delta = -cond[..., 0] * g_m
+    grad_flat = grad.reshape(k, m * d)
+    if q <= _FEW_GAPS:
+        # Coordinate by coordinate on (K, m) arrays: a product per tiny matrix costs
+        # more than these few element-wise steps.
+        cols = [np.arange(m) * d + blk.missing[:, i] for i in range(q)]
+        g_m = [grad_flat[:, c] for c in cols]
+        for i, c in enumerate(cols):
+            step = group.cond_cov[:, blk.pattern, i, 0] * g_m[0]  # -delta_i
+            for j in range(1, q):
+                step += group.cond_cov[:, blk.pattern, i, j] * g_m[j]
+            maha -= g_m[i] * step
+            resid_flat[:, c] = -step
     else:
-        delta = -np.matmul(cond, g_m[..., None])[..., 0]
-    maha += (g_m * delta).sum(axis=2)
+        g_m = grad_flat[:, flat].reshape(k, m, q)
+        delta = -np.matmul(group.cond_cov[:, blk.pattern], g_m[..., None])[..., 0]
+        maha += (g_m * delta).sum(axis=2)
+        resid_flat[:, flat] = delta.reshape(k, m * q)
     np.maximum(maha, 0.0, out=maha)
-    resid_flat[:, flat] = delta.reshape(k, m * q)
     blk.resid = resid
     log_det_cov = group.log_det_mm[:, blk.pattern] - model.log_det_prec[:, None]
     blk.log_prob = -0.5 * ((d - q) * LOG_2PI + log_det_cov + maha)
@@ -261,9 +333,10 @@ class _Sums:
             resp *= w
         self.nk += resp.sum(axis=1)
         self.first += np.matmul(resp[:, None, :], blk.resid)[:, 0]
-        # sqrt(r) (x_hat - mu) per component, then one symmetric product each (NumPy
-        # hands z.T @ z to BLAS syrk: half the flops of a general product).
-        z = blk.resid * np.sqrt(resp)[:, :, None]
+        # sqrt(r) (x_hat - mu) per component (in place: the residuals are done with),
+        # then one symmetric product each (NumPy hands z.T @ z to BLAS syrk).
+        z = blk.resid
+        z *= np.sqrt(resp)[:, :, None]
         for j in range(resp.shape[0]):
             self.second[j] += z[j].T @ z[j]
         n_patterns = self.cond_weight.shape[1]

@@ -35,7 +35,7 @@ from .stats import SuffStats
 LOG_2PI = math.log(2.0 * math.pi)
 
 # Rows per block: the (K, rows, D) work arrays stay a few megabytes.
-_BLOCK_ELEMENTS = 1 << 19
+_BLOCK_ELEMENTS = 1 << 18
 
 
 def missing_rows(X) -> np.ndarray | None:
@@ -312,17 +312,23 @@ class _Sums:
         self.loglik = self.map_loglik = 0.0
 
     def add(self, blk, model, w_all, labels):
-        wlp = blk.log_prob + model.log_weights[:, None]
-        log_resp, norm = _log_resp(wlp)
+        wlp = blk.log_prob
+        wlp += model.log_weights[:, None]
+        top = wlp.max(axis=0)
+        resp = np.exp(wlp - top)
+        total = resp.sum(axis=0)
+        resp /= total
+        log_total = np.log(total)
+        norm = top + log_total  # each row's log-likelihood
+        top = -log_total  # log of each row's largest responsibility (ICL)
         if labels is not None:
             lab = labels[blk.rows]
             fixed = np.flatnonzero(lab >= 0)
             if fixed.size:  # a known label: responsibility 1, its own log-density
-                log_resp[:, fixed] = -np.inf
-                log_resp[lab[fixed], fixed] = 0.0
+                resp[:, fixed] = 0.0
+                resp[lab[fixed], fixed] = 1.0
                 norm[fixed] = wlp[lab[fixed], fixed]
-        resp = np.exp(log_resp)
-        top = log_resp.max(axis=0)
+                top[fixed] = 0.0
         if w_all is None:
             self.loglik += float(norm.sum())
             self.map_loglik += float(top.sum())

@@ -97,12 +97,15 @@ def accuracy(seeds, share=0.2):
     print(f"\n{seeds} seeds, {int(share * 100)}% of the entries missing at random "
           f"(complete rows kept: about {100 * (1 - share) ** 5:.0f}%); medians:")
     print(f"{'method':<17} {'mean error':>11} {'cov error':>10} {'held-out ll/row':>16} "
-          f"{'best ll (seeds)':>16}")
-    best = np.argmax(np.array([[r[2] for r in results[n]] for n in names]), axis=0)
+          f"{'seeds best: mean, cov, ll':>26}")
+    table = np.array([results[n] for n in names])  # (method, seed, metric)
+    best = [np.argmin(table[:, :, 0], axis=0), np.argmin(table[:, :, 1], axis=0),
+            np.argmax(table[:, :, 2], axis=0)]
     for i, name in enumerate(names):
-        r = np.array(results[name])
+        r = table[i]
+        wins = ", ".join(str(int((b == i).sum())) for b in best)
         print(f"{name:<17} {np.median(r[:, 0]):>11.4f} {np.median(r[:, 1]):>10.4f} "
-              f"{np.median(r[:, 2]):>16.4f} {int((best == i).sum()):>16}")
+              f"{np.median(r[:, 2]):>16.4f} {wins:>26}")
 
 
 def _per_iteration(X, init, iters, repeats):

@@ -304,6 +304,8 @@ def single_class_fit(cls: str, n: int, mean, scatter, prior=None):
         The covariance is singular.
     """
     d = mean.shape[0]
+    if prior is None:
+        mean, scatter = _mvn_constant_columns(n, mean, scatter)
     if prior is not None:
         mean, cov = map_single(cls, n, mean, scatter, prior)
     elif cls in ("X", "XII"):
@@ -314,4 +316,32 @@ def single_class_fit(cls: str, n: int, mean, scatter, prior=None):
         cov = scatter / n
     if not np.all(np.isfinite(cov)) or not np.all(np.diag(cov) > 0.0):
         _fail("singular covariance")
+    if cls == "XXI" and prior is None:
+        # mvnxxi's rule: the geometric mean of the column scatters within exp(+-708)
+        log_mean = float(np.log(np.diag(scatter)).mean())
+        if not SMALOG <= log_mean <= BIGLOG:
+            _fail("singular covariance (the variances underflow or overflow)")
     return mean, cov
+
+
+def _mvn_constant_columns(n, mean, scatter):
+    """The mean and scatter of one component as mclust's ``mvn`` computes them.
+
+    mclust's mean is the sum of ``(1 / n) * x_i`` (BLAS ``ddot`` with a zero stride,
+    added in order by the reference BLAS R ships with). On a constant column c that sum
+    is not c but c + delta (a few ulps), so the column's scatter is n delta^2 > 0 and
+    mclust's G = 1 cells are finite; where the sum is exactly c, they are singular (NA).
+    Every other column's mean moves by a rounding error that changes nothing.
+    """
+    constant = np.flatnonzero(np.diag(scatter) == 0.0)
+    if constant.size == 0 or n != int(n) or n < 1:
+        return mean, scatter
+    mean, scatter = np.array(mean, dtype=np.float64), np.array(scatter, dtype=np.float64)
+    step = 1.0 / n
+    for j in constant:
+        c = mean[j]
+        # mclust's sum, in order (np.cumsum adds sequentially)
+        mean[j] = np.cumsum(np.full(int(n), step * c))[-1]
+        scatter[j, :] = scatter[:, j] = 0.0
+        scatter[j, j] = n * (c - mean[j]) ** 2
+    return mean, scatter

@@ -23,9 +23,11 @@ RTEPS = math.sqrt(EPS)
 FLMAX = float(np.finfo(np.float64).max)
 SMALOG, BIGLOG = -708.0, 709.0
 INNER_TOL = RTEPS
-# mclust's inner limit is .Machine$integer.max; a finite cap keeps a pathological MM from
-# spinning for hours (it is never reached on data where mclust itself returns).
-INNER_MAX_ITER = 100_000
+# mclust's inner limit (emControl()$itmax[2] = .Machine$integer.max): the inner loops of
+# VEI, VEV, VEE, EVE and VVE stop only at sqrt(eps), as mclust's, so every cell is
+# mclust's. A lower cap changes the cells wherever it is reached (issue 19: the EVE / VVE
+# MM on raw breast cancer needs 619 081 inner iterations in its first M-step).
+INNER_MAX_ITER = 2**31 - 1
 # The iteration cap of a fit when none is given. mclust's default is none at all
 # (``emControl(itmax = .Machine$integer.max)``); a fit that really needs this many
 # iterations at mclust's tolerance does not occur in practice, so the cap changes no

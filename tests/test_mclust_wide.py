@@ -99,3 +99,20 @@ def test_iterative_cells_match_mclust_on_ten_columns(breast_cancer):
         for model in reference.columns:
             assert ours.loc[G, model] == pytest.approx(reference.loc[G, model], abs=0.01), \
                 (model, G)
+
+
+def test_raw_grid_matches_mclust_without_eve_vve(breast_cancer):
+    # R: mclustBIC on the raw data, the 12 models other than EVE and VVE (whose cells take
+    # about ten minutes each, in R as here; breast_cancer_raw_R_cells.csv,
+    # benchmarks/bench_mclust_wide.py --cells).
+    import gaussmix
+
+    reference = pd.read_csv(DATA / "breast_cancer_raw_BIC_12models.csv", index_col=0)
+    X, _ = breast_cancer["raw"]
+    ours = gaussmix.select(X, models=list(reference.columns)).bic
+    for G in reference.index:
+        for model in reference.columns:
+            r, o = reference.loc[G, model], ours.loc[G, model]
+            assert np.isnan(r) == np.isnan(o), (model, G)
+            if not np.isnan(r):
+                assert o == pytest.approx(r, abs=0.01), (model, G)

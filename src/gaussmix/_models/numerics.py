@@ -333,7 +333,8 @@ def _mvn_constant_columns(n, mean, scatter):
     added in order by the reference BLAS R ships with). On a constant column c that sum
     is not c but c + delta (a few ulps), so the column's scatter is n delta^2 > 0 and
     mclust's G = 1 cells are finite; where the sum is exactly c, they are singular (NA).
-    Every other column's mean moves by a rounding error that changes nothing.
+    Only the constant columns (a zero scatter) are redone: on the others mclust's mean
+    differs from the engine's by a rounding error that changes nothing.
     """
     constant = np.flatnonzero(np.diag(scatter) == 0.0)
     if constant.size == 0 or n != int(n) or n < 1:

@@ -14,7 +14,7 @@ if (length(commandArgs(TRUE)) == 0) {
 } else {
   hcp <- hc(X, modelName = "VVV", use = "SVD")
   rows <- NULL
-  for (cell in c("EVE2", "VVE2", "EVE3", "VVE3", "EVE4", "VVE4")) {
+  for (cell in c("EVE2", "VVE2", "EVE3", "VVE3", "EVE4", "VVE4", "EVE5", "VVE5")) {
     model <- substr(cell, 1, 3); G <- as.integer(substring(cell, 4))
     t <- system.time(fit <- me(X, modelName = model, z = unmap(hclass(hcp, G)),
                                warn = FALSE))[["elapsed"]]

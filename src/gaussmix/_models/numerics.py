@@ -23,9 +23,11 @@ RTEPS = math.sqrt(EPS)
 FLMAX = float(np.finfo(np.float64).max)
 SMALOG, BIGLOG = -708.0, 709.0
 INNER_TOL = RTEPS
-# mclust's inner limit is .Machine$integer.max; a finite cap keeps a pathological MM from
-# spinning for hours (it is never reached on data where mclust itself returns).
-INNER_MAX_ITER = 100_000
+# mclust's inner limit (emControl()$itmax[2] = .Machine$integer.max): the inner loops of
+# VEI, VEV, VEE, EVE and VVE stop only at sqrt(eps), as mclust's, so every cell is
+# mclust's. A lower cap changes the cells wherever it is reached (issue 19: the EVE / VVE
+# MM on raw breast cancer needs 619 081 inner iterations in its first M-step).
+INNER_MAX_ITER = 2**31 - 1
 # The iteration cap of a fit when none is given. mclust's default is none at all
 # (``emControl(itmax = .Machine$integer.max)``); a fit that really needs this many
 # iterations at mclust's tolerance does not occur in practice, so the cap changes no
@@ -304,6 +306,8 @@ def single_class_fit(cls: str, n: int, mean, scatter, prior=None):
         The covariance is singular.
     """
     d = mean.shape[0]
+    if prior is None:
+        mean, scatter = _mvn_constant_columns(n, mean, scatter)
     if prior is not None:
         mean, cov = map_single(cls, n, mean, scatter, prior)
     elif cls in ("X", "XII"):
@@ -314,4 +318,33 @@ def single_class_fit(cls: str, n: int, mean, scatter, prior=None):
         cov = scatter / n
     if not np.all(np.isfinite(cov)) or not np.all(np.diag(cov) > 0.0):
         _fail("singular covariance")
+    if cls == "XXI" and prior is None:
+        # mvnxxi's rule: the geometric mean of the column scatters within exp(+-708)
+        log_mean = float(np.log(np.diag(scatter)).mean())
+        if not SMALOG <= log_mean <= BIGLOG:
+            _fail("singular covariance (the variances underflow or overflow)")
     return mean, cov
+
+
+def _mvn_constant_columns(n, mean, scatter):
+    """The mean and scatter of one component as mclust's ``mvn`` computes them.
+
+    mclust's mean is the sum of ``(1 / n) * x_i`` (BLAS ``ddot`` with a zero stride,
+    added in order by the reference BLAS R ships with). On a constant column c that sum
+    is not c but c + delta (a few ulps), so the column's scatter is n delta^2 > 0 and
+    mclust's G = 1 cells are finite; where the sum is exactly c, they are singular (NA).
+    Only the constant columns (a zero scatter) are redone: on the others mclust's mean
+    differs from the engine's by a rounding error that changes nothing.
+    """
+    constant = np.flatnonzero(np.diag(scatter) == 0.0)
+    if constant.size == 0 or n != int(n) or n < 1:
+        return mean, scatter
+    mean, scatter = np.array(mean, dtype=np.float64), np.array(scatter, dtype=np.float64)
+    step = 1.0 / n
+    for j in constant:
+        c = mean[j]
+        # mclust's sum, in order (np.cumsum adds sequentially)
+        mean[j] = np.cumsum(np.full(int(n), step * c))[-1]
+        scatter[j, :] = scatter[:, j] = 0.0
+        scatter[j, j] = n * (c - mean[j]) ** 2
+    return mean, scatter

@@ -609,7 +609,7 @@ def _estep_with_gaps(X, gaps, sample_weight, params, kind, labels, n_threads):
         return None if a is None else np.asarray(a)[selected]
 
     stats = missing.estep_stats(X[gaps], rows(gaps, sample_weight), params, kind,
-                                rows(gaps, labels), n_threads)
+                                rows(gaps, labels), n_threads, _estep_chunk)
     complete = ~gaps
     if complete.any():
         stats = _estep_chunk(X[complete], rows(complete, sample_weight), params, kind,

@@ -16,14 +16,20 @@ sub-matrix of the covariance is factorised per row:
 * the observed coordinates' Mahalanobis distance is that of the filled residual,
   ``d^T P d + g^T delta``, and ``log det Sigma_oo = log det P_mm - log det P``.
 
-Rows are taken in blocks and, inside a block, grouped by their number of missing
-coordinates, so every step is one batched NumPy call over rows and components; ``C``
-and ``log det P_mm`` are computed once per missingness pattern and component.
-Computation is in float64.
+The rows of a missingness pattern shared by many rows are a complete-data problem on
+their observed coordinates: the complete-row kernel (``estep``) scores them under the
+marginal ``N(mu_o, Sigma_oo)`` (its precision is the Schur complement
+``P_oo - P_om C P_mo``) and sums their moments, and the filled row is an affine map of
+``x_o`` (``x_hat_m = mu_m + B (x_o - mu_o)``, ``B = -C P_mo``), so the moments of the
+filled rows follow from those of ``x_o`` exactly (:func:`_lift`). The other rows are
+taken in blocks, grouped by their number of missing coordinates, so every step is one
+batched NumPy call over rows and components; ``C`` and ``log det P_mm`` are computed
+once per missingness pattern and component. Computation is in float64.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -110,6 +116,7 @@ class _Model:
             prec[:, np.arange(d), np.arange(d)] = pc**2
         else:
             prec = (pc**2)[:, None, None] * np.eye(d)
+        self.params = params
         self.prec = np.ascontiguousarray(prec)
         self.log_det_prec = 2.0 * np.asarray(params.log_det_cholesky, dtype=np.float64)
         self.means = np.asarray(params.means, dtype=np.float64)
@@ -127,17 +134,32 @@ class _Patterns:
     Attributes: ``rows`` (n,) positions in the chunk, ``missing`` (n, q) each row's
     missing coordinates (ascending), ``pattern`` (n,) its index in ``patterns`` (P, q);
     ``cond_cov`` (K, P, q, q) and ``log_det_mm`` (K, P), each pattern's conditional
-    covariance and ``log det P_mm`` per component; ``cond_weight`` (K, P), what the
-    statistics have weighted each pattern's conditional covariance by so far.
+    covariance and ``log det P_mm`` per component.
     """
 
-    def __init__(self, q, rows, missing, pattern, patterns, model):
+    def __init__(self, q, rows, missing, pattern, patterns, model, invert=True):
         self.q, self.rows, self.missing = q, rows, missing
         self.pattern, self.patterns = pattern, patterns
-        p_mm = model.prec[:, patterns[:, :, None], patterns[:, None, :]]
-        self.cond_cov, self.log_det_mm = _inverse_and_log_det(p_mm)
-        self.cond_weight = np.zeros(self.log_det_mm.shape)
+        if invert:
+            self.invert(model)
 
+    def invert(self, model):
+        """Set ``cond_cov`` and ``log_det_mm``."""
+        p_mm = model.prec[:, self.patterns[:, :, None], self.patterns[:, None, :]]
+        self.cond_cov, self.log_det_mm = _inverse_and_log_det(p_mm)
+
+    def subset(self, rows):
+        """The same patterns, for the rows selected by the mask ``rows`` only."""
+        sub = object.__new__(_Patterns)
+        sub.__dict__.update(self.__dict__)
+        sub.rows, sub.missing, sub.pattern = (self.rows[rows], self.missing[rows],
+                                              self.pattern[rows])
+        return sub
+
+
+# Patterns with at least this many rows go through the complete-row kernel on their
+# observed coordinates (a call costs about 250 rows of blocks more).
+_KERNEL_ROWS = 1000
 
 # Rows with at most this many gaps take the element-wise path of _block.
 _FEW_GAPS = 3
@@ -184,15 +206,16 @@ def _pattern_bits(gaps) -> np.ndarray:
     return padded.view("<u8").ravel()
 
 
-def _patterns(X, model):
-    """The :class:`_Patterns` of a chunk's rows with a gap (rows without are skipped)."""
+def _patterns(X, model, invert=True):
+    """The :class:`_Patterns` of a chunk's rows with a gap (rows without are skipped);
+    without ``invert``, their conditional covariances are left to be computed."""
     gaps = np.isnan(X)
     n_missing = gaps.sum(axis=1)
     n, d = X.shape
     if np.any(n_missing == d):
         check_rows_observed(X)
     if d > 56:  # patterns as rows of missing coordinates (slower, any D)
-        yield from _patterns_by_rows(gaps, n_missing, model)
+        yield from _patterns_by_rows(gaps, n_missing, model, invert)
         return
     # One sort by (number of gaps, pattern): each group's rows, pattern by pattern.
     key = (n_missing.astype(np.uint64) << np.uint64(56)) | _pattern_bits(gaps)
@@ -212,10 +235,11 @@ def _patterns(X, model):
         lo, hi = bounds[ids[0]], bounds[ids[-1] + 1]
         pattern = pattern_of_row[lo:hi] - ids[0]
         patterns = np.nonzero(gaps[order[starts[ids]]])[1].reshape(ids.size, q)
-        yield _Patterns(int(q), order[lo:hi], patterns[pattern], pattern, patterns, model)
+        yield _Patterns(int(q), order[lo:hi], patterns[pattern], pattern, patterns, model,
+                        invert)
 
 
-def _patterns_by_rows(gaps, n_missing, model):
+def _patterns_by_rows(gaps, n_missing, model, invert):
     for q in np.unique(n_missing):
         if q == 0:
             continue
@@ -226,7 +250,7 @@ def _patterns_by_rows(gaps, n_missing, model):
         pattern = pattern.ravel()
         order = np.argsort(pattern, kind="stable")
         yield _Patterns(int(q), rows[order], missing[order], pattern[order], patterns,
-                        model)
+                        model, invert)
 
 
 class _Block:
@@ -352,12 +376,14 @@ class _Sums:
 
 
 def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
-                n_threads=None) -> SuffStats:
+                n_threads=None, complete_kernel=None) -> SuffStats:
     """Sufficient statistics of rows that each have at least one NaN.
 
     Same contract as the complete-row kernel (``estep.estep_chunk``): the statistics
     add to those of the chunk's complete rows. The worst-explained row is left unknown
-    (a row with gaps cannot re-seed a component). Blocks run on the kernel threads.
+    (a row with gaps cannot re-seed a component). Work runs on the kernel threads.
+    ``complete_kernel(X, sample_weight, params, kind, labels, n_threads)`` is that
+    kernel (passed in: it imports this module); without it, every row takes the blocks.
     """
     model = _Model(params)
     X = np.asarray(X, dtype=np.float64)
@@ -365,26 +391,142 @@ def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
     w_all = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     labels = None if labels is None else np.asarray(labels)
     x0 = np.where(np.isnan(X), 0.0, X)
-    total = _Sums(k, d, 0)
-    comp = np.arange(k)[:, None, None, None]
-    for group in _patterns(X, model):
-        def work(sums, a, b, group=group):
-            sums.add(_block(group, a, b, x0, model), model, w_all, labels)
+    # The patterns' inverses, then every block and kernel call, each spread over the
+    # threads (one run each: no thread waits for a group's last block).
+    groups = list(_patterns(X, model, invert=False))
+    run_blocks(len(groups), 1, lambda: None,
+               lambda _, a, b: [group.invert(model) for group in groups[a:b]], n_threads)
+    tasks = []  # ("kernel", call) or ("blocks", group index, start, stop)
+    for i, group in enumerate(groups):
+        counts = np.bincount(group.pattern, minlength=group.patterns.shape[0])
+        big = (counts >= _KERNEL_ROWS if complete_kernel is not None
+               else np.zeros(counts.size, dtype=bool))
+        if big.any():
+            tasks += [("kernel", call)
+                      for call in _kernel_calls(group, np.flatnonzero(big), counts, model)]
+            groups[i] = group = group.subset(~big[group.pattern])
+        tasks += [("blocks", i, a, min(a + model.rows, group.rows.size))
+                  for a in range(0, group.rows.size, model.rows)]
 
-        states = run_blocks(group.rows.size, model.rows,
-                            lambda group=group: _Sums(k, d, group.patterns.shape[0]),
-                            work, n_threads)
-        for sums in states:
-            total.nk += sums.nk
-            total.first += sums.first
-            total.second += sums.second
-            total.loglik += sums.loglik
-            total.map_loglik += sums.map_loglik
-            # Each pattern's conditional covariance, into the missing block, weighted
-            # by its rows' responsibilities.
-            pats = group.patterns
-            np.add.at(total.second, (comp, pats[None, :, :, None], pats[None, :, None, :]),
-                      sums.cond_weight[:, :, None, None] * group.cond_cov)
+    def make_state():
+        return {"found": [], "sums": {}}
+
+    def work(state, a, b):
+        for task in tasks[a:b]:
+            if task[0] == "kernel":
+                rows, observed, missing, sub_params, regression, cond_cov = task[1]
+                stats = complete_kernel(
+                    X[rows][:, observed], None if w_all is None else w_all[rows],
+                    sub_params, "full", None if labels is None else labels[rows], 1)
+                state["found"].append(_lift(stats, observed, missing, regression,
+                                            cond_cov, model.means))
+            else:
+                _, i, start, stop = task
+                group = groups[i]
+                sums = state["sums"].get(i)
+                if sums is None:
+                    sums = state["sums"][i] = _Sums(k, d, group.patterns.shape[0])
+                sums.add(_block(group, start, stop, x0, model), model, w_all, labels)
+
+    states = run_blocks(len(tasks), 1, make_state, work, n_threads)
+    parts = [stats for state in states for stats in state["found"]]
+    for i, group in enumerate(groups):
+        sums = [state["sums"][i] for state in states if i in state["sums"]]
+        if sums:
+            parts.append(_blocks_stats(group, sums, model, w_all))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    if kind == "diag":
+        scatter = np.maximum(np.einsum("kii->ki", total.scatter), 0.0)
+    elif kind == "tied":
+        scatter = total.scatter.sum(axis=0)
+    else:
+        return total
+    return dataclasses.replace(total, scatter=scatter, kind=kind)
+
+
+# Rows per call of the complete-row kernel: a large pattern is split across threads.
+_TASK_ROWS = 8192
+
+
+def _kernel_calls(group, ids, counts, model):
+    """The calls of the complete-row kernel for patterns ``ids`` of ``group``: (rows,
+    observed and missing coordinates, the marginal parameters of the observed ones,
+    the regression ``B`` (K, q, d - q) of the missing ones on them, ``C`` (K, q, q))."""
+    d, q = model.n_features, group.q
+    missing = group.patterns[ids]  # (P, q)
+    observed = np.ones((ids.size, d), dtype=bool)
+    observed[np.arange(ids.size)[:, None], missing] = False
+    observed = np.nonzero(observed)[1].reshape(ids.size, d - q)
+    prec = model.prec
+    p_oo = prec[:, observed[:, :, None], observed[:, None, :]]  # (K, P, o, o)
+    p_mo = prec[:, missing[:, :, None], observed[:, None, :]]  # (K, P, q, o)
+    cond_cov = group.cond_cov[:, ids]
+    regression = -(cond_cov @ p_mo)
+    # The marginal precision Sigma_oo^-1 = P_oo - P_om C P_mo, and its upper-triangular
+    # factor U (U U^T = Sigma_oo^-1), the flipped Cholesky factor of its flip.
+    schur = p_oo + np.swapaxes(p_mo, -1, -2) @ regression
+    schur = 0.5 * (schur + np.swapaxes(schur, -1, -2))
+    factors = np.linalg.cholesky(schur[..., ::-1, ::-1])[..., ::-1, ::-1]
+    log_det = np.log(np.diagonal(factors, axis1=-2, axis2=-1)).sum(axis=-1)
+    first = np.concatenate([[0], np.cumsum(counts)])
+    tasks = []
+    for j, i in enumerate(ids):
+        sub_params = dataclasses.replace(
+            model.params, means=np.ascontiguousarray(model.means[:, observed[j]]),
+            covariances=None, precisions_cholesky=np.ascontiguousarray(factors[:, j]),
+            log_det_cholesky=log_det[:, j], family="full")
+        for a in range(first[i], first[i + 1], _TASK_ROWS):
+            rows = group.rows[a : min(a + _TASK_ROWS, first[i + 1])]
+            tasks.append((rows, observed[j], missing[j], sub_params, regression[:, j],
+                          cond_cov[:, j]))
+    return tasks
+
+
+def _lift(stats, observed, missing, regression, cond_cov, means):
+    """The statistics of the filled rows ``x_hat = (x_o, mu_m + B (x_o - mu_o))`` from
+    those of their observed coordinates (``stats``, full): an affine map, plus the
+    conditional covariance ``C`` in the missing block."""
+    k, d = means.shape
+    nk = stats.nk
+    lifted_means = np.empty((k, d))
+    lifted_means[:, observed] = stats.means
+    lifted_means[:, missing] = means[:, missing] + np.einsum(
+        "kqo,ko->kq", regression, stats.means - means[:, observed])
+    cross = regression @ stats.scatter  # B S, (K, q, o)
+    scatter = np.empty((k, d, d))
+    scatter[:, observed[:, None], observed] = stats.scatter
+    scatter[:, missing[:, None], observed] = cross
+    scatter[:, observed[:, None], missing] = np.swapaxes(cross, 1, 2)
+    scatter[:, missing[:, None], missing] = (cross @ np.swapaxes(regression, 1, 2)
+                                             + nk[:, None, None] * cond_cov)
+    empty = nk <= 0
+    lifted_means[empty] = 0.0
+    scatter[empty] = 0.0
+    return dataclasses.replace(stats, means=lifted_means, scatter=scatter,
+                               worst_loglik=np.inf, worst_row=None)
+
+
+def _blocks_stats(group, sums, model, w_all) -> SuffStats:
+    """The full statistics of a pattern group's rows from the threads' :class:`_Sums`."""
+    k, d = model.n_components, model.n_features
+    total = sums[0]
+    for other in sums[1:]:
+        total.nk += other.nk
+        total.first += other.first
+        total.second += other.second
+        total.cond_weight += other.cond_weight
+        total.loglik += other.loglik
+        total.map_loglik += other.map_loglik
+    # Each pattern's conditional covariance, into the missing block, weighted by its
+    # rows' responsibilities.
+    pats = group.patterns
+    where = (np.arange(k)[:, None, None, None] * d + pats[None, :, :, None]) * d \
+        + pats[None, :, None, :]
+    total.second += np.bincount(
+        where.ravel(), weights=(total.cond_weight[:, :, None, None] * group.cond_cov).ravel(),
+        minlength=k * d * d).reshape(k, d, d)
     nk = total.nk
     safe = np.where(nk > 0, nk, 1.0)
     shift = total.first / safe[:, None]
@@ -393,13 +535,10 @@ def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
     empty = nk <= 0
     means[empty] = 0.0
     scatter[empty] = 0.0
-    if kind == "diag":
-        scatter = np.maximum(np.einsum("kii->ki", scatter), 0.0)
-    elif kind == "tied":
-        scatter = scatter.sum(axis=0)
-    n_rows = X.shape[0] if w_all is None else int(np.count_nonzero(w_all > 0))
-    weight = float(X.shape[0]) if w_all is None else float(w_all.sum())
-    return SuffStats(nk=nk, means=means, scatter=scatter, kind=kind, loglik=total.loglik,
+    rows = group.rows
+    n_rows = rows.size if w_all is None else int(np.count_nonzero(w_all[rows] > 0))
+    weight = float(rows.size) if w_all is None else float(w_all[rows].sum())
+    return SuffStats(nk=nk, means=means, scatter=scatter, kind="full", loglik=total.loglik,
                      weight=weight, n_rows=n_rows, map_loglik=total.map_loglik)
 
 

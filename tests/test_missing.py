@@ -106,12 +106,15 @@ def _observed_loglik(X, weights, means, covs):
 
 
 # ------------------------------------------------------------------ the kernel
-# Both paths of the missing-data E-step: rows taken in blocks, and the rows of each
+# The paths of the missing-data E-step: rows taken in blocks, and the rows of each
 # pattern through the complete-row kernel on their observed coordinates.
-@pytest.fixture(params=["blocks", "complete-row kernel"])
+# Patterns are found by bit keys, or (past 52 features) as rows of missing coordinates.
+@pytest.fixture(params=["blocks", "complete-row kernel", "patterns as rows"])
 def gap_path(request, monkeypatch):
-    if request.param == "blocks":
+    if request.param != "complete-row kernel":
         monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 10**9)
+        if request.param == "patterns as rows":
+            monkeypatch.setattr(gaussmix._engine.missing, "_BIT_KEYS", 0)
     else:
         monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 1)
         monkeypatch.setattr(gaussmix._engine.missing, "_TASK_ROWS", 7)  # split patterns

@@ -198,27 +198,32 @@ def _inverse_and_log_det(a):
     return np.moveaxis(inv, -1, 0).reshape(batch + (q, q)), log_det.reshape(batch)
 
 
-def _pattern_bits(gaps) -> np.ndarray:
-    """Each row's missing coordinates as the bits of one integer (D <= 56)."""
-    packed = np.packbits(gaps, axis=1, bitorder="little")
-    padded = np.zeros((gaps.shape[0], 8), dtype=np.uint8)
-    padded[:, : packed.shape[1]] = packed
-    return padded.view("<u8").ravel()
+# Patterns as the bits of a float64 up to this many coordinates (exact integers).
+_BIT_KEYS = 52
 
 
-def _patterns(X, model, invert=True):
+def _patterns(X, model, invert=True, gaps=None):
     """The :class:`_Patterns` of a chunk's rows with a gap (rows without are skipped);
-    without ``invert``, their conditional covariances are left to be computed."""
-    gaps = np.isnan(X)
-    n_missing = gaps.sum(axis=1)
+    without ``invert``, their conditional covariances are left to be computed.
+    ``gaps``: ``np.isnan(X)`` when the caller has it."""
+    gaps = np.isnan(X) if gaps is None else gaps
     n, d = X.shape
-    if np.any(n_missing == d):
-        check_rows_observed(X)
-    if d > 56:  # patterns as rows of missing coordinates (slower, any D)
+    if d > _BIT_KEYS:  # patterns as rows of missing coordinates (slower, any D)
+        n_missing = gaps.sum(axis=1)
+        if np.any(n_missing == d):
+            check_rows_observed(X)
         yield from _patterns_by_rows(gaps, n_missing, model, invert)
         return
+    # Each row's missing coordinates as bits and their number, in one product.
+    weights = np.ones((d, 2))
+    weights[:, 0] = 2.0 ** np.arange(d)
+    bits_and_count = gaps @ weights
+    n_missing = bits_and_count[:, 1].astype(np.int64)
+    if np.any(n_missing == d):
+        check_rows_observed(X)
     # One sort by (number of gaps, pattern): each group's rows, pattern by pattern.
-    key = (n_missing.astype(np.uint64) << np.uint64(56)) | _pattern_bits(gaps)
+    key = ((n_missing.astype(np.uint64) << np.uint64(56))
+           | bits_and_count[:, 0].astype(np.uint64))
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
     new = np.empty(n, dtype=bool)
@@ -390,10 +395,11 @@ def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
     k, d = model.n_components, model.n_features
     w_all = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     labels = None if labels is None else np.asarray(labels)
-    x0 = np.where(np.isnan(X), 0.0, X)
+    gaps = np.isnan(X)
+    x0 = np.where(gaps, 0.0, X)
     # The patterns' inverses, then every block and kernel call, each spread over the
     # threads (one run each: no thread waits for a group's last block).
-    groups = list(_patterns(X, model, invert=False))
+    groups = list(_patterns(X, model, invert=False, gaps=gaps))
     run_blocks(len(groups), 1, lambda: None,
                lambda _, a, b: [group.invert(model) for group in groups[a:b]], n_threads)
     tasks = []  # ("kernel", call) or ("blocks", group index, start, stop)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from sklearn.cluster import KMeans, kmeans_plusplus
 
 from .missing import column_means, mean_filled, missing_rows
 from .sources import Sample
@@ -34,6 +33,8 @@ def _picked_rows(sample, n_components, method, random_state):
     """Positions (in the sample) of the rows k-means++ or random_from_data picks."""
     X, w = sample.X, sample.weights
     if method == "k-means++":
+        from sklearn.cluster import kmeans_plusplus  # imported when used: 1 s or more
+
         return kmeans_plusplus(X, n_components, random_state=random_state,
                                sample_weight=w)[1]
     # random_from_data: distinct rows, a row drawn in proportion to its weight. Draw
@@ -66,6 +67,8 @@ def start_labels(source, n_components, method, random_state):
         sample = Sample(mean_filled(sample.X, fill), sample.weights, sample.rows,
                         sample.complete)
     if method == "kmeans":
+        from sklearn.cluster import KMeans  # imported when used: 1 s or more
+
         km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
         km.fit(sample.X, sample_weight=sample.weights)
         if sample.complete:

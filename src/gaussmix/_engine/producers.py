@@ -40,13 +40,16 @@ def thread_pass(source, kind: str, *, labels=None,
         return own(kind, labels=labels)
 
     def run(params: Params) -> SuffStats:
-        total = empty_stats(params.n_components, source.n_features, kind)
+        total = None  # a first chunk's statistics as they are (mclust's small fits)
         start = 0
         for X, w in source.chunks():
             stop = start + X.shape[0]
             fixed = None if labels is None else labels[start:stop]
-            total = total + estep_chunk(X, w, params, kind, fixed, n_threads)
+            stats = estep_chunk(X, w, params, kind, fixed, n_threads)
+            total = stats if total is None else total + stats
             start = stop
+        if total is None:
+            return empty_stats(params.n_components, source.n_features, kind)
         return total
 
     return run

@@ -27,6 +27,7 @@ mclust's conventions, kept number for number:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -42,6 +43,7 @@ from .._engine.producers import thread_pass
 from .._engine.dask_source import DaskSource, is_dask
 from .._engine.missing import check_rows_observed, mean_filled, missing_rows
 from .._engine.namespaces import is_device_array
+from .._engine.parallel import single_threaded_blas
 from .._engine.sources import ArraySource, Source, take_rows
 from .._errors import FitError
 from .._names import case_hint
@@ -549,7 +551,11 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
 
     def timed(task):
         start = time.perf_counter()
-        return fit(task), time.perf_counter() - start
+        # One BLAS limit per cell, not one per E-step (setting it costs more than a
+        # small cell's E-step).
+        with single_threaded_blas():
+            cell = fit(task)
+        return cell, time.perf_counter() - start
 
     def finished(task, seconds):
         # The bar moves as each cell ends (not in grid order) and names it.
@@ -609,10 +615,8 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
         prior=prior, prior_for=prior_for, noise_mask=noise_mask,
         hypvol=None if log_vinv is None else math.exp(-log_vinv),
         subset=rows, refine=(rows is not None and noise_mask is None),
-        constant_columns=constant,
+        constant_columns=constant, nan_policy=nan_policy,
     )
-    if result.best is not None:  # it predicts on rows with gaps as it was fitted
-        result.best.set_params(nan_policy=nan_policy)
     return result
 
 
@@ -766,7 +770,7 @@ class SelectionResult:
 
     def __init__(self, *, source, X, column_names, feature_names, bic, icl, loglik_table,
                  n_iter, cell, n_params, prior, prior_for, noise_mask, hypvol, subset,
-                 refine, constant_columns=()):
+                 refine, constant_columns=(), nan_policy="raise"):
         self.X = X
         self.constant_columns = list(constant_columns)
         self.column_names = column_names
@@ -811,9 +815,18 @@ class SelectionResult:
         if params is not None and not self.noise and cell.G > 1:
             params = self._final_mstep(source, cell, z, refine, prior_for)
         self.params = params
-        self.best = None
-        if params is not None:
-            self.best = _as_estimator(params, cell, self.n, self.d, feature_names)
+        self._best_of = (cell, feature_names, nan_policy)
+
+    @functools.cached_property
+    def best(self):
+        # Built on first use: the estimator imports scikit-learn (a second or more),
+        # which a command that only prints the table never needs.
+        if self.params is None:
+            return None
+        cell, feature_names, nan_policy = self._best_of
+        gm = _as_estimator(self.params, cell, self.n, self.d, feature_names)
+        # it predicts on rows with gaps as it was fitted
+        return gm.set_params(nan_policy=nan_policy)
 
     @staticmethod
     def _final_mstep(source, cell, z, force, prior_for):

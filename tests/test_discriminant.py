@@ -318,6 +318,30 @@ def test_classify_command_writes_the_classifiers_predictions(tmp_path, capsys):
     assert "no label column 'nope'" in capsys.readouterr().err
 
 
+def test_classify_command_output_is_checked_first_and_written_atomically(tmp_path,
+                                                                          capsys):
+    from gaussmix.cli import main
+
+    X, y = load("diabetes")
+    train = tmp_path / "train.csv"
+    train.write_bytes((DATA / "diabetes.csv").read_bytes())
+    before = train.read_bytes()
+    args = ["classify", str(train), "--label", "class", "--type", "EDDA", "--predict",
+            str(train), "-o"]
+    assert main(args + [str(train)]) == 1  # never over an input
+    assert "input files are never overwritten" in capsys.readouterr().err
+    assert train.read_bytes() == before
+    assert main(args + [str(tmp_path / "pred.npy")]) == 1  # class names: not .npy
+    assert "use .csv, .tsv or .parquet" in capsys.readouterr().err
+    assert main(args + [str(tmp_path / "no" / "pred.csv")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(args + [str(tmp_path / "pred.parquet")]) == 0
+    got = pd.read_parquet(tmp_path / "pred.parquet")
+    clf = MixtureDiscriminant(model_type="EDDA").fit(X, y)
+    assert np.array_equal(got["predicted"].astype(str), clf.predict(X))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.parquet", "train.csv"]
+
+
 def test_edda_compiled_and_numpy_backends_agree():
     X, y = load("thyroid")
     a = MixtureDiscriminant("EDDA", backend="numba").fit(X, y)

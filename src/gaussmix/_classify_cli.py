@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 __all__ = ["add_arguments", "run"]
 
@@ -44,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--predict", metavar="NEW", default=None,
                         help="rows to classify (same feature columns)")
     parser.add_argument("-o", "--output", default=None, metavar="FILE",
-                        help="write the predictions here (.csv); default stdout")
+                        help="write the predictions here (.csv, .tsv or .parquet, atomically); "
+                             "default stdout")
     return parser
 
 
@@ -82,9 +82,16 @@ def run(args) -> int:
 
     from ._discriminant import MixtureDiscriminant
     from ._errors import FitError
-    from .cli import _error
+    from ._files.table_writer import output_format, write_table
+    from .cli import CommandError, _check_output, _error
 
     try:
+        # The output is checked before any work, and written as fit's tables are:
+        # atomically, never over an input.
+        _check_output(args.output, [p for p in (args.train, args.predict) if p])
+        if args.output and output_format(args.output) == "npy":
+            raise ValueError(f"cannot write {args.output}: the predictions hold class "
+                             "names, which .npy does not; use .csv, .tsv or .parquet.")
         train = _read(args.train)
         if args.label not in train.columns:
             raise ValueError(f"{args.train}: no label column {args.label!r}; it has "
@@ -115,13 +122,12 @@ def run(args) -> int:
             out["predicted"] = clf.classes_[np.argmax(proba, axis=1)]
             for k, c in enumerate(clf.classes_):
                 out[f"p_{c}"] = proba[:, k]
-            if args.output:
-                out.to_csv(args.output, index=False)
-                print(f"\npredictions of {len(out)} rows written to {args.output}")
-            else:
+            if not args.output:
                 print()
-                out.to_csv(sys.stdout, index=False)
-    except (ValueError, FitError) as exc:
+            write_table(args.output, [out], len(out))
+            if args.output:
+                print(f"\npredictions of {len(out)} rows written to {args.output}")
+    except (ValueError, FitError, CommandError) as exc:
         _error(exc)
         return 1
     except OSError as exc:

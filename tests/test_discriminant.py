@@ -315,7 +315,48 @@ def test_classify_command_writes_the_classifiers_predictions(tmp_path, capsys):
     np.testing.assert_allclose(got[[f"p_{c}" for c in clf.classes_]], clf.predict_proba(X),
                                rtol=1e-12)
     assert main(["classify", str(DATA / "diabetes.csv"), "--label", "nope"]) == 1
-    assert "no label column 'nope'" in capsys.readouterr().err
+    assert "unknown column 'nope'; the columns are 'glucose'" in capsys.readouterr().err
+
+
+def test_classify_command_reads_as_fit_does(tmp_path, capsys):
+    """One reader: TSV, headerless CSV (label by position), Parquet and .npy give the
+    classifier of the same rows; NEW may hold other columns; an empty label is named."""
+    from gaussmix.cli import main
+
+    frame = pd.read_csv(DATA / "diabetes.csv")
+    X, y = load("diabetes")
+    expected = MixtureDiscriminant(model_type="EDDA").fit(X, y).predict_proba(X)
+    codes = pd.factorize(frame["class"], sort=True)[0]
+    frame.to_csv(tmp_path / "d.tsv", sep="\t", index=False)
+    frame.to_csv(tmp_path / "bare.csv", header=False, index=False)
+    frame.to_parquet(tmp_path / "d.parquet")
+    np.save(tmp_path / "d.npy", np.column_stack([frame.iloc[:, :3], codes]))
+    frame.assign(note="x").to_csv(tmp_path / "new.csv", index=False)
+    runs = {"d.tsv": ["--label", "class"], "bare.csv": ["--label", "3"],
+            "d.parquet": ["--label", "class"], "d.npy": ["--label", "3"]}
+    for name, label in runs.items():
+        out = tmp_path / f"{name}.pred.csv"
+        new = "new.csv" if name in ("d.tsv", "d.parquet") else name
+        assert main(["classify", str(tmp_path / name), *label, "--type", "EDDA",
+                     "--predict", str(tmp_path / new), "-o", str(out)]) == 0, name
+        got = pd.read_csv(out)
+        np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(), expected, rtol=1e-10,
+                                   err_msg=name)
+    frame.iloc[:, :3].to_csv(tmp_path / "bare_new.csv", header=False, index=False)
+    assert main(["classify", str(tmp_path / "bare.csv"), "--label", "3", "--type", "EDDA",
+                 "--predict", str(tmp_path / "bare_new.csv"), "-o",
+                 str(tmp_path / "p.csv")]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "p.csv").iloc[:, 1:], expected,
+                               rtol=1e-10)
+    capsys.readouterr()
+    frame.drop(columns="sspg").to_csv(tmp_path / "short.csv", index=False)
+    assert main(["classify", str(tmp_path / "d.tsv"), "--label", "class", "--type", "EDDA",
+                 "--predict", str(tmp_path / "short.csv")]) == 1
+    assert "lacks column(s) 'sspg'" in capsys.readouterr().err
+    frame.assign(**{"class": frame["class"].where(frame.index != 4, "")}).to_csv(
+        tmp_path / "gap.csv", index=False)
+    assert main(["classify", str(tmp_path / "gap.csv"), "--label", "class"]) == 1
+    assert "data row 5 has no value in the label column class" in capsys.readouterr().err
 
 
 def test_classify_command_output_is_checked_first_and_written_atomically(tmp_path,

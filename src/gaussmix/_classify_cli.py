@@ -17,14 +17,25 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``gaussmix classify``'s arguments to ``parser``."""
     from ._select_cli import _G_type
+    from .cli import _delimiter
 
     parser.add_argument("train", metavar="TRAIN",
-                        help="labelled rows: .csv, .tsv or .parquet with a header")
+                        help="labelled rows: .csv, .tsv (optionally compressed), "
+                             ".parquet or .npy, read as fit reads DATA")
     parser.add_argument("--label", required=True, metavar="COLUMN",
-                        help="the column of TRAIN that holds the classes")
-    parser.add_argument("--columns", default=None,
-                        help="comma-separated feature columns (default: every numeric "
-                             "column but the label)")
+                        help="the column of TRAIN that holds the classes: a name, or a "
+                             "0-based index for files without column names")
+    parser.add_argument("--columns", action="append", metavar="COLS",
+                        help="feature columns, comma-separated (or repeat the option): "
+                             "names, or 0-based indices. Default: every column but the "
+                             "label (TRAIN), the training features (NEW)")
+    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                        help="whether a CSV's first line is a header (default: detect)")
+    parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),
+                        help="format of TRAIN and NEW (default: from the extensions)")
+    parser.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
+                        help="a CSV's field separator, one character or 'tab' (default: "
+                             "',' for .csv, tab for .tsv)")
     parser.add_argument("--type", dest="model_type", choices=["MclustDA", "EDDA"],
                         default="MclustDA", help="a mixture per class chosen by BIC "
                         "(MclustDA, default) or one Gaussian per class (EDDA)")
@@ -48,40 +59,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _read(path):
-    import pandas as pd
+def _new_rows(path, table, label, columns, how, train):
+    """NEW's rows of the training features: by name when TRAIN has names; else the
+    same positions (``--columns``), or TRAIN's layout with or without its label column."""
+    from ._errors import DataError
+    from ._files.sources import read_data
 
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".parquet":
-        return pd.read_parquet(path)
-    if ext not in (".csv", ".tsv", ".txt"):
-        raise ValueError(f"{path}: classify reads .csv, .tsv or .parquet files with a "
-                         "header, got {ext or 'no extension'}.")
-    return pd.read_csv(path, sep="\t" if ext == ".tsv" else ",")
-
-
-def _features(frame, label, columns, path):
-    from pandas.api.types import is_numeric_dtype
-
-    if columns:
-        names = [c.strip() for c in columns.split(",")]
-        missing = [c for c in names if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: no column(s) {', '.join(missing)}; it has "
-                             f"{', '.join(map(str, frame.columns))}.")
-    else:
-        names = [c for c in frame.columns if c != label and is_numeric_dtype(frame[c])]
-    if not names:
-        raise ValueError(f"{path}: no numeric feature column besides {label!r}.")
-    return frame[names]
+    names = table.names
+    if names is not None:  # the reader names the features NEW lacks, as for predict
+        return read_data(path, default_columns=names, **how).frame()
+    if columns is not None:
+        return read_data(path, columns, **how).values
+    n_features = table.values.shape[1]
+    try:
+        new = read_data(path, exclude=[label], **how).values
+        if new.shape[1] == n_features:
+            return new
+    except DataError:
+        pass
+    new = read_data(path, **how).values
+    if new.shape[1] != n_features:
+        raise ValueError(f"{path}: has {new.shape[1]} column(s); {train} has "
+                         f"{n_features} feature column(s) and the label.")
+    return new
 
 
 def run(args) -> int:
     """Run ``gaussmix classify`` with parsed ``args``; returns the exit status."""
     import numpy as np
+    import pandas as pd
 
     from ._discriminant import MixtureDiscriminant
     from ._errors import FitError
+    from ._files.data import parse_columns
+    from ._files.sources import read_labelled
     from ._files.table_writer import output_format, write_table
     from .cli import CommandError, _check_output, _error
 
@@ -92,13 +103,14 @@ def run(args) -> int:
         if args.output and output_format(args.output) == "npy":
             raise ValueError(f"cannot write {args.output}: the predictions hold class "
                              "names, which .npy does not; use .csv, .tsv or .parquet.")
-        train = _read(args.train)
-        if args.label not in train.columns:
-            raise ValueError(f"{args.train}: no label column {args.label!r}; it has "
-                             f"{', '.join(map(str, train.columns))}. Pass --label NAME.")
-        X = _features(train, args.label, args.columns, args.train)
-        y = train[args.label].to_numpy()
-        new = _read(args.predict) if args.predict else None
+        # One reader for every command: TRAIN and NEW as fit reads DATA.
+        how = dict(header=args.header, format=args.format, delimiter=args.delimiter)
+        columns = parse_columns(args.columns)
+        table, y = read_labelled(args.train, args.label, columns, **how)
+        X = table.frame()
+        new = None
+        if args.predict:
+            new = _new_rows(args.predict, table, args.label, columns, how, args.train)
         priors = args.priors
         if priors is not None and priors != "adjusted":
             priors = [float(v) for v in priors.split(",")]
@@ -112,14 +124,8 @@ def run(args) -> int:
             print(f"Classification error = {cv.error:.4f} (se {cv.se_error:.4f})")
             print(f"Brier score          = {cv.brier:.4f} (se {cv.se_brier:.4f})")
         if new is not None:
-            Xn = new[list(X.columns)] if all(c in new.columns for c in X.columns) \
-                else None
-            if Xn is None:
-                raise ValueError(f"{args.predict}: it lacks feature column(s) "
-                                 f"{', '.join(c for c in X.columns if c not in new.columns)}.")
-            proba = clf.predict_proba(Xn)
-            out = new.copy()
-            out["predicted"] = clf.classes_[np.argmax(proba, axis=1)]
+            proba = clf.predict_proba(new)
+            out = pd.DataFrame({"predicted": clf.classes_[np.argmax(proba, axis=1)]})
             for k, c in enumerate(clf.classes_):
                 out[f"p_{c}"] = proba[:, k]
             if not args.output:

@@ -169,6 +169,18 @@ class FileSource:
     def _read_chunks(self):
         raise NotImplementedError
 
+    def label_column(self, column) -> np.ndarray:
+        """Column ``column`` of the file (a name, or a 0-based position for a file
+        without names) as it is written, every row: class labels, read by the same
+        parser as the rows. An empty value is an error naming the row."""
+        raise NotImplementedError
+
+    def _no_empty_label(self, name, empty):
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise DataError(f"{self.path}: data row {row + 1} has no value in the "
+                            f"label column {name}; every row needs its class")
+
 
 class NpySource(FileSource):
     """Rows of a ``.npy`` file, memory-mapped (see :func:`gaussmix.read_npy`)."""
@@ -197,6 +209,13 @@ class NpySource(FileSource):
                 part = part[:, self._columns]
             yield np.array(part, dtype=self.dtype, order="C")
             _release_pages(array, start, stop)
+
+    def label_column(self, column) -> np.ndarray:
+        j = _positions(self.path, [column], None, self._shape[1])[0]
+        labels = np.array(open_npy(self.path)[:, j])
+        self._no_empty_label(str(column), np.isnan(labels) if labels.dtype.kind == "f"
+                             else np.zeros(labels.shape, dtype=bool))
+        return labels
 
 
 def _release_pages(array, start, stop):
@@ -258,6 +277,15 @@ class ParquetSource(FileSource):
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{self.path}: cannot read as Parquet: "
                             f"{_first_line(exc)}") from None
+
+    def label_column(self, column) -> np.ndarray:
+        import pyarrow.parquet as pq
+
+        names = _schema_names(self.path)
+        name = names[_positions(self.path, [column], names, len(names))[0]]
+        values = pq.read_table(self.path, columns=[name]).column(0)
+        self._no_empty_label(name, values.is_null().to_numpy(zero_copy_only=False))
+        return values.to_numpy(zero_copy_only=False)
 
 
 def _schema_names(path) -> list[str]:
@@ -322,6 +350,24 @@ class CsvSource(FileSource):
         self._check_unchanged()
         rows, self._kept = np.concatenate(self._kept), None  # once: then as any source
         return rows
+
+    def label_column(self, column) -> np.ndarray:
+        import pyarrow as pa
+
+        j = _positions(self.path, [column], self._names, self._n_columns)[0]
+        generated = [f"c{i}" for i in range(self._n_columns)]
+        try:
+            with _open_stream(self.path) as stream:
+                values = self._reader(stream, generated, {f"c{j}": pa.string()},
+                                      skip=int(self._header), whole=True).column(0)
+        except (pa.ArrowException, OSError, UnicodeDecodeError) + _DECOMPRESSION_ERRORS \
+                as exc:
+            raise self._parse_error(exc, 0) from None
+        name = self._names[j] if self._names is not None else str(j)
+        labels = np.array([v.strip() if v is not None else "" for v in values.to_pylist()],
+                          dtype=object)
+        self._no_empty_label(name, labels == "")
+        return labels
 
     def _reader(self, stream, names=None, types=None, *, skip=0, threads=True,
                 block=1 << 20, whole=False):
@@ -683,6 +729,21 @@ def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
                      delimiter=delimiter or ("\t" if fmt == "tsv" else ","), dtype=dtype,
                      chunk_rows=chunk_rows, default_columns=default_columns, keep=keep,
                      exclude=exclude, allow_missing=allow_missing)
+
+
+def read_labelled(path, label, columns=None, *, header=None, format=None,
+                  delimiter=None, default_columns=None):
+    """Features and class labels from one file, by the readers of :func:`read_data`:
+    a :class:`Table` of ``columns`` (default: every column but ``label``, or
+    ``default_columns`` when the file has them all) and the ``label`` column as
+    written (an object array of text for CSV and TSV)."""
+    columns = [c for c in columns if c != label] if columns is not None else None
+    exclude = [label] if columns is None and default_columns is None else None
+    source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
+                         default_columns=default_columns, exclude=exclude, keep=True)
+    labels = source.label_column(label)
+    table = Table(values=source.to_numpy(), names=source.feature_names, path=source.path)
+    return table, labels
 
 
 def read_data(path, columns=None, *, header=None, format=None, delimiter=None,

@@ -143,6 +143,24 @@ def test_kernel_matches_row_by_row_reference(family, gap_path):
     assert stats.weight == pytest.approx(w.sum())
 
 
+def test_unfactorisable_marginal_falls_back_to_the_blocks(monkeypatch):
+    rng = np.random.default_rng(11)
+    params = _random_params(rng, 3, 4, "full")
+    X = _with_gaps(rng.normal(size=(200, 4)), 0.2, 12)
+    monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 10**9)
+    blocks = estep_chunk(X, None, params, "full")
+    monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 1)
+
+    def singular(a):
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(np.linalg, "cholesky", singular)
+    fallback = estep_chunk(X, None, params, "full")
+    for name in ("nk", "means", "scatter"):
+        np.testing.assert_allclose(getattr(fallback, name), getattr(blocks, name),
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_statistics_add_across_chunks():
     rng = np.random.default_rng(5)
     params = _random_params(rng, 4, 3, "full")

@@ -408,9 +408,13 @@ def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
         big = (counts >= _KERNEL_ROWS if complete_kernel is not None
                else np.zeros(counts.size, dtype=bool))
         if big.any():
-            tasks += [("kernel", call)
-                      for call in _kernel_calls(group, np.flatnonzero(big), counts, model)]
-            groups[i] = group = group.subset(~big[group.pattern])
+            try:
+                calls = _kernel_calls(group, np.flatnonzero(big), counts, model)
+            except np.linalg.LinAlgError:  # a marginal too ill-conditioned to factorise:
+                calls = None  # its rows stay in the blocks, which need no factor
+            if calls is not None:
+                tasks += [("kernel", call) for call in calls]
+                groups[i] = group = group.subset(~big[group.pattern])
         tasks += [("blocks", i, a, min(a + model.rows, group.rows.size))
                   for a in range(0, group.rows.size, model.rows)]
 

@@ -14,7 +14,7 @@ from gaussmix._engine.sources import ArraySource
 from gaussmix._engine.estep import estep_chunk
 from gaussmix._engine.mstep import mstep
 from gaussmix._engine.params import params_from_covariances
-from gaussmix._engine.stats import empty_stats, stats_from_resp
+from gaussmix._engine.stats import empty_stats, stats_from_labels, stats_from_resp
 
 from reference_em import direct_stats, reference_em
 
@@ -38,6 +38,33 @@ def test_stats_match_definition(kind):
     np.testing.assert_allclose(s.nk, nk, rtol=1e-12)
     np.testing.assert_allclose(s.means, means, rtol=1e-10)
     np.testing.assert_allclose(s.scatter, scat, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["full", "diag", "tied"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hard_label_stats_match_the_definition(kind, weighted, dtype):
+    # Hard labels (-1: no component; component 3 of 5 empty, 4 a single row) summed
+    # directly equal the one-hot responsibilities' statistics, far from the origin too.
+    X = _blobs(n=400, shift=1e5, dtype=dtype)
+    rng = np.random.default_rng(2)
+    labels = rng.choice([-1, 0, 1, 2], size=len(X))
+    labels[7] = 4
+    w = rng.uniform(0.1, 3.0, len(X)) if weighted else None
+    resp = np.zeros((len(X), 5))
+    rows = np.flatnonzero(labels >= 0)
+    resp[rows, labels[rows]] = 1.0 if w is None else w[rows]
+    got = stats_from_labels(X, labels, w, kind, 5)
+    used = [0, 1, 2, 4]
+    nk, means, scat = direct_stats(X.astype(np.float64), resp[:, used], kind, np.longdouble)
+    np.testing.assert_allclose(got.nk[used], nk, rtol=1e-13)
+    np.testing.assert_allclose(got.means[used], means, rtol=1e-13)
+    assert got.nk[3] == 0 and np.all(got.means[3] == 0)
+    if kind == "tied":
+        np.testing.assert_allclose(got.scatter, scat, rtol=1e-9)
+    else:
+        np.testing.assert_allclose(got.scatter[used], scat, rtol=1e-9, atol=1e-9)
+        assert np.all(got.scatter[3] == 0)
 
 
 @settings(max_examples=25, deadline=None)

@@ -599,6 +599,56 @@ def stats_from_resp(X, resp_w, kind, centers=None) -> SuffStats:
     return stats
 
 
+def stats_from_labels(X, labels, weights, kind, n_components) -> SuffStats:
+    """Statistics of hard assignments: each row wholly in component ``labels[i]``, or
+    in none (-1), as ``stats_from_resp`` of their one-hot responsibilities.
+
+    Each component is summed about its own mean from its own rows (two passes over
+    them), so it costs N D^2 for "full" rather than the one-hot products' N K D^2, and
+    no digits are lost to data far from the origin.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D), float32 or float64
+    labels : ndarray of int of shape (n,)
+    weights : ndarray of shape (n,) or None
+        Row weights (None: all ones).
+    kind : {"full", "diag", "tied"}
+    n_components : int
+
+    Returns
+    -------
+    SuffStats
+        ``loglik`` and ``weight`` are left for the caller to fill in.
+    """
+    stats = empty_stats(n_components, X.shape[1], kind)
+    labels = np.asarray(labels)
+    if n_components < 2**15:  # NumPy's stable sort of 16-bit integers is a radix sort
+        labels = labels.astype(np.int16)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
+    for k in range(n_components):
+        rows = order[bounds[k] : bounds[k + 1]]
+        if not rows.size:
+            continue
+        xk = np.asarray(X[rows], dtype=np.float64)
+        wk = None if weights is None else np.asarray(weights, dtype=np.float64)[rows]
+        nk = float(rows.size) if wk is None else float(wk.sum())
+        if not nk > 0:
+            continue
+        mean = (xk.sum(axis=0) if wk is None else wk @ xk) / nk
+        z = xk - mean
+        zw = z if wk is None else z * wk[:, None]
+        stats.nk[k], stats.means[k] = nk, mean
+        if kind == "diag":
+            stats.scatter[k] = np.einsum("ij,ij->j", zw, z)
+        elif kind == "full":
+            stats.scatter[k] = zw.T @ z
+        else:
+            stats.scatter[:] += zw.T @ z  # (frozen dataclass: the array in place)
+    return stats
+
+
 def far_components(stats: SuffStats, shift, dtype) -> np.ndarray:
     """Components whose statistics, summed about ``shift``, may have lost digits.
 

@@ -17,7 +17,7 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``gaussmix classify``'s arguments to ``parser``."""
     from ._select_cli import _G_type
-    from .cli import _delimiter
+    from .cli import _add_data_arguments
 
     parser.add_argument("train", metavar="TRAIN",
                         help="labelled rows: .csv, .tsv (optionally compressed), "
@@ -25,17 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--label", required=True, metavar="COLUMN",
                         help="the column of TRAIN that holds the classes: a name, or a "
                              "0-based index for files without column names")
-    parser.add_argument("--columns", action="append", metavar="COLS",
-                        help="feature columns, comma-separated (or repeat the option): "
-                             "names, or 0-based indices. Default: every column but the "
-                             "label (TRAIN), the training features (NEW)")
-    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                        help="whether a CSV's first line is a header (default: detect)")
-    parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),
-                        help="format of TRAIN and NEW (default: from the extensions)")
-    parser.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
-                        help="a CSV's field separator, one character or 'tab' (default: "
-                             "',' for .csv, tab for .tsv)")
+    # How TRAIN and NEW are read: fit's options.
+    _add_data_arguments(parser, data=False, default_columns="every column but the label "
+                        "(TRAIN), the training features (NEW)")
     parser.add_argument("--type", dest="model_type", choices=["MclustDA", "EDDA"],
                         default="MclustDA", help="a mixture per class chosen by BIC "
                         "(MclustDA, default) or one Gaussian per class (EDDA)")

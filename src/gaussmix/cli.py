@@ -121,12 +121,15 @@ def _delimiter(text):
 
 
 # ------------------------------------------------------------------ parser
-def _add_data_arguments(parser, exclude=False):
-    """DATA and the options that say how to read it; with ``exclude`` (fit, select),
-    also --exclude, which cannot go with --columns."""
-    parser.add_argument("data", metavar="DATA",
-                        help="data file: .csv, .tsv (optionally compressed), "
-                             ".parquet or .npy")
+def _add_data_arguments(parser, exclude=False, data=True,
+                        default_columns="all columns (fit, select) or the model's columns"):
+    """DATA (unless not ``data``: a command naming its files itself) and the options
+    that say how to read it; with ``exclude`` (fit, select), also --exclude, which
+    cannot go with --columns."""
+    if data:
+        parser.add_argument("data", metavar="DATA",
+                            help="data file: .csv, .tsv (optionally compressed), "
+                                 ".parquet or .npy")
     chosen = parser.add_mutually_exclusive_group() if exclude else parser
     if exclude:
         chosen.add_argument("--exclude", action="append", metavar="COLS",
@@ -135,7 +138,7 @@ def _add_data_arguments(parser, exclude=False):
     chosen.add_argument("--columns", action="append", metavar="COLS",
                         help="columns to use, comma-separated (or repeat the option): "
                              "names, or 0-based indices for files without column names. "
-                             "Default: all columns (fit, select) or the model's columns")
+                             f"Default: {default_columns}")
     parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                         help="whether a CSV's first line is a header (default: detect)")
     parser.add_argument("--format", choices=("csv", "tsv", "parquet", "npy"),

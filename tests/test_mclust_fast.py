@@ -95,3 +95,26 @@ def test_failures_are_reported_as_mclust_fit_errors():
     got = _mclust_fast.fast_mclust_em(X, "EEE", z)
     assert got.n_iter == ref.n_iter
     assert got.loglik == pytest.approx(ref.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 7])
+def test_polar_factor_equals_lapacks(d):
+    """EVE / VVE's polar factors: one-sided Jacobi for small d, LAPACK's SVD above and
+    for (nearly) singular matrices, the identity for zero; always orthogonal, and U V^T
+    of NumPy's SVD to rounding."""
+    rng = np.random.default_rng(d)
+    work, v, out = np.empty((d, d)), np.empty((d, d)), np.empty((d, d))
+    cases = [rng.normal(size=(d, d)) * 10.0 ** rng.integers(-3, 4) for _ in range(20)]
+    cases.append(np.diag(np.arange(1.0, d + 1)))  # already orthogonal columns
+    if d > 1:
+        rank_deficient = rng.normal(size=(d, d))
+        rank_deficient[:, -1] = rank_deficient[:, 0]  # singular: LAPACK's answer
+        cases.append(rank_deficient)
+    for f in cases:
+        _mclust_fast._polar_into(f, out, work, v)
+        u, _, vt = np.linalg.svd(f)
+        if np.linalg.matrix_rank(f) == d:
+            np.testing.assert_allclose(out, u @ vt, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out @ out.T, np.eye(d), rtol=0, atol=1e-12)
+    _mclust_fast._polar_into(np.zeros((d, d)), out, work, v)
+    assert np.array_equal(out, np.eye(d))

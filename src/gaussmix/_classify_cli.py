@@ -1,15 +1,15 @@
 """``gaussmix classify TRAIN --label COL``: mixture discriminant analysis on files.
 
 Fits :class:`gaussmix.MixtureDiscriminant` (mclust's MclustDA or EDDA) to the labelled
-rows of TRAIN (CSV, TSV or Parquet with a header), prints mclust's summary with the
-training confusion matrix, optionally the cross-validated error and Brier score, and
-with ``--predict NEW`` writes each row's predicted class and class probabilities.
+rows of TRAIN (read as ``fit`` reads DATA: CSV, TSV, Parquet or ``.npy``), prints
+mclust's summary with the training confusion matrix, optionally the cross-validated
+error and Brier score, and with ``--predict NEW`` writes each row's predicted class and
+class probabilities.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
 __all__ = ["add_arguments", "run"]
 
@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--predict", metavar="NEW", default=None,
                         help="rows to classify (same feature columns)")
     parser.add_argument("-o", "--output", default=None, metavar="FILE",
-                        help="write the predictions here (.csv, .tsv or .parquet, atomically); "
-                             "default stdout")
+                        help="write the predictions here (.csv, .tsv or .parquet, "
+                             "atomically); default stdout")
     return parser
 
 

@@ -534,9 +534,9 @@ def _blocks_stats(group, sums, model, w_all) -> SuffStats:
     pats = group.patterns
     where = (np.arange(k)[:, None, None, None] * d + pats[None, :, :, None]) * d \
         + pats[None, :, None, :]
-    total.second += np.bincount(
-        where.ravel(), weights=(total.cond_weight[:, :, None, None] * group.cond_cov).ravel(),
-        minlength=k * d * d).reshape(k, d, d)
+    weighted = total.cond_weight[:, :, None, None] * group.cond_cov
+    total.second += np.bincount(where.ravel(), weights=weighted.ravel(),
+                                minlength=k * d * d).reshape(k, d, d)
     nk = total.nk
     safe = np.where(nk > 0, nk, 1.0)
     shift = total.first / safe[:, None]

@@ -519,7 +519,8 @@ def _jacobi_polar_into(f, out, work, v):
                     continue
                 rotated = True
                 zeta = (beta - alpha) / (2.0 * gamma)
-                t = (1.0 if zeta >= 0.0 else -1.0) / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
+                sign = 1.0 if zeta >= 0.0 else -1.0
+                t = sign / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
                 c = 1.0 / np.sqrt(1.0 + t * t)
                 s = c * t
                 for i in range(d):

@@ -109,12 +109,18 @@ def _observed_loglik(X, weights, means, covs):
 # The paths of the missing-data E-step: rows taken in blocks, and the rows of each
 # pattern through the complete-row kernel on their observed coordinates.
 # Patterns are found by bit keys, or (past 52 features) as rows of missing coordinates.
-@pytest.fixture(params=["blocks", "complete-row kernel", "patterns as rows"])
+# The blocks' small inverses by batched elimination, or (past q = 8) LAPACK's; few gaps
+# coordinate by coordinate, or (past 3) by products.
+@pytest.fixture(params=["blocks", "complete-row kernel", "patterns as rows",
+                        "blocks by LAPACK and products"])
 def gap_path(request, monkeypatch):
     if request.param != "complete-row kernel":
         monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 10**9)
         if request.param == "patterns as rows":
             monkeypatch.setattr(gaussmix._engine.missing, "_BIT_KEYS", 0)
+        if request.param == "blocks by LAPACK and products":
+            monkeypatch.setattr(gaussmix._engine.missing, "_BATCHED_ELIMINATION", 0)
+            monkeypatch.setattr(gaussmix._engine.missing, "_FEW_GAPS", 0)
     else:
         monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 1)
         monkeypatch.setattr(gaussmix._engine.missing, "_TASK_ROWS", 7)  # split patterns
@@ -151,11 +157,15 @@ def test_unfactorisable_marginal_falls_back_to_the_blocks(monkeypatch):
     blocks = estep_chunk(X, None, params, "full")
     monkeypatch.setattr(gaussmix._engine.missing, "_KERNEL_ROWS", 1)
 
+    calls = []
+
     def singular(a):
+        calls.append(a.shape)
         raise np.linalg.LinAlgError("not positive definite")
 
     monkeypatch.setattr(np.linalg, "cholesky", singular)
     fallback = estep_chunk(X, None, params, "full")
+    assert calls  # the kernel path was tried, and fell back
     for name in ("nk", "means", "scatter"):
         np.testing.assert_allclose(getattr(fallback, name), getattr(blocks, name),
                                    rtol=1e-12, atol=1e-12)
@@ -435,6 +445,21 @@ def test_mixture_object_model_with_gaps():
     np.testing.assert_allclose(mix.covariances, covs, rtol=1e-9, atol=1e-9)
     with pytest.raises(ValueError, match="nan_policy='marginalize'"):
         Mixture([Gauss(np.zeros(2))]).fit(X)
+
+
+def test_mixture_never_reseeds_at_a_row_with_gaps():
+    # Every row has a gap, and the far component empties: no complete row to re-seed
+    # it at, so it is not re-seeded (before, a NaN row became its mean).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    X[np.arange(200), np.arange(200) % 2] = np.nan
+    mix = Mixture([Gauss([0.0, 0.0], np.eye(2), 0.5),
+                   Gauss([50.0, 50.0], 0.01 * np.eye(2), 0.5)], nan_policy="marginalize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no re-seeding warning either
+        mix.expectation(X)
+        mix.maximization(X)
+    assert np.all(np.isfinite(mix.means)) and np.all(np.isfinite(mix.covariances))
 
 
 def test_file_and_dask_sources(tmp_path):

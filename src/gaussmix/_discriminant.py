@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine.estep import weighted_log_prob
-from ._engine.init import given_stats, one_hot
+from ._engine.init import one_hot
 from ._engine.sources import ArraySource
 from ._errors import FitError
 from ._models.mclust import MCLUST_MODELS, UNIVARIATE_MODELS, _canonical, n_var_params
@@ -468,23 +468,13 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
 
 # ---------------------------------------------------------------------- helpers
 def _edda_fit(source, codes, K, name, weights, backend="numpy"):
-    """EDDA's one model: an M-step from the classes, then the mixture's loglik."""
-    from ._mclust.em import mclust_mstep
+    """EDDA's one model: an M-step from the classes, then the mixture's loglik (mclust's
+    ``me`` stopped after one iteration; the compiled twin reads unweighted rows only)."""
+    from ._mclust.em import fit_mclust
 
-    model = get_model(name)
-    if backend == "numba" and weights is None and model.fast_code is not None:
-        # The compiled EM stopped after one iteration: that M-step, and the E-step
-        # that measures it (the iterative M-steps' inner loops compiled too).
-        from ._mclust.fast_em import fast_mclust_em
-
-        fit = fast_mclust_em(source.X, name, one_hot(codes, K), max_iter=1)
-        return fit.params, fit.loglik
-    stats = given_stats(source, K, model.stats_kind,
-                        lambda a, chunk: one_hot(codes[a: a + chunk.shape[0]], K))
-    params = mclust_mstep(name, stats)
-    row_ll = logsumexp(weighted_log_prob(source.X, params), axis=1)
-    loglik = float(row_ll.sum() if weights is None else row_ll @ weights)
-    return params, loglik
+    fit = fit_mclust(source, name, K, np.asarray(codes), max_iter=1,
+                     backend=backend if weights is None else "numpy")
+    return fit.params, fit.loglik
 
 
 def _per_class(value, classes, what, default):

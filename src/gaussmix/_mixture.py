@@ -572,12 +572,13 @@ class Mixture(MutableSequence):
         stats = replace(stats, weight=float(n), n_rows=n)
         if np.any(stats.nk <= EMPTY_SHARE * n):
             # Re-seed where the current parameters explain the data worst, as the
-            # estimator's EM loop does (it knows the row from its E-step).
-            row_loglik = log_resp_and_norm(X, self._params())[1]
-            row_loglik[np.isnan(X).any(axis=1)] = np.inf  # a row with gaps is no seed
-            worst = int(np.argmin(row_loglik))
-            stats = replace(stats, worst_loglik=float(row_loglik[worst]),
-                            worst_row=X[worst].copy())
+            # estimator's EM loop does. The E-step knows that row (among the complete
+            # ones: a row with gaps is no seed; none when every row has one).
+            if stats.worst_row is None and missing_rows(X) is None:
+                row_loglik = log_resp_and_norm(X, self._params())[1]
+                worst = int(np.argmin(row_loglik))
+                stats = replace(stats, worst_loglik=float(row_loglik[worst]),
+                                worst_row=X[worst].copy())
             stats, reseeded = reseed_empty(stats)
             if reseeded:
                 warnings.warn(

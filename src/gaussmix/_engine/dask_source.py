@@ -245,14 +245,13 @@ def _block_stats(X, w, params, kind, labels):
 
 
 def _block_label_stats(X, w, start, labels_of, n_components, kind, fill=None):
-    from .init import given_stats, one_hot
+    from .init import given_stats
     from .sources import ArraySource
 
-    def resp_of(offset, chunk):
-        return one_hot(labels_of(start + offset, chunk), n_components, chunk.dtype)
-
-    return given_stats(ArraySource(X, w, max(X.shape[0], 1)), n_components, kind, resp_of,
-                       fill=fill)
+    # The in-memory start's pass over this block's rows (the same statistics).
+    return given_stats(ArraySource(X, w, max(X.shape[0], 1)), n_components, kind,
+                       fill=fill, labels_of=lambda offset, chunk: labels_of(start + offset,
+                                                                            chunk))
 
 
 def _add(*parts):

@@ -34,11 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .namespaces import is_device_array, namespace_of, to_namespace, to_numpy
-from .params import Params
+from .params import LOG_2PI, Params
 from .sources import Sample, Source, default_chunk_rows, draw_rows
 from .stats import FAR_TOLERANCE, SuffStats, empty_stats
 
-LOG_2PI = math.log(2.0 * math.pi)
 
 # Numbers per chunk in the kernel's largest temporaries (see device_chunk_rows): on a
 # GPU 2^27 (the residual form's (K, m, D) arrays then hold 2^26 numbers, 256 MiB in

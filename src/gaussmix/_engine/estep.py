@@ -36,12 +36,11 @@ from dataclasses import replace
 import numpy as np
 
 from . import missing
-from .params import Params
+from .params import LOG_2PI, Params
 from .parallel import run_blocks, single_threaded_blas
 from .stats import (FAR_TOLERANCE, Moments, SuffStats, block_rows, feature_rows,
                     fill_features)
 
-LOG_2PI = math.log(2.0 * math.pi)
 
 # Elements of the full kernel's (K D, columns) residual block, at most: wider
 # products run faster than the residuals' trip out of L2 costs, up to a few hundred

@@ -35,10 +35,8 @@ import math
 import numpy as np
 
 from .parallel import run_blocks
-from .params import Params
+from .params import LOG_2PI, Params, full_covariances
 from .stats import SuffStats
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 # Rows per block: the (K, rows, D) work arrays stay a few megabytes.
 _BLOCK_ELEMENTS = 1 << 18
@@ -105,19 +103,9 @@ class _Model:
                 "a noise component cannot be combined with missing values: its density "
                 "is defined over all coordinates. Drop the incomplete rows or the noise.")
         k, d = params.means.shape
-        pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
-        family = params.family
-        if family == "full":
-            prec = pc @ np.swapaxes(pc, 1, 2)
-        elif family == "tied":
-            prec = np.broadcast_to(pc @ pc.T, (k, d, d))
-        elif family == "diag":
-            prec = np.zeros((k, d, d))
-            prec[:, np.arange(d), np.arange(d)] = pc**2
-        else:
-            prec = (pc**2)[:, None, None] * np.eye(d)
         self.params = params
-        self.prec = np.ascontiguousarray(prec)
+        # The family's precisions as (K, D, D) matrices (the covariances' layouts).
+        self.prec = full_covariances(params.precisions(), params.family, k, d)
         self.log_det_prec = 2.0 * np.asarray(params.log_det_cholesky, dtype=np.float64)
         self.means = np.asarray(params.means, dtype=np.float64)
         self.log_weights = np.zeros(k)
@@ -307,8 +295,9 @@ def _block(group, a, b, x0, model) -> _Block:
 
 def _blocks_of(X, model):
     """Every row with NaN of chunk ``X``, as :class:`_Block` s."""
-    x0 = np.where(np.isnan(X), 0.0, X)
-    for group in _patterns(X, model):
+    gaps = np.isnan(X)
+    x0 = np.where(gaps, 0.0, X)
+    for group in _patterns(X, model, gaps=gaps):
         for a in range(0, group.rows.size, model.rows):
             yield _block(group, a, a + model.rows, x0, model)
 
@@ -380,15 +369,15 @@ class _Sums:
                                                minlength=n_patterns)
 
 
-def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
-                n_threads=None, complete_kernel=None) -> SuffStats:
+def estep_stats(X, sample_weight, params: Params, kind: str, labels, n_threads,
+                complete_kernel) -> SuffStats:
     """Sufficient statistics of rows that each have at least one NaN.
 
     Same contract as the complete-row kernel (``estep.estep_chunk``): the statistics
     add to those of the chunk's complete rows. The worst-explained row is left unknown
     (a row with gaps cannot re-seed a component). Work runs on the kernel threads.
     ``complete_kernel(X, sample_weight, params, kind, labels, n_threads)`` is that
-    kernel (passed in: it imports this module); without it, every row takes the blocks.
+    kernel (passed in: it imports this module).
     """
     model = _Model(params)
     X = np.asarray(X, dtype=np.float64)
@@ -405,8 +394,7 @@ def estep_stats(X, sample_weight, params: Params, kind: str, labels=None,
     tasks = []  # ("kernel", call) or ("blocks", group index, start, stop)
     for i, group in enumerate(groups):
         counts = np.bincount(group.pattern, minlength=group.patterns.shape[0])
-        big = (counts >= _KERNEL_ROWS if complete_kernel is not None
-               else np.zeros(counts.size, dtype=bool))
+        big = counts >= _KERNEL_ROWS
         if big.any():
             try:
                 calls = _kernel_calls(group, np.flatnonzero(big), counts, model)

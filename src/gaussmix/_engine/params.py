@@ -15,12 +15,15 @@ spherical   (K,)                   (K,)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
 
 from .._errors import ILL_DEFINED_COVARIANCE, DegenerateCovarianceError
+
+LOG_2PI = math.log(2.0 * math.pi)
 
 FAMILIES = ("full", "tied", "diag", "spherical")
 

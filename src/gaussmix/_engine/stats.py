@@ -623,6 +623,7 @@ def stats_from_labels(X, labels, weights, kind, n_components) -> SuffStats:
     """
     stats = empty_stats(n_components, X.shape[1], kind)
     labels = np.asarray(labels)
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64)
     if n_components < 2**15:  # NumPy's stable sort of 16-bit integers is a radix sort
         labels = labels.astype(np.int16)
     order = np.argsort(labels, kind="stable")
@@ -632,7 +633,7 @@ def stats_from_labels(X, labels, weights, kind, n_components) -> SuffStats:
         if not rows.size:
             continue
         xk = np.asarray(X[rows], dtype=np.float64)
-        wk = None if weights is None else np.asarray(weights, dtype=np.float64)[rows]
+        wk = None if weights is None else weights[rows]
         nk = float(rows.size) if wk is None else float(wk.sum())
         if not nk > 0:
             continue

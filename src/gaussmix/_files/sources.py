@@ -732,15 +732,14 @@ def open_source(path, columns=None, *, format=None, header=None, delimiter=None,
 
 
 def read_labelled(path, label, columns=None, *, header=None, format=None,
-                  delimiter=None, default_columns=None):
+                  delimiter=None):
     """Features and class labels from one file, by the readers of :func:`read_data`:
-    a :class:`Table` of ``columns`` (default: every column but ``label``, or
-    ``default_columns`` when the file has them all) and the ``label`` column as
-    written (an object array of text for CSV and TSV)."""
+    a :class:`Table` of ``columns`` (default: every column but ``label``) and the
+    ``label`` column as written (an object array of text for CSV and TSV)."""
     columns = [c for c in columns if c != label] if columns is not None else None
-    exclude = [label] if columns is None and default_columns is None else None
+    exclude = [label] if columns is None else None
     source = open_source(path, columns, format=format, header=header, delimiter=delimiter,
-                         default_columns=default_columns, exclude=exclude, keep=True)
+                         exclude=exclude, keep=True)
     labels = source.label_column(label)
     table = Table(values=source.to_numpy(), names=source.feature_names, path=source.path)
     return table, labels

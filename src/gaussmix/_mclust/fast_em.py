@@ -495,8 +495,8 @@ def _matmul_into(a, b, out):
 @_jit
 def _jacobi_polar_into(f, out, work, v):
     """The polar factor of a small F by one-sided Jacobi: rotate F's columns until
-    orthogonal (F V = U S), then out = U V^T. False (out untouched) when a column
-    vanishes (F singular): the caller takes LAPACK's SVD then."""
+    orthogonal (F V = U S), then out = U V^T. False when F is (nearly) singular: the
+    caller takes LAPACK's SVD then."""
     d = f.shape[0]
     work[:, :] = f
     v[:, :] = 0.0
@@ -535,22 +535,18 @@ def _jacobi_polar_into(f, out, work, v):
         if not rotated:
             break
     # U's columns are F V's, normalised: accurate while F is far from singular (a
-    # column norm below 1e-6 of the largest would leave U short of orthogonal).
-    largest = 0.0
-    smallest = np.inf
+    # column norm below 1e-6 of the largest would leave U short of orthogonal). The
+    # squared norms go in out's first row, which the product below overwrites last.
+    norms = out[0]
     for j in range(d):
         norm = 0.0
         for i in range(d):
             norm += work[i, j] * work[i, j]
-        largest = max(largest, norm)
-        smallest = min(smallest, norm)
-    if not smallest > 1e-12 * largest:
+        norms[j] = norm
+    if not norms.min() > 1e-12 * norms.max():
         return False
     for j in range(d):
-        norm = 0.0
-        for i in range(d):
-            norm += work[i, j] * work[i, j]
-        norm = np.sqrt(norm)
+        norm = np.sqrt(norms[j])
         for i in range(d):
             work[i, j] /= norm
     for i in range(d):

@@ -605,7 +605,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
     columns = pd.Index(models, name="model")
     frames = {k: pd.DataFrame(v, index=index, columns=columns)
               for k, v in (("bic", bic), ("icl", icl), ("loglik", loglik))}
-    result = SelectionResult(
+    return SelectionResult(
         source=source, X=X, column_names=col_names, feature_names=feature_names,
         bic=frames["bic"], icl=frames["icl"], loglik_table=frames["loglik"],
         n_iter=pd.DataFrame(n_iter, index=index, columns=columns),
@@ -617,7 +617,6 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
         subset=rows, refine=(rows is not None and noise_mask is None),
         constant_columns=constant, nan_policy=nan_policy,
     )
-    return result
 
 
 def _constant_note(constant, bic):

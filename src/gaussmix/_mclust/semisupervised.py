@@ -62,8 +62,8 @@ def check_labels(y, n):
 def _unlabelled(value):
     if value is None:
         return True
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        return True
+    if isinstance(value, (float, np.floating)):  # -1.0: an integer column with NaN
+        return math.isnan(value) or value == -1
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
         and value == -1
 

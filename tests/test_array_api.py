@@ -333,6 +333,10 @@ def test_host_rows_streamed_to_the_device_equal_resident_rows(namespace, device)
     by_name = DeviceSource(X, w, namespace=namespace, device=where)
     _stats_close(thread_pass(by_name, "full")(params),
                  thread_pass(ArraySource(X, w, 600), "full")(params))
+    gap = X.copy()
+    gap[7, 1] = np.nan  # refused as rows on the device are, not found degenerate later
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        DeviceSource(gap, namespace=namespace, device=where)
 
 
 def test_a_file_streamed_to_the_device_fits_as_the_array(tmp_path):

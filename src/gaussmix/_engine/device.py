@@ -522,6 +522,9 @@ def _host_array_source(X, sample_weight):
                          "array of shape (n_samples, n_features).")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
+    if not np.isfinite(X).all():  # as for rows on the device (_as_float_rows)
+        raise ValueError("Input X contains NaN or infinity. Drop or impute those rows "
+                         "first (e.g. sklearn.impute.SimpleImputer).")
     w = _checked_weights(sample_weight, X.shape[0], X.dtype)
     return ArraySource(X, w, chunk_rows=max(1, X.shape[0]))
 

@@ -298,7 +298,8 @@ def print_environment():
     print(f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} logical "
           f"cores; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
           f"{os.getloadavg()[2]:.2f}")
-    print(f"gaussmix kernel threads: {_parallel.get_num_threads()}")
+    print(f"gaussmix kernel threads: {_parallel.get_num_threads()}; E-step kernel "
+          f"(GAUSSMIX_KERNEL): {os.environ.get('GAUSSMIX_KERNEL', 'auto')}")
     print("threadpoolctl:")
     for lib in threadpool_info():
         print(f"  {lib['user_api']:7s} {lib['internal_api']:9s} v{lib.get('version')} "
@@ -394,7 +395,12 @@ def main(argv=None):
                    help="skip the tracemalloc runs")
     p.add_argument("--no-fit-check", dest="fit_check", action="store_false",
                    help="skip timing gaussmix's public fit per iteration")
+    p.add_argument("--kernel", choices=["numba", "numpy", "auto"], default="numba",
+                   help="gaussmix's E-step kernel (GAUSSMIX_KERNEL): the compiled one "
+                        "(default; compiled before timing), NumPy's, or the library's "
+                        "own choice")
     args = p.parse_args(argv)
+    os.environ["GAUSSMIX_KERNEL"] = args.kernel
     names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in names if w not in WORKLOADS]
     if unknown:

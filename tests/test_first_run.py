@@ -14,10 +14,12 @@ import sys
 from sklearn.datasets import load_iris
 
 import gaussmix
-from gaussmix._mclust import em as _em_module, fast_em, first_run, hc as _hc_module, hc_fast
+from gaussmix import _first_run as first_run
+from gaussmix._mclust import em as _em_module, fast_em, hc as _hc_module, hc_fast
 
 PROBE = """
-from gaussmix._mclust import fast_em, first_run, hc_fast
+from gaussmix import _first_run as first_run
+from gaussmix._mclust import fast_em, hc_fast
 print(first_run.will_compile(fast_em._em), first_run.will_compile(hc_fast._agglomerate))
 for _ in range(3):
     first_run.announce(fast_em._em)
@@ -79,7 +81,7 @@ def test_a_cold_cache_runs_numpy_and_compiles_in_background(monkeypatch, capsys)
     cold = gaussmix.select(X, G=[2, 3], models=["EII", "VVV"])
     numpy = gaussmix.select(X, G=[2, 3], models=["EII", "VVV"], backend="numpy")
     assert cold.bic.equals(numpy.bic)  # this run: the NumPy path
-    assert len(spawned) == 1 and spawned[0][1:3] == ["-m", "gaussmix._mclust.compile_cache"]
+    assert len(spawned) == 1 and spawned[0][1:3] == ["-m", "gaussmix._compile_cache"]
     assert capsys.readouterr().err.count(first_run.BACKGROUND_NOTICE) == 1  # said once
     monkeypatch.setenv("GAUSSMIX_BACKGROUND_COMPILE", "0")  # off: compile in the call
     monkeypatch.setattr(first_run, "_started", False)
@@ -98,7 +100,7 @@ def test_the_compiling_process_fills_the_cache_and_unlocks(tmp_path):
     _select_compiled()  # the cache is warm: the process only loads (and checks) it
     lock = tmp_path / "x.compiling"
     lock.write_text("")
-    result = subprocess.run([sys.executable, "-m", "gaussmix._mclust.compile_cache", str(lock)],
+    result = subprocess.run([sys.executable, "-m", "gaussmix._compile_cache", str(lock)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert not lock.exists()

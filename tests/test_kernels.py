@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from gaussmix import GaussianMixture
-from gaussmix._engine import estep as _estep, stats as _stats
+from gaussmix._engine import compiled as _compiled, estep as _estep, stats as _stats
 from gaussmix._engine.estep import estep_chunk, log_gaussian_prob, log_resp_and_norm
 from gaussmix._engine.params import params_from_covariances
 from gaussmix._engine.stats import stats_from_resp
@@ -29,7 +29,24 @@ def small_blocks(monkeypatch):
     monkeypatch.setenv("GAUSSMIX_NUM_THREADS", "2")
     # The sparse whitened scatter at every D (by default only where it pays, D > 18).
     monkeypatch.setattr(_stats, "SPARSE_BREAK_EVEN", 0.0)
+    # The compiled kernel: 300-row blocks (its sub-blocks of 256 rows cut inside them).
+    monkeypatch.setattr(_compiled, "BLOCK_ROWS", 300)
     yield
+
+
+@pytest.fixture(autouse=True)
+def kernel(request, monkeypatch):
+    """The E-step kernel under test: NumPy's unless a test asks for both (BOTH)."""
+    name = getattr(request, "param", "numpy")
+    if name == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("GAUSSMIX_KERNEL", name)
+    return name
+
+
+# The tests of what the E-step computes run on both kernels; those of the NumPy
+# kernel's inner workings (bands, the sparse scatter) on NumPy's.
+BOTH = pytest.mark.parametrize("kernel", ["numpy", "numba"], indirect=True)
 
 
 def _problem(family, n=1700, d=4, k=3, seed=0, shift=0.0, cond=None):
@@ -79,9 +96,10 @@ def test_log_prob_matches_scipy(family):
     np.testing.assert_allclose(log_resp, wlp - ref_norm[:, None], rtol=1e-9, atol=1e-9)
 
 
+@BOTH
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_estep_stats_match_definition(family, weighted):
+def test_estep_stats_match_definition(family, weighted, kernel):
     X, params, dense = _problem(family, seed=1)
     w = np.random.default_rng(2).uniform(0, 3, len(X)) if weighted else None
     if weighted:
@@ -104,8 +122,9 @@ def test_estep_stats_match_definition(family, weighted):
     np.testing.assert_array_equal(s.worst_row, X[worst])
 
 
+@BOTH
 @pytest.mark.parametrize("family", FAMILIES)
-def test_threads_and_blocks_do_not_change_results(family, monkeypatch):
+def test_threads_and_blocks_do_not_change_results(family, monkeypatch, kernel):
     X, params, _ = _problem(family, n=3000, seed=3)
     kind = KIND[family]
     many = estep_chunk(X, None, params, kind)
@@ -113,14 +132,16 @@ def test_threads_and_blocks_do_not_change_results(family, monkeypatch):
     monkeypatch.setattr(_stats, "BLOCK_ELEMENTS", 1 << 20)
     monkeypatch.setattr(_estep, "FULL_RESIDUAL_ELEMENTS", 1 << 20)
     monkeypatch.setattr(_estep, "FULL_BAND_WIDTH", 1 << 20)
+    monkeypatch.setattr(_compiled, "BLOCK_ROWS", 1 << 20)
     one = estep_chunk(X, None, params, kind)
     np.testing.assert_allclose(many.nk, one.nk, rtol=1e-12)
     np.testing.assert_allclose(many.scatter, one.scatter, rtol=1e-10, atol=1e-10)
     assert many.loglik == pytest.approx(one.loglik, rel=1e-13)
 
 
+@BOTH
 @pytest.mark.parametrize("family", FAMILIES)
-def test_far_from_origin_float64(family):
+def test_far_from_origin_float64(family, kernel):
     """Data and parameters shifted by 1e8 give the statistics of the unshifted ones."""
     X, params, _ = _problem(family, seed=4)
     Xs, params_s, _ = _problem(family, seed=4, shift=1e8)
@@ -132,8 +153,9 @@ def test_far_from_origin_float64(family):
     np.testing.assert_allclose(b.scatter, a.scatter, rtol=1e-6, atol=1e-6 * a.scatter.max())
 
 
+@BOTH
 @pytest.mark.parametrize("family", FAMILIES)
-def test_float32_far_from_origin_agrees_with_float64(family):
+def test_float32_far_from_origin_agrees_with_float64(family, kernel):
     """float32 rows 1e4 from the origin: the same statistics as float64 on those rows."""
     X, params, _ = _problem(family, seed=5, shift=1e4)
     X32 = X.astype(np.float32)
@@ -147,7 +169,8 @@ def test_float32_far_from_origin_agrees_with_float64(family):
     assert b.nk.dtype == np.float64 and b.scatter.dtype == np.float64
 
 
-def test_full_scatter_with_ill_conditioned_covariances():
+@BOTH
+def test_full_scatter_with_ill_conditioned_covariances(kernel):
     """The whitened scatter maps back exactly enough when covariances are near-singular."""
     X, params, dense = _problem("full", seed=6, cond=1e6)
     wlp = _reference_log_prob(X, params, dense) + np.log(params.weights)
@@ -329,8 +352,9 @@ def test_band_cuts_do_not_change_results(width, monkeypatch):
     np.testing.assert_allclose(s.means, means, rtol=1e-10, atol=1e-10)
 
 
+@BOTH
 @pytest.mark.parametrize("kind", ["full", "diag", "tied"])
-def test_threaded_pass_is_reproducible_bit_for_bit(kind):
+def test_threaded_pass_is_reproducible_bit_for_bit(kind, kernel):
     rng = np.random.default_rng(7)
     X = rng.normal(size=(3000, 3)) + rng.integers(0, 3, size=(3000, 1)) * 4
     gm = GaussianMixture(3, covariance_type=kind, random_state=0, max_iter=3).fit(X)
@@ -363,7 +387,8 @@ calls = []
 add_sparse = stats.Moments._add_sparse
 stats.Moments._add_sparse = lambda *a: calls.append(add_sparse(*a)) or calls[-1]
 estep_chunk(X, None, params, kind, n_threads=1)
-assert kind != "full" or any(calls), "the sparse scatter did not run"
+numpy_kernel = __import__("os").environ["GAUSSMIX_KERNEL"] == "numpy"
+assert kind != "full" or any(calls) or not numpy_kernel, "the sparse scatter did not run"
 faults = []
 for rows in (X[:100_000], X):  # the difference: what 100,000 more rows cost
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -373,8 +398,9 @@ print(faults[1] - faults[0], X[:100_000].nbytes // 4096)
 """
 
 
+@BOTH
 @pytest.mark.parametrize("family", ["full", "diag", "tied"])
-def test_kernel_does_not_allocate_per_block(family):
+def test_kernel_does_not_allocate_per_block(family, kernel):
     """Dask's workers run with glibc's MALLOC_TRIM_THRESHOLD_ set, which turns off the
     dynamic mmap threshold: every temporary above 128 KB is then a fresh mapping and its
     page faults (they made the kernel 1.6x slower there). 100,000 more rows (~50

@@ -35,8 +35,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import missing
-from .params import LOG_2PI, Params
+from . import compiled, missing
+from .params import LOG_2PI, Params, inverse_factors
 from .parallel import run_blocks, single_threaded_blas
 from .stats import (FAR_TOLERANCE, Moments, SuffStats, block_rows, feature_rows,
                     fill_features)
@@ -466,19 +466,6 @@ class _ChunkState:
                                  dtype=prep.dtype)
 
 
-def _inverse_factors(prec_chol):
-    """``U_k^{-1}`` of each upper-triangular precision factor (LAPACK trtri)."""
-    from scipy.linalg.lapack import dtrtri
-
-    out = np.empty_like(prec_chol)
-    for k, u in enumerate(prec_chol):
-        inv, info = dtrtri(u, lower=0)
-        if info != 0:
-            raise np.linalg.LinAlgError("singular precision factor")
-        out[k] = inv
-    return out
-
-
 def _fixed_rows(wlp, labels):
     """Rows of a run whose component is given: (columns, labels, their log-densities)."""
     cols = np.flatnonzero(labels >= 0)
@@ -618,6 +605,10 @@ def _estep_with_gaps(X, gaps, sample_weight, params, kind, labels, n_threads):
 
 def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sparse=True):
     prep = _Prepared(params, X.dtype)
+    if compiled.applies(params, kind, X.shape[1], prep.noise, prep.far):
+        stats = compiled.estep(X, sample_weight, params, prep.shift, kind, labels, n_threads)
+        if stats is not None:
+            return stats
     offsets = params.means - prep.shift if kind == "full" else None
     w = sample_weight
     w_t = None if w is None else np.asarray(w).astype(X.dtype, copy=False)
@@ -629,7 +620,7 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
 
     if fused:
         # V_k = U_k^{-1} / sqrt(1/2) maps the (scaled) whitened scatter back.
-        unwhiten = _inverse_factors(params.precisions_cholesky) / math.sqrt(0.5)
+        unwhiten = inverse_factors(params.precisions_cholesky) / math.sqrt(0.5)
 
     # Tied statistics save a pass when every row's responsibilities sum to one.
     unit_rows = w is None and prep.noise is None and not prep.far.size

@@ -162,3 +162,16 @@ def params_from_precisions(weights, means, precisions, family) -> Params:
         prec_chol = np.sqrt(precisions)
         covariances = 1.0 / precisions
     return make_params(weights, means, covariances, prec_chol, family)
+
+
+def inverse_factors(prec_chol):
+    """``U_k^{-1}`` of each upper-triangular precision factor (LAPACK trtri)."""
+    from scipy.linalg.lapack import dtrtri
+
+    out = np.empty_like(prec_chol)
+    for k, u in enumerate(prec_chol):
+        inv, info = dtrtri(u, lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular precision factor")
+        out[k] = inv
+    return out

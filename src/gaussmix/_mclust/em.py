@@ -36,8 +36,8 @@ from .._models.mclust import _canonical, unmap
 from .._models.numerics import MCLUST_MAX_ITER
 from .._models.registry import get_model
 from . import fast_em
-from . import first_run
-from .first_run import announce
+from .. import _first_run as first_run
+from .._first_run import announce
 from .result import MclustFit, MclustParams
 
 BACKENDS = ("auto", "numpy", "numba")
@@ -52,7 +52,7 @@ def resolve_backend(backend: str) -> str:
     """"auto" -> "numba" when Numba is installed, else "numpy"; checks the name.
 
     With a cold Numba cache (the first run after installing), "auto" is "numpy" while a
-    separate process compiles the kernels (see :mod:`.first_run`).
+    separate process compiles the kernels (see :mod:`.._first_run`).
     """
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")

@@ -58,7 +58,7 @@ import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
 from gaussmix._mclust import hc_fast as _hc_fast
-from gaussmix._mclust.first_run import announce
+from gaussmix._first_run import announce
 
 __all__ = [
     "hc",

@@ -1,15 +1,16 @@
-"""The first run after installing: compile mclust's kernels without making anyone wait.
+"""The first run after installing: compile the Numba kernels without making anyone wait.
 
-The compiled hierarchical clustering and EM (:mod:`.hc_fast`, :mod:`.fast_em`) take half
-a minute to minutes to compile on a small machine; later processes load them from
-Numba's on-disk cache in about a second. So a ``select`` that finds the cache cold (with
+The compiled E-step (:mod:`._engine.compiled`) and mclust's hierarchical clustering and
+EM (:mod:`._mclust.hc_fast`, :mod:`._mclust.fast_em`) take half a minute to minutes to
+compile on a small machine; later processes load them from Numba's on-disk cache in
+about a second. So a fit or ``select`` that finds the cache cold (with
 ``backend="auto"``) runs on the NumPy path (the same numbers, to rounding) and starts a
 separate process that compiles them into the cache, saying so in one line; the next run
 uses the compiled code. ``backend="numba"`` compiles in the call, announced by
 :data:`NOTICE`. ``GAUSSMIX_BACKGROUND_COMPILE=0`` turns the background compilation off
 (cold calls with ``backend="auto"`` then compile in the call).
 
-The compiling process is ``python -m gaussmix._mclust.compile_cache``.
+The compiling process is ``python -m gaussmix._compile_cache``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ NOTICE = ("gaussmix: compiling mclust's EM and hierarchical clustering with Numb
           "load the compiled code from the cache.")
 
 BACKGROUND_NOTICE = (
-    "gaussmix: compiling mclust's EM and hierarchical clustering with Numba in the "
-    "background, once after installing (about half a minute); this run uses the NumPy "
+    "gaussmix: compiling its kernels (the E-step, mclust's EM and hierarchical "
+    "clustering) with Numba in the background, once after installing (about half a minute); this run uses the NumPy "
     "path (the same numbers), later runs the compiled code.")
 
 # A compiling process older than this is taken for dead (its lock file left behind).
@@ -74,7 +75,7 @@ def compile_in_background() -> bool:
         if not _started:
             _started = True
             if _claim(_lock_path()):
-                _spawn([sys.executable, "-m", "gaussmix._mclust.compile_cache",
+                _spawn([sys.executable, "-m", "gaussmix._compile_cache",
                         _lock_path()])
             print(BACKGROUND_NOTICE, file=sys.stderr, flush=True)
     return True
@@ -97,7 +98,7 @@ def _spawn(argv):
 def _lock_path() -> str:
     import numba
 
-    from .. import __version__
+    from . import __version__
 
     name = f"gaussmix-{__version__}-numba-{numba.__version__}-{os.getuid()}.compiling"
     return os.path.join(tempfile.gettempdir(), name)

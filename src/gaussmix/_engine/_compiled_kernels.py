@@ -1,0 +1,274 @@
+"""Numba bodies of the compiled E-step (see :mod:`.compiled`): imported only there.
+
+Each kernel takes one block of rows and adds its statistics into one thread's float64
+accumulators. Rows go through in sub-blocks of ``SUB`` rows, feature-major in a
+float64 buffer, so every inner loop runs along the sub-block and vectorises; the
+exponential is a vectorisable one for arguments <= 0 (``_exp_nonpositive``).
+
+Accumulators, per thread:
+    nk (K,), sums (K, D): sum r and sum r (x - s) (s: the shift);
+    second: full (K, D, D), lower triangle of sum r y y^T, y the whitened residual
+        U_k^T (x - mu_k); diag (K, D): sum r (x - s)**2; tied (D, D), lower triangle of
+        sum w (x - s)(x - s)^T;
+    trace (2, K) (full): r |y|^2 of the pairs kept and skipped in the scatter (pairs
+        with r < tau are skipped; see stats.SPARSE_TAU and Moments.certified);
+    acc (5,): log-likelihood, sum log max_k r (ICL), worst row's log-likelihood, its
+        index, rows whose every log-density overflowed (the caller redoes those).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+SUB = 256
+_FLAGS = {"nsz", "contract", "reassoc"}  # no "nnan"/"ninf": -inf log-densities are real
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238
+_LN2_LO = 1.9082149292705877e-10
+_ROUNDER = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
+_EXP_MIN = -708.0  # below: exp is subnormal or 0, taken as 0
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})  # reassoc would undo the rounding
+def _exp_nonpositive(x, out, bits, m):
+    """out[:m] = exp(x[:m]) for x <= 0 (Cody-Waite reduction, degree-12 Taylor; about
+    1 ulp); 0 below _EXP_MIN, and for -inf. ``bits`` (int64) is scratch."""
+    rounded = bits.view(np.float64)
+    for i in range(m):
+        t = max(x[i], _EXP_MIN) * _LOG2E + _ROUNDER
+        rounded[i] = t
+    for i in range(m):
+        n = rounded[i] - _ROUNDER
+        r = max(x[i], _EXP_MIN) - n * _LN2_HI - n * _LN2_LO
+        p = 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        out[i] = p * r + 1.0
+    for i in range(m):  # 2**n from n's bits in the rounded sum's low mantissa
+        bits[i] = (bits[i] << 52) + (1023 << 52)
+    for i in range(m):
+        out[i] = out[i] * rounded[i] if x[i] >= _EXP_MIN else 0.0
+
+
+def work_size(family, n_components, n_features):
+    """Elements of a kernel's float64 work array (``bits``: SUB int64)."""
+    k, d, s = n_components, n_features, SUB
+    extra = {"full": k * d * s + k * s + d * s, "tied": d * s}.get(family, 0)
+    return d * s + 2 * k * s + 3 * s + extra
+
+
+@njit(nogil=True, cache=True)
+def _common(work, K, D):
+    """Carve the buffers every kernel uses out of ``work``; the rest is returned last."""
+    S = SUB
+    xc = work[: D * S].reshape((D, S))
+    at = D * S
+    wlp = work[at : at + K * S].reshape((K, S))
+    resp = work[at + K * S : at + 2 * K * S].reshape((K, S))
+    at += 2 * K * S
+    return (xc, wlp, resp, work[at : at + S], work[at + S : at + 2 * S],
+            work[at + 2 * S : at + 3 * S], work[at + 3 * S :])
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _load(X, s0, m, shift, xc):
+    """xc[d, :m] = X[s0 + i, d] - shift[d]: the sub-block, feature-major, float64."""
+    for i in range(m):
+        for d in range(X.shape[1]):
+            xc[d, i] = X[s0 + i, d] - shift[d]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _respond(wlp, m, base, w, labels, resp, top, tot, scratch, bits, acc):
+    """Log-densities wlp (K, m) -> weighted responsibilities resp (K, m); adds the
+    sub-block's log-likelihood, ICL term and worst row to ``acc``."""
+    K = wlp.shape[0]
+    for i in range(m):
+        top[i] = wlp[0, i]
+    for k in range(1, K):
+        for i in range(m):
+            top[i] = max(top[i], wlp[k, i])
+    for i in range(m):
+        tot[i] = 0.0
+        if top[i] == -np.inf:  # every log-density overflowed: the caller redoes the chunk
+            acc[4] += 1.0
+            top[i] = 0.0
+    for k in range(K):
+        for i in range(m):
+            scratch[i] = wlp[k, i] - top[i]
+        _exp_nonpositive(scratch, resp[k], bits, m)
+        for i in range(m):
+            tot[i] += resp[k, i]
+    weighted = w.shape[0] > 0
+    labelled = labels.shape[0] > 0
+    for i in range(m):
+        wi = w[base + i] if weighted else 1.0
+        log_total = math.log(tot[i]) if tot[i] > 0 else 0.0
+        ll = log_total + top[i]
+        scale = wi / tot[i] if tot[i] > 0 else 0.0
+        lab = labels[base + i] if labelled else -1
+        if lab >= 0:  # a known label: responsibility 1, its log-density counts
+            ll = wlp[lab, i]
+            log_total = 0.0
+            for k in range(K):
+                resp[k, i] = 0.0
+            resp[lab, i] = wi
+        else:
+            for k in range(K):
+                resp[k, i] *= scale
+        acc[0] += wi * ll
+        acc[1] -= wi * log_total
+        if wi > 0 and ll < acc[2]:
+            acc[2] = ll
+            acc[3] = base + i
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _add_sums(resp, xc, m, nk, sums):
+    K, D = sums.shape
+    for k in range(K):
+        t = 0.0
+        for i in range(m):
+            t += resp[k, i]
+        nk[k] += t
+        for d in range(D):
+            t = 0.0
+            for i in range(m):
+                t += resp[k, i] * xc[d, i]
+            sums[k, d] += t
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, trace,
+               acc, work, bits):
+    """Full covariance: y_k = A_k (x - s) + b_k = U_k^T (x - mu_k), wlp = const - |y|^2/2."""
+    n, D = X.shape
+    K = const.shape[0]
+    S = SUB
+    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D)
+    y = rest[: K * D * S].reshape((K, D, S))
+    sq = rest[K * D * S : K * D * S + K * S].reshape((K, S))  # |y|^2 of each pair
+    z = rest[K * D * S + K * S : K * D * S + K * S + D * S].reshape((D, S))
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        _load(X, s0, m, shift, xc)
+        for k in range(K):
+            for i in range(m):
+                wlp[k, i] = 0.0  # |y|^2 first
+            for j in range(D):
+                for i in range(m):
+                    y[k, j, i] = b[k, j]
+                for l in range(j + 1):
+                    a = A[k, j, l]
+                    for i in range(m):
+                        y[k, j, i] += a * xc[l, i]
+                for i in range(m):
+                    wlp[k, i] += y[k, j, i] * y[k, j, i]
+            for i in range(m):
+                sq[k, i] = wlp[k, i]
+                wlp[k, i] = const[k] - 0.5 * sq[k, i]
+        _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
+        _add_sums(resp, xc, m, nk, sums)
+        for k in range(K):
+            kept = 0
+            for i in range(m):
+                r = resp[k, i]
+                if r >= tau:
+                    root = math.sqrt(r)
+                    for j in range(D):
+                        z[j, kept] = root * y[k, j, i]
+                    trace[0, k] += r * sq[k, i]
+                    kept += 1
+                else:
+                    trace[1, k] += r * sq[k, i]
+            for j in range(D):
+                for l in range(j + 1):
+                    t = 0.0
+                    for i in range(kept):
+                        t += z[j, i] * z[l, i]
+                    second[k, j, l] += t
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
+               second, trace, acc, work, bits):
+    """Diagonal (and spherical) covariance: wlp = const - sum_d prec_kd (x_d - mu_kd)^2 / 2."""
+    n, D = X.shape
+    K = const.shape[0]
+    xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D)
+    for s0 in range(0, n, SUB):
+        m = min(SUB, n - s0)
+        _load(X, s0, m, shift, xc)
+        for k in range(K):
+            for i in range(m):
+                scratch[i] = 0.0
+            for d in range(D):
+                c, p = centres[k, d], prec[k, d]
+                for i in range(m):
+                    e = xc[d, i] - c
+                    scratch[i] += p * e * e
+            for i in range(m):
+                wlp[k, i] = const[k] - 0.5 * scratch[i]
+        _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
+        _add_sums(resp, xc, m, nk, sums)
+        for k in range(K):
+            for d in range(D):
+                t = 0.0
+                for i in range(m):
+                    t += resp[k, i] * xc[d, i] * xc[d, i]
+                second[k, d] += t
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, second,
+               trace, acc, work, bits):
+    """Tied covariance: y = A (x - s) = U^T (x - s), wlp_k = const_k - |y - m_k|^2 / 2."""
+    n, D = X.shape
+    K = const.shape[0]
+    S = SUB
+    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D)
+    y = rest[: D * S].reshape((D, S))
+    weighted = w.shape[0] > 0
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        _load(X, s0, m, shift, xc)
+        for j in range(D):
+            for i in range(m):
+                y[j, i] = 0.0
+            for l in range(j + 1):
+                a = A[j, l]
+                for i in range(m):
+                    y[j, i] += a * xc[l, i]
+        for k in range(K):
+            for i in range(m):
+                scratch[i] = 0.0
+            for d in range(D):
+                c = centres[k, d]
+                for i in range(m):
+                    e = y[d, i] - c
+                    scratch[i] += e * e
+            for i in range(m):
+                wlp[k, i] = const[k] - 0.5 * scratch[i]
+        _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
+        _add_sums(resp, xc, m, nk, sums)
+        # Pooled scatter: each row's responsibilities sum to its weight.
+        for i in range(m):
+            scratch[i] = w[start + s0 + i] if weighted else 1.0
+        for j in range(D):
+            for l in range(j + 1):
+                t = 0.0
+                for i in range(m):
+                    t += scratch[i] * xc[j, i] * xc[l, i]
+                second[j, l] += t

@@ -1,0 +1,176 @@
+"""The compiled E-step: the NumPy kernel's contract in one fused pass per row block.
+
+The NumPy kernel (:mod:`.estep`) spends its time where K and D are small in the
+element-wise passes over (K, rows) arrays: max, subtract, exp, sum, log, divide, each
+a trip through memory. The compiled kernel (Numba, the ``fast`` extra; bodies in
+:mod:`._compiled_kernels`) does the log-densities, the log-sum-exp, the
+responsibilities and the statistics of a sub-block of rows while it sits in cache,
+on the same threads and blocks (:func:`.parallel.run_blocks`). It returns the same
+:class:`SuffStats`, to rounding.
+
+It serves the common case and hands the rest back to the NumPy kernel (``estep``
+returns None): a noise component, far components (see ``stats.FAR_TOLERANCE``), a
+scatter layout other than the family's own, wide rows (BLAS is faster there; see
+``MAX_FEATURES``), and a chunk with a row whose every log-density overflowed.
+
+Numba compiles the kernels once per install into its on-disk cache. A process that
+finds the cache cold uses the NumPy kernel and starts the background compilation
+(:mod:`.._first_run`), unless the chunk is large enough for compiling in the
+call to pay (``COMPILE_IN_CALL_WORK``). Small chunks keep the NumPy kernel
+(``MIN_WORK``). ``GAUSSMIX_KERNEL=numpy`` turns the compiled kernel off, ``=numba``
+forces it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+
+import numpy as np
+
+from .params import LOG_2PI, Params, inverse_factors
+from .parallel import run_blocks
+from .stats import SPARSE_TAU, CERTIFIED_RATIO, Moments, SuffStats
+
+# Widest rows (per family) where the compiled kernel beats the NumPy one: BLAS's
+# products take over as D grows. Measured (2 threads, one E-step, NumPy / compiled):
+# full D = 16 2.4x, 24 1.8x, 32 1.4x, 48 1.0x, 64 0.74x; tied 16 3.0x, 64 1.1x; diag
+# 8 2.5x, 32 1.9x, 128 1.0x.
+MAX_FEATURES = {"full": 40, "tied": 64, "diag": 128, "spherical": 128}
+# Rows per run_blocks block (the kernel takes sub-blocks of _compiled_kernels.SUB).
+BLOCK_ROWS = 8192
+# n * K * D of a chunk below which the NumPy kernel is kept: loading Numba and the
+# compiled code (about 0.35 s once per process) pays only over enough work.
+MIN_WORK = 1e6
+# ... and above which compiling in the call (seconds, once per install) pays.
+COMPILE_IN_CALL_WORK = 2e8
+
+_kernels = None
+
+
+def _load_kernels():
+    """The Numba module, or None without Numba."""
+    global _kernels
+    if _kernels is None:
+        try:
+            from . import _compiled_kernels
+        except ImportError:
+            _kernels = False
+        else:
+            _kernels = _compiled_kernels
+    return _kernels or None
+
+
+def applies(params: Params, kind: str, n_features: int, noise, far) -> bool:
+    """Whether the compiled kernel covers this E-step (see the module's docstring)."""
+    family = params.family
+    layout = {"spherical": "diag"}.get(family, family)
+    return (noise is None and not far.size and layout == kind
+            and n_features <= MAX_FEATURES.get(family, 0))
+
+
+def _kernel(family, work):
+    """The compiled kernel to run now, or None: use the NumPy kernel."""
+    mode = os.environ.get("GAUSSMIX_KERNEL", "auto").lower()
+    if mode not in ("auto", "numba", "numpy"):
+        raise ValueError(f"GAUSSMIX_KERNEL={mode!r}: use 'auto', 'numba' or 'numpy'.")
+    if mode == "numpy" or (mode == "auto" and work < MIN_WORK):
+        return None
+    kernels = _load_kernels()
+    if kernels is None:
+        if mode == "numba":
+            raise ValueError("GAUSSMIX_KERNEL=numba needs Numba: "
+                             "pip install 'gaussmix[fast]'.")
+        return None
+    kernel = {"full": kernels.full_block, "tied": kernels.tied_block}.get(
+        family, kernels.diag_block)
+    if mode == "auto" and work < COMPILE_IN_CALL_WORK:
+        from .. import _first_run as first_run
+
+        if first_run.will_compile(kernel) and first_run.compile_in_background():
+            return None
+    return kernel
+
+
+def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
+    """The chunk's statistics by the compiled kernel; None: use the NumPy kernel."""
+    family = params.family
+    n, d = X.shape
+    k = params.n_components
+    kernel = _kernel(family, n * k * d)
+    if kernel is None:
+        return None
+    kernels = _kernels
+    mc = params.means - shift
+    const = params.log_det_cholesky - 0.5 * d * LOG_2PI
+    const = const + (np.log(params.weights) if params.log_weights is None
+                     else params.log_weights)
+    pc = np.ascontiguousarray(params.precisions_cholesky)
+    if family == "full":  # y_k = U_k^T (x - s) - U_k^T (mu_k - s)
+        model = (np.ascontiguousarray(pc.transpose(0, 2, 1)),
+                 -np.einsum("ki,kij->kj", mc, pc))
+    elif family == "tied":  # y = U^T (x - s), against U^T (mu_k - s)
+        model = (np.ascontiguousarray(pc.T), mc @ pc)
+    else:
+        prec = pc**2 if family == "diag" else np.outer(pc**2, np.ones(d))
+        model = (np.ascontiguousarray(mc), np.ascontiguousarray(prec))
+    w = (np.empty(0) if sample_weight is None
+         else np.ascontiguousarray(sample_weight, dtype=np.float64))
+    lab = (np.empty(0, dtype=np.int64) if labels is None
+           else np.ascontiguousarray(labels, dtype=np.int64))
+    direct = X.flags.c_contiguous and X.flags.writeable
+    second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+
+    def run(tau):
+        def make_state():  # accumulators, then work arrays made once (see the kernels)
+            return (np.zeros(k), np.zeros((k, d)), np.zeros(second_shape),
+                    np.zeros((2, k)), np.array([0.0, 0.0, np.inf, -1.0, 0.0]),
+                    np.empty(kernels.work_size(family, k, d)),
+                    np.empty(kernels.SUB, dtype=np.int64))
+
+        def block(st, a, b):
+            rows = X[a:b] if direct else np.array(X[a:b], order="C")
+            kernel(rows, a, w, lab, shift, *model, const, tau, *st)
+
+        states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
+        total = [sum(st[i] for st in states) for i in range(4)]
+        accs = [st[4] for st in states]
+        return total, accs
+
+    (nk, sums, second, trace), accs = run(SPARSE_TAU)
+    if any(acc[4] for acc in accs):
+        return None  # a row beyond the model's range: the NumPy kernel settles it
+    if family == "full" and np.any(trace[1] > CERTIFIED_RATIO * trace[0]):
+        (nk, sums, second, trace), accs = run(0.0)  # skipped pairs not negligible
+    return _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc)
+
+
+def _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc):
+    k, d = mc.shape
+    if kind in ("full", "tied"):  # the kernels fill the lower triangles
+        lower = np.tril(second)
+        second = lower + np.swapaxes(np.tril(second, -1), -1, -2)
+    moments = Moments(k, d, kind, mc if kind == "full" else None)
+    moments.nk = nk
+    moments.sums = sums - nk[:, None] * mc if kind == "full" else sums
+    moments.second = second
+    if kind == "full":  # whitened: x - mu_k = U_k^{-T} y
+        moments.set_whitening(inverse_factors(pc))
+    worst_ll, worst_i = min(((acc[2], int(acc[3])) for acc in accs), key=lambda t: t[0])
+    if sample_weight is None:
+        weight, n_rows = float(X.shape[0]), X.shape[0]
+    else:
+        weight = float(np.sum(sample_weight, dtype=np.float64))
+        n_rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))
+    found = worst_i >= 0
+    return replace(
+        moments.finish(shift),
+        loglik=math.fsum(acc[0] for acc in accs),
+        weight=weight,
+        n_rows=n_rows,
+        worst_loglik=worst_ll if found else np.inf,
+        worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
+        map_loglik=math.fsum(acc[1] for acc in accs),
+    )

@@ -1,0 +1,178 @@
+"""The compiled E-step (gaussmix._engine.compiled) against the NumPy kernel and NumPy.
+
+The NumPy kernel is held to the textbook definition in test_kernels.py (where the
+tests of what the E-step computes also run on the compiled kernel); here the compiled
+one must give the same statistics in every case it takes, hand back the cases it does
+not, and be chosen only when it should be.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from gaussmix import GaussianMixture, _first_run  # noqa: E402
+from gaussmix._engine import _compiled_kernels, compiled  # noqa: E402
+from gaussmix._engine.estep import estep_chunk  # noqa: E402
+from gaussmix._engine.params import params_from_covariances  # noqa: E402
+
+FAMILIES = ["full", "tied", "diag", "spherical"]
+KIND = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "diag"}
+
+
+def _problem(family, n=2500, d=3, k=4, seed=0, shift=50.0, spread=3.0):
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=spread, size=(k, d)) + shift
+    X = means[rng.integers(k, size=n)] + rng.normal(size=(n, d)) * rng.uniform(0.5, 2, d)
+    a = rng.normal(size=(k, d, d)) * 0.3 + np.eye(d)
+    cov = {"full": a @ a.transpose(0, 2, 1), "tied": a[0] @ a[0].T,
+           "diag": rng.uniform(0.5, 3, (k, d)), "spherical": rng.uniform(0.5, 3, k)}[family]
+    params = params_from_covariances(rng.dirichlet(np.ones(k) * 2), means + 0.2, cov, family)
+    return X, params
+
+
+def _both(monkeypatch, *args, **kwargs):
+    out = []
+    for name in ("numba", "numpy"):
+        monkeypatch.setenv("GAUSSMIX_KERNEL", name)
+        out.append(estep_chunk(*args, **kwargs))
+    return out
+
+
+def _assert_same(a, b, rtol=1e-12):
+    np.testing.assert_allclose(a.nk, b.nk, rtol=rtol)
+    np.testing.assert_allclose(a.means, b.means, rtol=rtol, atol=rtol * np.abs(b.means).max())
+    np.testing.assert_allclose(a.scatter, b.scatter, rtol=1e3 * rtol,
+                               atol=1e3 * rtol * np.abs(b.scatter).max())
+    assert a.loglik == pytest.approx(b.loglik, rel=rtol)
+    assert a.map_loglik == pytest.approx(b.map_loglik, rel=1e3 * rtol, abs=1e-9)
+    assert (a.weight, a.n_rows, a.kind) == (b.weight, b.n_rows, b.kind)
+    assert a.worst_loglik == pytest.approx(b.worst_loglik, rel=1e3 * rtol)
+    np.testing.assert_array_equal(a.worst_row, b.worst_row)
+
+
+def test_exponential_matches_numpy():
+    x = np.concatenate([-np.geomspace(1e-300, 745.0, 20_000), [0.0, -0.0, -np.inf, -708.5]])
+    out = np.empty_like(x)
+    _compiled_kernels._exp_nonpositive(x, out, np.empty(x.size, dtype=np.int64), x.size)
+    ref = np.exp(x)
+    normal = x >= -708.0
+    np.testing.assert_allclose(out[normal], ref[normal], rtol=4 * np.finfo(float).eps, atol=0)
+    assert np.all(out[~normal] == 0.0)  # subnormal results are taken as 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rows", ["plain", "weighted", "labelled"])
+def test_same_statistics_as_the_numpy_kernel(family, dtype, rows, monkeypatch):
+    X, params = _problem(family, seed=1)
+    rng = np.random.default_rng(2)
+    w = labels = None
+    if rows != "plain":
+        w = rng.uniform(0, 3, len(X))
+        w[::7] = 0.0
+    if rows == "labelled":
+        labels = rng.integers(-1, params.n_components, len(X))
+        labels[labels < 2] = -1
+    a, b = _both(monkeypatch, X.astype(dtype), w, params, KIND[family], labels)
+    # The compiled kernel works in float64 from float32 rows; NumPy's in float32.
+    _assert_same(a, b, rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "read-only"])
+def test_any_memory_layout(layout, monkeypatch):
+    X, params = _problem("full", seed=3)
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    plain = estep_chunk(X, None, params, "full")
+    Y = {"fortran": np.asfortranarray(X), "strided": np.repeat(X, 2, axis=0)[::2]}.get(
+        layout, X.copy())
+    if layout == "read-only":
+        Y.flags.writeable = False
+    other = estep_chunk(Y, None, params, "full")
+    np.testing.assert_array_equal(other.scatter, plain.scatter)
+    assert other.loglik == plain.loglik
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the row's squares overflow
+def test_row_beyond_the_models_range_is_handed_back(monkeypatch):
+    """A row whose every log-density overflows: the NumPy kernel's nearest component."""
+    X, params = _problem("diag", seed=4)
+    X[17] = 1e200
+    a, b = _both(monkeypatch, X, None, params, "diag")
+    _assert_same(a, b)
+    assert a.worst_loglik == -np.inf
+
+
+def test_nearly_empty_component_scatter_is_dense(monkeypatch):
+    """Pairs below SPARSE_TAU are skipped only when what they hold is below rounding; a
+    component made of such pairs alone is summed again, densely."""
+    X, params = _problem("full", seed=5, k=3)
+    means = params.means.copy()
+    means[2] = X.mean(axis=0) + 25.0  # away from every row: responsibilities < 1e-40
+    params = params_from_covariances(params.weights, means,
+                                     np.repeat(np.eye(3)[None] * 3.0, 3, axis=0), "full")
+    calls = []
+    kernel = _compiled_kernels.full_block
+    monkeypatch.setattr(_compiled_kernels, "full_block",
+                        lambda *a: calls.append(a[8]) or kernel(*a))
+    a, b = _both(monkeypatch, X, None, params, "full")
+    assert 0.0 in calls  # the dense pass ran
+    assert 0 < b.nk[2] < 1e-20
+    np.testing.assert_allclose(a.scatter[2], b.scatter[2], rtol=1e-9)
+    _assert_same(a, b)
+
+
+def test_cases_it_does_not_take_go_to_numpy():
+    X, params = _problem("full", seed=6)
+    assert compiled.applies(params, "full", 3, None, np.array([], dtype=int))
+    assert not compiled.applies(params, "tied", 3, None, np.array([], dtype=int))
+    assert not compiled.applies(params, "full", 3, -5.0, np.array([], dtype=int))
+    assert not compiled.applies(params, "full", 3, None, np.array([1]))
+    wide = params_from_covariances(np.ones(1), np.zeros((1, 64)), np.eye(64)[None], "full")
+    assert not compiled.applies(wide, "full", 64, None, np.array([], dtype=int))
+
+
+def test_choice_of_kernel(monkeypatch):
+    X, params = _problem("diag", seed=7)
+    ran = []
+    kernel = _compiled_kernels.diag_block
+    monkeypatch.setattr(_compiled_kernels, "diag_block", lambda *a: ran.append(1) or kernel(*a))
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "auto")
+    estep_chunk(X, None, params, "diag")  # n K D = 30,000 < MIN_WORK
+    assert not ran
+    monkeypatch.setattr(compiled, "MIN_WORK", 0)
+    monkeypatch.setattr(_first_run, "will_compile", lambda dispatcher: True)
+    started = []
+    monkeypatch.setattr(_first_run, "compile_in_background", lambda: started.append(1) or True)
+    estep_chunk(X, None, params, "diag")  # a cold cache: NumPy now, compiled in background
+    assert started and not ran
+    monkeypatch.setattr(_first_run, "compile_in_background", lambda: False)
+    estep_chunk(X, None, params, "diag")  # background compiling off: compile in the call
+    assert ran
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numpy")
+    estep_chunk(X, None, params, "diag")
+    assert len(ran) == 1
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "fast")
+    with pytest.raises(ValueError, match="GAUSSMIX_KERNEL='fast'"):
+        estep_chunk(X, None, params, "diag")
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    monkeypatch.setattr(compiled, "_kernels", False)  # as without Numba
+    with pytest.raises(ValueError, match="pip install 'gaussmix\\[fast\\]'"):
+        estep_chunk(X, None, params, "diag")
+
+
+@pytest.mark.parametrize("cov", ["full", "tied", "diag", "spherical"])
+def test_fit_is_the_numpy_kernels_fit(cov, monkeypatch):
+    X, _ = _problem("full", n=6000, d=4, k=3, seed=8, spread=2.0)
+    fits = []
+    for name in ("numba", "numpy"):
+        monkeypatch.setenv("GAUSSMIX_KERNEL", name)
+        fits.append(GaussianMixture(3, covariance_type=cov, random_state=0, tol=1e-8,
+                                    max_iter=200).fit(X))
+    a, b = fits
+    assert a.n_iter_ == b.n_iter_ and a.converged_
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-9)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-8)
+    assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)

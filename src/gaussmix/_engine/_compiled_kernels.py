@@ -1,7 +1,7 @@
 """Numba bodies of the compiled E-step (see :mod:`.compiled`): imported only there.
 
 Each kernel takes one block of rows and adds its statistics into one thread's float64
-accumulators. Rows go through in sub-blocks of ``SUB`` rows, feature-major in a
+accumulators. Rows go through in sub-blocks of ``S`` rows, feature-major in a
 float64 buffer, so every inner loop runs along the sub-block and vectorises; the
 exponential is a vectorisable one for arguments <= 0 (``_exp_nonpositive``).
 
@@ -23,7 +23,6 @@ import math
 import numpy as np
 from numba import njit
 
-SUB = 256
 _FLAGS = {"nsz", "contract", "reassoc"}  # no "nnan"/"ninf": -inf log-densities are real
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238
@@ -62,17 +61,16 @@ def _exp_nonpositive(x, out, bits, m):
         out[i] = out[i] * rounded[i] if x[i] >= _EXP_MIN else 0.0
 
 
-def work_size(family, n_components, n_features):
-    """Elements of a kernel's float64 work array (``bits``: SUB int64)."""
-    k, d, s = n_components, n_features, SUB
+def work_size(family, n_components, n_features, sub):
+    """Elements of a kernel's float64 work array for sub-blocks of ``sub`` rows."""
+    k, d, s = n_components, n_features, sub
     extra = {"full": k * d * s + k * s + d * s, "tied": d * s}.get(family, 0)
     return d * s + 2 * k * s + 3 * s + extra
 
 
 @njit(nogil=True, cache=True)
-def _common(work, K, D):
+def _common(work, K, D, S):
     """Carve the buffers every kernel uses out of ``work``; the rest is returned last."""
-    S = SUB
     xc = work[: D * S].reshape((D, S))
     at = D * S
     wlp = work[at : at + K * S].reshape((K, S))
@@ -152,12 +150,12 @@ def _add_sums(resp, xc, m, nk, sums):
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, trace,
-               acc, work, bits):
-    """Full covariance: y_k = A_k (x - s) + b_k = U_k^T (x - mu_k), wlp = const - |y|^2/2."""
+               acc, work, bits, S):
+    """Full covariance: y_k = A_k (x - s) + b_k = U_k^T (x - mu_k), wlp = const - |y|^2/2;
+    the scatter from the same y, of the pairs whose responsibility is at least tau."""
     n, D = X.shape
     K = const.shape[0]
-    S = SUB
-    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D)
+    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
     y = rest[: K * D * S].reshape((K, D, S))
     sq = rest[K * D * S : K * D * S + K * S].reshape((K, S))  # |y|^2 of each pair
     z = rest[K * D * S + K * S : K * D * S + K * S + D * S].reshape((D, S))
@@ -166,7 +164,7 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
         _load(X, s0, m, shift, xc)
         for k in range(K):
             for i in range(m):
-                wlp[k, i] = 0.0  # |y|^2 first
+                sq[k, i] = 0.0
             for j in range(D):
                 for i in range(m):
                     y[k, j, i] = b[k, j]
@@ -175,14 +173,13 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
                     for i in range(m):
                         y[k, j, i] += a * xc[l, i]
                 for i in range(m):
-                    wlp[k, i] += y[k, j, i] * y[k, j, i]
+                    sq[k, i] += y[k, j, i] * y[k, j, i]
             for i in range(m):
-                sq[k, i] = wlp[k, i]
                 wlp[k, i] = const[k] - 0.5 * sq[k, i]
         _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
         _add_sums(resp, xc, m, nk, sums)
         for k in range(K):
-            kept = 0
+            kept = 0  # sqrt(r) y of the kept pairs, gathered into z
             for i in range(m):
                 r = resp[k, i]
                 if r >= tau:
@@ -203,13 +200,13 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
-               second, trace, acc, work, bits):
+               second, trace, acc, work, bits, S):
     """Diagonal (and spherical) covariance: wlp = const - sum_d prec_kd (x_d - mu_kd)^2 / 2."""
     n, D = X.shape
     K = const.shape[0]
-    xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D)
-    for s0 in range(0, n, SUB):
-        m = min(SUB, n - s0)
+    xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D, S)
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         for k in range(K):
             for i in range(m):
@@ -233,12 +230,11 @@ def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, second,
-               trace, acc, work, bits):
+               trace, acc, work, bits, S):
     """Tied covariance: y = A (x - s) = U^T (x - s), wlp_k = const_k - |y - m_k|^2 / 2."""
     n, D = X.shape
     K = const.shape[0]
-    S = SUB
-    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D)
+    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
     y = rest[: D * S].reshape((D, S))
     weighted = w.shape[0] > 0
     for s0 in range(0, n, S):
@@ -272,3 +268,4 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
                 for i in range(m):
                     t += scratch[i] * xc[j, i] * xc[l, i]
                 second[j, l] += t
+

@@ -11,7 +11,8 @@ on the same threads and blocks (:func:`.parallel.run_blocks`). It returns the sa
 It serves the common case and hands the rest back to the NumPy kernel (``estep``
 returns None): a noise component, far components (see ``stats.FAR_TOLERANCE``), a
 scatter layout other than the family's own, wide rows (BLAS is faster there; see
-``MAX_FEATURES``), and a chunk with a row whose every log-density overflowed.
+``MAX_FEATURES``, ``MAX_WORK``), and a chunk with a row whose every log-density
+overflowed.
 
 Numba compiles the kernels once per install into its on-disk cache. A process that
 finds the cache cold uses the NumPy kernel and starts the background compilation
@@ -33,13 +34,18 @@ from .params import LOG_2PI, Params, inverse_factors
 from .parallel import run_blocks
 from .stats import SPARSE_TAU, CERTIFIED_RATIO, Moments, SuffStats
 
-# Widest rows (per family) where the compiled kernel beats the NumPy one: BLAS's
-# products take over as D grows. Measured (2 threads, one E-step, NumPy / compiled):
-# full D = 16 2.4x, 24 1.8x, 32 1.4x, 48 1.0x, 64 0.74x; tied 16 3.0x, 64 1.1x; diag
-# 8 2.5x, 32 1.9x, 128 1.0x.
-MAX_FEATURES = {"full": 40, "tied": 64, "diag": 128, "spherical": 128}
-# Rows per run_blocks block (the kernel takes sub-blocks of _compiled_kernels.SUB).
+# Where the compiled kernel beats the NumPy one (BLAS's products take over as K and D
+# grow), measured per E-step on 2 threads, NumPy's time / compiled: full K x D = 6
+# (W1) 2.0-2.4x, 256 (W2) 1.2-2.4x, 384 (D = 24) 1.8x, 512 (D = 32) 0.5-1.4x, 1024
+# 0.6x; tied D = 16 3.0x, 64 1.1x (K = 16); diagonal K x D = 64 2.1-2.7x, 256-1024
+# 1.1-2.0x, 2048 0.7-0.8x.
+MAX_FEATURES = {"full": 24, "tied": 64}
+MAX_WORK = {"full": 384, "tied": 1024, "diag": 1024}  # K x D
+# Rows per run_blocks block; the kernel takes them in sub-blocks whose work arrays
+# fill about SUB_BYTES, of 16 to 256 rows (measured: the full kernel's W2 runs best
+# at 256, though its work arrays then overflow L2).
 BLOCK_ROWS = 8192
+SUB_BYTES = 1 << 20
 # n * K * D of a chunk below which the NumPy kernel is kept: loading Numba and the
 # compiled code (about 0.35 s once per process) pays only over enough work.
 MIN_WORK = 1e6
@@ -66,12 +72,17 @@ def applies(params: Params, kind: str, n_features: int, noise, far) -> bool:
     """Whether the compiled kernel covers this E-step (see the module's docstring)."""
     family = params.family
     layout = {"spherical": "diag"}.get(family, family)
-    return (noise is None and not far.size and layout == kind
-            and n_features <= MAX_FEATURES.get(family, 0))
+    if noise is not None or far.size or layout != kind:
+        return False
+    work = params.n_components * n_features
+    return (work <= MAX_WORK.get(layout, work)
+            and n_features <= MAX_FEATURES.get(family, n_features))
 
 
-def _kernel(family, work):
-    """The compiled kernel to run now, or None: use the NumPy kernel."""
+def _ready(work, name):
+    """The compiled function ``name`` of the kernels' module to run now, or None: use
+    NumPy (off, too little work, no Numba, or a cold cache being filled in the
+    background)."""
     mode = os.environ.get("GAUSSMIX_KERNEL", "auto").lower()
     if mode not in ("auto", "numba", "numpy"):
         raise ValueError(f"GAUSSMIX_KERNEL={mode!r}: use 'auto', 'numba' or 'numpy'.")
@@ -83,14 +94,13 @@ def _kernel(family, work):
             raise ValueError("GAUSSMIX_KERNEL=numba needs Numba: "
                              "pip install 'gaussmix[fast]'.")
         return None
-    kernel = {"full": kernels.full_block, "tied": kernels.tied_block}.get(
-        family, kernels.diag_block)
+    function = getattr(kernels, name)
     if mode == "auto" and work < COMPILE_IN_CALL_WORK:
         from .. import _first_run as first_run
 
-        if first_run.will_compile(kernel) and first_run.compile_in_background():
+        if first_run.will_compile(function) and first_run.compile_in_background():
             return None
-    return kernel
+    return function
 
 
 def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
@@ -98,7 +108,8 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     family = params.family
     n, d = X.shape
     k = params.n_components
-    kernel = _kernel(family, n * k * d)
+    name = {"full": "full_block", "tied": "tied_block"}.get(family, "diag_block")
+    kernel = _ready(n * k * d, name)
     if kernel is None:
         return None
     kernels = _kernels
@@ -121,14 +132,16 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
            else np.ascontiguousarray(labels, dtype=np.int64))
     direct = X.flags.c_contiguous and X.flags.writeable
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
+    per_row = 8 * kernels.work_size(family, k, d, 1)
+    sub = int(min(256, max(16, SUB_BYTES // per_row // 16 * 16)))
     shift = np.ascontiguousarray(shift, dtype=np.float64)
 
     def run(tau):
         def make_state():  # accumulators, then work arrays made once (see the kernels)
             return (np.zeros(k), np.zeros((k, d)), np.zeros(second_shape),
                     np.zeros((2, k)), np.array([0.0, 0.0, np.inf, -1.0, 0.0]),
-                    np.empty(kernels.work_size(family, k, d)),
-                    np.empty(kernels.SUB, dtype=np.int64))
+                    np.empty(kernels.work_size(family, k, d, sub)),
+                    np.empty(sub, dtype=np.int64), sub)
 
         def block(st, a, b):
             rows = X[a:b] if direct else np.array(X[a:b], order="C")

@@ -176,3 +176,31 @@ def test_fit_is_the_numpy_kernels_fit(cov, monkeypatch):
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-9)
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-8)
     assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["full", "tied", "diag"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_label_statistics_match_numpy(kind, weighted, monkeypatch):
+    """The start's pass over hard labels (-1: no component) against stats_from_labels."""
+    from gaussmix._engine.stats import stats_from_labels
+
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    X, params = _problem("full", n=5000, seed=9)
+    rng = np.random.default_rng(10)
+    labels = rng.integers(-1, 4, len(X))
+    w = rng.uniform(0, 2, len(X)) if weighted else None
+    got = compiled.label_stats(X, labels, w, kind, 5)  # component 4 stays empty
+    ref = stats_from_labels(X, labels, w, kind, 5)
+    np.testing.assert_allclose(got.nk, ref.nk, rtol=1e-13)
+    np.testing.assert_allclose(got.means, ref.means, rtol=1e-13)
+    np.testing.assert_allclose(got.scatter, ref.scatter, rtol=1e-10,
+                               atol=1e-12 * np.abs(ref.scatter).max())
+    assert got.nk[4] == 0
+
+
+def test_label_statistics_hand_back_a_far_component(monkeypatch):
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    X, _ = _problem("full", n=5000, seed=11)
+    X[:10] += 1e9  # ten rows far from the rest, in their own component
+    labels = np.where(np.arange(len(X)) < 10, 1, 0)
+    assert compiled.label_stats(X, labels, None, "full", 2) is None

@@ -356,6 +356,50 @@ def test_kmeans_start_on_large_data_uses_a_subset(monkeypatch):
     assert fitted == [300]
 
 
+def test_kmeans_sample_and_runs_follow_the_plan(monkeypatch):
+    """Beyond KMEANS_SUBSET rows: a sample of KMEANS_ROWS_PER_COMPONENT rows per component
+    (at least KMEANS_MIN_SAMPLE), the best of as many k-means runs as the budget pays."""
+    from sklearn.cluster import KMeans
+
+    from gaussmix._engine import init as _init
+
+    assert _init.kmeans_plan(100_000, 3) == (100_000, 1)  # every row: scikit-learn's start
+    assert _init.kmeans_plan(10**6, 3) == (10_000, 3)
+    assert _init.kmeans_plan(10**6, 16) == (16_000, 3)
+    assert _init.kmeans_plan(10**6, 40) == (40_000, 2)
+    assert _init.kmeans_plan(10**6, 64) == (64_000, 1)
+    assert _init.kmeans_plan(10**7, 500) == (100_000, 1)
+    X = _data(n=3000, k=3, seed=17)
+    every_row = GaussianMixture(3, random_state=0).fit(X)
+    monkeypatch.setattr(_init, "KMEANS_SUBSET", 1000)
+    monkeypatch.setattr(_init, "KMEANS_MIN_SAMPLE", 200)
+    monkeypatch.setattr(_init, "KMEANS_ROWS_PER_COMPONENT", 50)
+    fitted, runs = [], []
+    record = _recording(KMeans.fit, fitted)
+    monkeypatch.setattr(KMeans, "fit", lambda self, *a, **k: runs.append(self.n_init)
+                        or record(self, *a, **k))
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    assert fitted == [200] and runs == [3]
+    assert gm.lower_bound_ == pytest.approx(every_row.lower_bound_, abs=1e-3)
+
+
+def test_drawn_positions_are_uniform():
+    """Every row is as likely to be drawn, by permutation and by rejection alike."""
+    from gaussmix._engine.sources import draw_positions
+
+    rng = np.random.RandomState(0)
+    for size, n in ((40, 10), (1000, 10)):  # choice (size <= 16 n), rejection (beyond)
+        counts = np.zeros(size)
+        trials = 4000
+        for _ in range(trials):
+            picked = draw_positions(size, n, rng)
+            assert picked.size == n and np.all(np.diff(picked) > 0)
+            counts[picked] += 1
+        expected = trials * n / size
+        chi2 = ((counts - expected) ** 2 / expected).sum()
+        assert chi2 < size + 4 * np.sqrt(2 * size)  # mean size - 1, sd sqrt(2 (size - 1))
+
+
 def _recording(fit, seen):
     def wrapper(self, X, *args, **kwargs):
         weights = kwargs.get("sample_weight")

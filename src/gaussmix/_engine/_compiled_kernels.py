@@ -269,3 +269,33 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
                     t += scratch[i] * xc[j, i] * xc[l, i]
                 second[j, l] += t
 
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def label_block(X, start, w, labels, shift, nk, sums, second):
+    """Statistics of hard labels (a start): row i wholly in component labels[i], none for
+    -1; sums about the shift. ``second``: (K, D, D) full, (1, D, D) tied (lower
+    triangles), or (K, D) diagonal."""
+    n, D = X.shape
+    weighted = w.shape[0] > 0
+    tied = second.ndim == 3 and second.shape[0] == 1
+    xc = np.empty(D)
+    for i in range(n):
+        lab = labels[start + i]
+        if lab < 0:
+            continue
+        wi = w[start + i] if weighted else 1.0
+        for d in range(D):
+            xc[d] = X[i, d] - shift[d]
+        nk[lab] += wi
+        for d in range(D):
+            sums[lab, d] += wi * xc[d]
+        if second.ndim == 2:
+            for d in range(D):
+                second[lab, d] += wi * xc[d] * xc[d]
+        else:
+            c = 0 if tied else lab
+            for j in range(D):
+                t = wi * xc[j]
+                for l in range(j + 1):
+                    second[c, j, l] += t * xc[l]

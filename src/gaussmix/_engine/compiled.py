@@ -32,7 +32,7 @@ import numpy as np
 
 from .params import LOG_2PI, Params, inverse_factors
 from .parallel import run_blocks
-from .stats import SPARSE_TAU, CERTIFIED_RATIO, Moments, SuffStats
+from .stats import SPARSE_TAU, CERTIFIED_RATIO, Moments, SuffStats, far_components
 
 # Where the compiled kernel beats the NumPy one (BLAS's products take over as K and D
 # grow), measured per E-step on 2 threads, NumPy's time / compiled: full K x D = 6
@@ -187,3 +187,40 @@ def _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc):
         worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
         map_loglik=math.fsum(acc[1] for acc in accs),
     )
+
+
+def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
+    """Statistics of hard labels (``stats.stats_from_labels``) in one compiled pass
+    about the rows' mean; None: use NumPy's (no compiled kernel, too little work, or
+    a component so far from the mean that one pass would lose digits)."""
+    n, d = X.shape
+    k = n_components
+    kernel = _ready(n * k * d, "label_block")
+    if kernel is None or n == 0:
+        return None
+    shift = X.mean(axis=0, dtype=np.float64)
+    w = (np.empty(0) if sample_weight is None
+         else np.ascontiguousarray(sample_weight, dtype=np.float64))
+    lab = np.ascontiguousarray(labels, dtype=np.int64)
+    second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (1, d, d)}[kind]
+    direct = X.flags.c_contiguous and X.flags.writeable
+
+    def make_state():
+        return np.zeros(k), np.zeros((k, d)), np.zeros(second_shape)
+
+    def block(st, a, b):
+        rows = X[a:b] if direct else np.array(X[a:b], order="C")
+        kernel(rows, a, w, lab, shift, *st)
+
+    states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
+    nk, sums, second = (sum(st[i] for st in states) for i in range(3))
+    if kind != "diag":
+        second = np.tril(second) + np.swapaxes(np.tril(second, -1), -1, -2)
+    moments = Moments(k, d, kind)
+    moments.nk, moments.sums = nk, sums
+    moments.second = second[0] if kind == "tied" else second
+    stats = moments.finish(shift)
+    if far_components(stats, shift, X.dtype).size:
+        return None
+    return stats
+

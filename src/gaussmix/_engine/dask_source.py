@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 
 from .missing import check_rows_observed
-from .sources import Sample, _LARGE_POOL, _sparse_draw
+from .sources import Sample, draw_positions
 
 # Statistics of this many blocks are added per task of the tree on the workers.
 TREE_FAN_IN = 8
@@ -115,12 +115,12 @@ class DaskSource:
             x, wv = _compute(X, w)
             return Sample(x, wv, np.arange(self.n_rows), True)
         if w is None:
-            rows = _draw(self.n_rows, n, random_state)
+            rows = draw_positions(self.n_rows, n, random_state)
         else:
             # Positions among the rows with a positive weight, as draw_rows picks them;
             # then mapped to rows block by block on the workers.
             counts = _compute(*[(b > 0).sum() for b in w.to_delayed().ravel()])
-            picked = _draw(int(sum(counts)), n, random_state)
+            picked = draw_positions(int(sum(counts)), n, random_state)
             rows = _positive_rows(w, np.asarray(counts), picked)
         x, wv = _compute(X[rows], None if w is None else w[rows])
         return Sample(x, wv, rows, False)
@@ -350,13 +350,6 @@ def _is_comm_error(error) -> bool:
         return False
     return isinstance(error, (CommClosedError, ClosedClientError, TimeoutError,
                               ConnectionError))
-
-
-def _draw(n_rows, n, random_state) -> np.ndarray:
-    """``draw_rows``'s positions for ``n < n_rows`` rows of a pool of ``n_rows``."""
-    if n_rows > _LARGE_POOL and n_rows > 16 * n:
-        return _sparse_draw(n_rows, n, random_state)
-    return np.sort(random_state.choice(n_rows, size=min(n_rows, n), replace=False))
 
 
 def _positive_rows(w, counts, picked) -> np.ndarray:

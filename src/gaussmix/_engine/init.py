@@ -19,14 +19,31 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import compiled
 from .missing import column_means, mean_filled, missing_rows
 from .sources import Sample
 from .stats import SuffStats, empty_stats, stats_from_labels, stats_from_resp
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
-# The starting clustering runs on at most this many rows of the source.
+# The starting clustering runs on at most this many rows of the source. Beyond them,
+# k-means runs on a random sample of KMEANS_ROWS_PER_COMPONENT rows per component (at
+# least KMEANS_MIN_SAMPLE) and keeps the best of as many runs as KMEANS_SUBSET rows pay
+# for (at most KMEANS_MAX_RUNS): a start as good as one run on KMEANS_SUBSET rows, and
+# cheaper where K is small (see benchmarks/RESULTS.md, issue 16).
 KMEANS_SUBSET = 100_000
+KMEANS_ROWS_PER_COMPONENT = 1000
+KMEANS_MIN_SAMPLE = 10_000
+KMEANS_MAX_RUNS = 3
+
+
+def kmeans_plan(n_rows, n_components):
+    """(rows of the k-means sample, k-means runs) for a source of ``n_rows`` rows."""
+    if n_rows <= KMEANS_SUBSET:  # every row, one run: scikit-learn's start
+        return KMEANS_SUBSET, 1
+    size = min(KMEANS_SUBSET,
+               max(KMEANS_MIN_SAMPLE, KMEANS_ROWS_PER_COMPONENT * n_components))
+    return size, max(1, min(KMEANS_MAX_RUNS, KMEANS_SUBSET // size))
 
 
 def _picked_rows(sample, n_components, method, random_state):
@@ -61,7 +78,9 @@ def start_labels(source, n_components, method, random_state):
     """A function ``(start, chunk) -> labels`` giving each row's starting component
     (-1: none), for every method but "random"; and the sample's column means, which
     fill the gaps of rows with missing coordinates for the start."""
-    sample = source.sample(KMEANS_SUBSET, random_state)
+    size, runs = (kmeans_plan(source.n_rows, n_components) if method == "kmeans"
+                  else (KMEANS_SUBSET, 1))
+    sample = source.sample(size, random_state)
     fill = column_means(sample.X)
     if missing_rows(sample.X) is not None:  # the start clusters gap-filled rows
         sample = Sample(mean_filled(sample.X, fill), sample.weights, sample.rows,
@@ -69,7 +88,7 @@ def start_labels(source, n_components, method, random_state):
     if method == "kmeans":
         from sklearn.cluster import KMeans  # imported when used: 1 s or more
 
-        km = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+        km = KMeans(n_clusters=n_components, n_init=runs, random_state=random_state)
         km.fit(sample.X, sample_weight=sample.weights)
         if sample.complete:
             return (lambda start, chunk: km.labels_[start : start + chunk.shape[0]]), fill
@@ -129,8 +148,13 @@ def given_stats(source, n_components, kind, resp_of=None, centers=None, fill=Non
                                                                 dtype=chunk.dtype)
         if missing_rows(chunk) is not None:  # a start: gaps filled by column means
             chunk = mean_filled(chunk, fill)
-        if labels is not None and n_components * chunk.shape[1] > _ONE_HOT_CHEAPER:
-            stats, noise_nk = stats_from_labels(chunk, labels, w, kind, n_components), 0.0
+        by_label = None
+        if labels is not None:  # compiled where it applies, else by grouping rows
+            by_label = compiled.label_stats(chunk, labels, w, kind, n_components)
+            if by_label is None and n_components * chunk.shape[1] > _ONE_HOT_CHEAPER:
+                by_label = stats_from_labels(chunk, labels, w, kind, n_components)
+        if by_label is not None:
+            stats, noise_nk = by_label, 0.0
         else:
             if labels is not None:
                 resp = one_hot(labels, n_components, chunk.dtype)

@@ -64,18 +64,18 @@ def draw_rows(n_rows: int, n: int, random_state, weights=None) -> np.ndarray | N
     if n >= n_rows:
         return None
     pool = None if weights is None else np.flatnonzero(weights > 0)
-    size = n_rows if pool is None else pool.size
-    if size > _LARGE_POOL and size > 16 * n:
-        picked = _sparse_draw(size, n, random_state)
-    else:
-        picked = np.sort(random_state.choice(size, size=min(size, n), replace=False))
+    picked = draw_positions(n_rows if pool is None else pool.size, n, random_state)
     return picked if pool is None else pool[picked]
 
 
-# RandomState.choice without replacement permutes the whole pool: 320 MB for 40 million
-# rows. Above this size a small draw is made by rejection instead (same distribution:
-# every n-subset equally likely).
-_LARGE_POOL = 1 << 20
+def draw_positions(size, n, random_state) -> np.ndarray:
+    """``n`` distinct sorted integers in [0, size), uniformly (every n-subset equally
+    likely). RandomState.choice without replacement permutes the whole pool (40 ms for
+    a million rows, 320 MB for 40 million); a draw of a small share is made by
+    rejection instead."""
+    if size > 16 * n:
+        return _sparse_draw(size, n, random_state)
+    return np.sort(random_state.choice(size, size=min(size, n), replace=False))
 
 
 def _sparse_draw(size, n, random_state) -> np.ndarray:

@@ -257,21 +257,12 @@ def exp_rate(dtype=np.float64, n=1 << 22, repeats=5, compiled=False):
     outs = [np.empty_like(p) for p in parts]
     exp = np.exp
     if compiled:
-        from gaussmix._engine._compiled_kernels import _exp_nonpositive
-
-        bits = [np.empty(256, dtype=np.int64) for _ in range(threads)]
-
-        def exp(x, out, i=0):
-            for a in range(0, x.size, 256):
-                _exp_nonpositive(x[a : a + 256], out[a : a + 256], bits[i], 256)
+        exp = _compiled_exp()
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(threads) as pool:
         def one(i):
-            if compiled:
-                exp(parts[i], outs[i], i)
-            else:
-                exp(parts[i], out=outs[i])
+            exp(parts[i], out=outs[i])
 
         def run():
             list(pool.map(one, range(threads)))
@@ -279,6 +270,22 @@ def exp_rate(dtype=np.float64, n=1 << 22, repeats=5, compiled=False):
         run()
         times = [_timed(run)[0] for _ in range(repeats)]
     return n / statistics.median(times)
+
+
+def _compiled_exp():
+    """``exp(x, out=)`` by the compiled E-step's exponential, in its blocks of 256."""
+    from numba import njit
+
+    from gaussmix._engine._compiled_kernels import _exp_nonpositive
+
+    @njit(nogil=True)
+    def blocks(x, out):
+        bits = np.empty(256, dtype=np.int64)
+        for a in range(0, x.size, 256):
+            m = min(256, x.size - a)
+            _exp_nonpositive(x[a : a + m], out[a : a + m], bits, m)
+
+    return lambda x, out: blocks(x, out)
 
 
 def floor_seconds(n, d, k, cov, rate, exps):

@@ -204,3 +204,15 @@ def test_label_statistics_hand_back_a_far_component(monkeypatch):
     X[:10] += 1e9  # ten rows far from the rest, in their own component
     labels = np.where(np.arange(len(X)) < 10, 1, 0)
     assert compiled.label_stats(X, labels, None, "full", 2) is None
+
+
+def test_labels_out_of_range_are_not_read_by_the_kernel(monkeypatch):
+    """The compiled kernels index by label unchecked: such labels go to NumPy's path,
+    which refuses them."""
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    X, params = _problem("diag", seed=12)
+    labels = np.full(len(X), -1)
+    labels[5] = params.n_components  # the noise component's label, without one
+    with pytest.raises(IndexError):
+        estep_chunk(X, None, params, "diag", labels)
+    assert compiled.label_stats(X, labels, None, "diag", params.n_components) is None

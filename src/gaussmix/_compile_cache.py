@@ -13,10 +13,12 @@ import sys
 
 
 def compile_everything():
-    """The compiled E-step of each family in float64 and float32 (first: a plain fit
-    waits on it), then select on tiny 2-D and 1-D data with the compiled backend."""
+    """The compiled E-step and start of each family in float64 and float32 (first: a
+    plain fit waits on them), then select on tiny 2-D and 1-D data with the compiled
+    backend."""
     import numpy as np
 
+    from ._engine import compiled
     from ._engine.estep import estep_chunk
     from ._engine.params import params_from_precisions
     from ._mclust.select import select
@@ -24,11 +26,13 @@ def compile_everything():
     os.environ["GAUSSMIX_KERNEL"] = "numba"
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 2))
+    labels = np.zeros(40, dtype=int)
     for family, prec in (("full", np.eye(2)[None]), ("diag", np.ones((1, 2))),
                         ("tied", np.eye(2))):
         params = params_from_precisions(np.ones(1), np.zeros((1, 2)), prec, family)
         for dtype in (np.float64, np.float32):
             estep_chunk(X.astype(dtype), None, params, family)
+            compiled.label_stats(X.astype(dtype), labels, None, family, 1)  # the start
     for X in (rng.normal(size=(40, 2)), rng.normal(size=(40, 1))):
         select(X, G=[1, 2, 3], backend="numba", n_jobs=1)
 

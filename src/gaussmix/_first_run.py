@@ -21,14 +21,15 @@ import tempfile
 import threading
 import time
 
-NOTICE = ("gaussmix: compiling mclust's EM and hierarchical clustering with Numba, once "
-          "after installing (about half a minute, longer on a busy machine); later runs "
-          "load the compiled code from the cache.")
+NOTICE = ("gaussmix: compiling its kernels with Numba, once after installing (about "
+          "half a minute, longer on a busy machine); later runs load the compiled code "
+          "from the cache.")
 
 BACKGROUND_NOTICE = (
     "gaussmix: compiling its kernels (the E-step, mclust's EM and hierarchical "
-    "clustering) with Numba in the background, once after installing (about half a minute); this run uses the NumPy "
-    "path (the same numbers), later runs the compiled code.")
+    "clustering) with Numba in the background, once after installing (about half a "
+    "minute); this run uses the NumPy path (the same numbers), later runs the compiled "
+    "code.")
 
 # A compiling process older than this is taken for dead (its lock file left behind).
 _STALE_SECONDS = 900

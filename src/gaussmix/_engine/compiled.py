@@ -95,12 +95,25 @@ def _ready(work, name):
                              "pip install 'gaussmix[fast]'.")
         return None
     function = getattr(kernels, name)
-    if mode == "auto" and work < COMPILE_IN_CALL_WORK:
+    if mode == "auto":
         from .. import _first_run as first_run
 
-        if first_run.will_compile(function) and first_run.compile_in_background():
+        if work >= COMPILE_IN_CALL_WORK:
+            first_run.announce(function)  # a cold cache is compiled in the call: say so
+        elif first_run.will_compile(function) and first_run.compile_in_background():
             return None
     return function
+
+
+def _labels(labels, n, k):
+    """Labels as the kernels read them (int64; empty for none), or None when one is
+    out of range (the kernels do not check: the NumPy path raises)."""
+    if labels is None:
+        return np.empty(0, dtype=np.int64)
+    lab = np.ascontiguousarray(labels, dtype=np.int64)
+    if lab.shape != (n,) or (n and (lab.max() >= k or lab.min() < -1)):
+        return None
+    return lab
 
 
 def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
@@ -128,8 +141,9 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
         model = (np.ascontiguousarray(mc), np.ascontiguousarray(prec))
     w = (np.empty(0) if sample_weight is None
          else np.ascontiguousarray(sample_weight, dtype=np.float64))
-    lab = (np.empty(0, dtype=np.int64) if labels is None
-           else np.ascontiguousarray(labels, dtype=np.int64))
+    lab = _labels(labels, n, k)
+    if lab is None:
+        return None
     direct = X.flags.c_contiguous and X.flags.writeable
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
     per_row = 8 * kernels.work_size(family, k, d, 1)
@@ -201,7 +215,9 @@ def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
     shift = X.mean(axis=0, dtype=np.float64)
     w = (np.empty(0) if sample_weight is None
          else np.ascontiguousarray(sample_weight, dtype=np.float64))
-    lab = np.ascontiguousarray(labels, dtype=np.int64)
+    lab = _labels(labels, n, k)
+    if lab is None or not lab.size:
+        return None
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (1, d, d)}[kind]
     direct = X.flags.c_contiguous and X.flags.writeable
 

@@ -134,6 +134,18 @@ def _respond(wlp, m, base, w, labels, resp, top, tot, scratch, bits, acc):
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _whiten(A, b, xc, m, y):
+    """y[:, :m] = A xc[:, :m] + b for a lower-triangular A (D, D): U^T (x - mu)."""
+    for j in range(y.shape[0]):
+        for i in range(m):
+            y[j, i] = b[j]
+        for l in range(j + 1):
+            a = A[j, l]
+            for i in range(m):
+                y[j, i] += a * xc[l, i]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
 def _add_sums(resp, xc, m, nk, sums):
     K, D = sums.shape
     for k in range(K):
@@ -163,15 +175,10 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         for k in range(K):
+            _whiten(A[k], b[k], xc, m, y[k])
             for i in range(m):
                 sq[k, i] = 0.0
             for j in range(D):
-                for i in range(m):
-                    y[k, j, i] = b[k, j]
-                for l in range(j + 1):
-                    a = A[k, j, l]
-                    for i in range(m):
-                        y[k, j, i] += a * xc[l, i]
                 for i in range(m):
                     sq[k, i] += y[k, j, i] * y[k, j, i]
             for i in range(m):
@@ -236,17 +243,12 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
     K = const.shape[0]
     xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
     y = rest[: D * S].reshape((D, S))
+    origin = np.zeros(D)
     weighted = w.shape[0] > 0
     for s0 in range(0, n, S):
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
-        for j in range(D):
-            for i in range(m):
-                y[j, i] = 0.0
-            for l in range(j + 1):
-                a = A[j, l]
-                for i in range(m):
-                    y[j, i] += a * xc[l, i]
+        _whiten(A, origin, xc, m, y)
         for k in range(K):
             for i in range(m):
                 scratch[i] = 0.0

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
 
 import numpy as np
 
 from .params import LOG_2PI, Params, inverse_factors
 from .parallel import run_blocks
-from .stats import SPARSE_TAU, CERTIFIED_RATIO, Moments, SuffStats, far_components
+from .stats import (CERTIFIED_RATIO, SPARSE_TAU, Moments, far_components,
+                    with_chunk_totals)
 
 # Where the compiled kernel beats the NumPy one (BLAS's products take over as K and D
 # grow), measured per E-step on 2 threads, NumPy's time / compiled: full K x D = 6
@@ -174,33 +174,26 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     return _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc)
 
 
+def _symmetric(lower):
+    """The symmetric matrices whose lower triangles the kernels filled (..., D, D)."""
+    return np.tril(lower) + np.swapaxes(np.tril(lower, -1), -1, -2)
+
+
 def _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc):
     k, d = mc.shape
-    if kind in ("full", "tied"):  # the kernels fill the lower triangles
-        lower = np.tril(second)
-        second = lower + np.swapaxes(np.tril(second, -1), -1, -2)
+    if kind in ("full", "tied"):
+        second = _symmetric(second)
     moments = Moments(k, d, kind, mc if kind == "full" else None)
     moments.nk = nk
     moments.sums = sums - nk[:, None] * mc if kind == "full" else sums
     moments.second = second
     if kind == "full":  # whitened: x - mu_k = U_k^{-T} y
         moments.set_whitening(inverse_factors(pc))
-    worst_ll, worst_i = min(((acc[2], int(acc[3])) for acc in accs), key=lambda t: t[0])
-    if sample_weight is None:
-        weight, n_rows = float(X.shape[0]), X.shape[0]
-    else:
-        weight = float(np.sum(sample_weight, dtype=np.float64))
-        n_rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))
-    found = worst_i >= 0
-    return replace(
-        moments.finish(shift),
+    return with_chunk_totals(
+        moments.finish(shift), X, sample_weight,
         loglik=math.fsum(acc[0] for acc in accs),
-        weight=weight,
-        n_rows=n_rows,
-        worst_loglik=worst_ll if found else np.inf,
-        worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
         map_loglik=math.fsum(acc[1] for acc in accs),
-    )
+        worst=min(((acc[2], int(acc[3])) for acc in accs), key=lambda t: t[0]))
 
 
 def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
@@ -231,7 +224,7 @@ def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
     states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
     nk, sums, second = (sum(st[i] for st in states) for i in range(3))
     if kind != "diag":
-        second = np.tril(second) + np.swapaxes(np.tril(second, -1), -1, -2)
+        second = _symmetric(second)
     moments = Moments(k, d, kind)
     moments.nk, moments.sums = nk, sums
     moments.second = second[0] if kind == "tied" else second

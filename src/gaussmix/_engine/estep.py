@@ -31,7 +31,6 @@ block serves both the log-densities and the statistics:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -39,7 +38,7 @@ from . import compiled, missing
 from .params import LOG_2PI, Params, inverse_factors
 from .parallel import run_blocks, single_threaded_blas
 from .stats import (FAR_TOLERANCE, Moments, SuffStats, block_rows, feature_rows,
-                    fill_features)
+                    fill_features, with_chunk_totals)
 
 
 # Elements of the full kernel's (K D, columns) residual block, at most: wider
@@ -645,20 +644,9 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
             return _estep_chunk(X, sample_weight, params, kind, labels, n_threads,
                                 sparse=False)
         moments.set_whitening(unwhiten)
-    worst_ll, worst_i = min((st.worst for st in states), key=lambda t: t[0])
-    if w is None:
-        weight, n_rows = float(X.shape[0]), X.shape[0]
-    else:
-        weight = float(np.sum(w, dtype=np.float64))
-        n_rows = int(np.count_nonzero(np.asarray(w) > 0))
-    found = worst_i >= 0
-    return replace(
-        moments.finish(prep.shift),
+    return with_chunk_totals(
+        moments.finish(prep.shift), X, w,
         loglik=sum(st.loglik for st in states),
-        weight=weight,
-        n_rows=n_rows,
-        worst_loglik=worst_ll if found else np.inf,
-        worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
-        noise_nk=sum(st.noise_nk for st in states),
         map_loglik=sum(st.map_loglik for st in states),
-    )
+        worst=min((st.worst for st in states), key=lambda t: t[0]),
+        noise_nk=sum(st.noise_nk for st in states))

@@ -128,6 +128,30 @@ class SuffStats:
         return replace(self, nk=nks, means=means, scatter=new_scatter)
 
 
+def with_chunk_totals(stats: SuffStats, X, sample_weight, loglik, map_loglik, worst,
+                      noise_nk=0.0) -> SuffStats:
+    """A chunk's statistics completed with its totals: the weight and rows of ``X`` (n, D)
+    under ``sample_weight`` (None: ones), the log-likelihoods, and the worst-explained
+    row from ``worst`` = (its log-likelihood, its index; -1 for none)."""
+    if sample_weight is None:
+        weight, n_rows = float(X.shape[0]), X.shape[0]
+    else:
+        weight = float(np.sum(sample_weight, dtype=np.float64))
+        n_rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))
+    worst_loglik, worst_i = worst
+    found = worst_i >= 0
+    return replace(
+        stats,
+        loglik=loglik,
+        weight=weight,
+        n_rows=n_rows,
+        worst_loglik=worst_loglik if found else np.inf,
+        worst_row=np.asarray(X[worst_i], dtype=np.float64) if found else None,
+        noise_nk=noise_nk,
+        map_loglik=map_loglik,
+    )
+
+
 def empty_stats(n_components: int, n_features: int, kind: str) -> SuffStats:
     """Statistics of no rows: the identity of ``+``."""
     shape = {

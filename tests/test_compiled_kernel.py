@@ -216,3 +216,21 @@ def test_labels_out_of_range_are_not_read_by_the_kernel(monkeypatch):
     with pytest.raises(IndexError):
         estep_chunk(X, None, params, "diag", labels)
     assert compiled.label_stats(X, labels, None, "diag", params.n_components) is None
+
+
+@pytest.mark.parametrize("cov", ["full", "spherical"])
+def test_variational_fit_is_the_numpy_kernels_fit(cov, monkeypatch):
+    """BayesianGaussianMixture's E-step (expected log-weights in Params.log_weights)."""
+    from gaussmix import BayesianGaussianMixture
+
+    X, _ = _problem("full", n=6000, d=4, k=3, seed=13, spread=2.0)
+    fits = []
+    for name in ("numba", "numpy"):
+        monkeypatch.setenv("GAUSSMIX_KERNEL", name)
+        fits.append(BayesianGaussianMixture(n_components=5, covariance_type=cov,
+                                            random_state=0, max_iter=60).fit(X))
+    a, b = fits
+    assert a.n_iter_ == b.n_iter_
+    assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)
+    np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-9, atol=1e-9)

@@ -234,3 +234,49 @@ def test_variational_fit_is_the_numpy_kernels_fit(cov, monkeypatch):
     assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)
     np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nearest_centres_are_kmeans_predictions(dtype, monkeypatch):
+    """The start's assignment beyond the k-means sample, against KMeans.predict."""
+    from sklearn.cluster import KMeans
+
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    X, _ = _problem("full", n=20000, d=3, k=5, seed=14)
+    X = X.astype(dtype)
+    km = KMeans(5, n_init=1, random_state=0).fit(X[:2000])
+    got = compiled.nearest(X, km.cluster_centers_)
+    np.testing.assert_array_equal(got, km.predict(X))
+    wide = np.zeros((40, 3))  # K D above MAX_NEAREST_WORK: scikit-learn's is faster
+    assert compiled.nearest(X, wide) is None
+
+
+def test_nearest_centres_leave_rows_with_gaps_to_the_caller(monkeypatch):
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    X, _ = _problem("full", n=3000, d=3, k=5, seed=15)
+    X[[4, 9], 1] = np.nan
+    got = compiled.nearest(X, X[:5])
+    assert np.all(got[[4, 9]] == -1) and np.all(np.delete(got, [4, 9]) >= 0)
+
+
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_start_beyond_the_sample_is_the_numpy_start(kind, monkeypatch):
+    """k-means on a sample, every row to its nearest centre (rows with gaps filled),
+    hard labels summed: the same starting statistics on both kernels."""
+    from sklearn.utils import check_random_state
+
+    from gaussmix._engine import init as _init
+    from gaussmix._engine.sources import ArraySource
+
+    X, _ = _problem("full", n=4000, d=3, k=4, seed=16)
+    X[::50, 2] = np.nan
+    monkeypatch.setattr(_init, "KMEANS_SUBSET", 1000)
+    starts = []
+    for name in ("numba", "numpy"):
+        monkeypatch.setenv("GAUSSMIX_KERNEL", name)
+        source = ArraySource(X, None, 1500)
+        starts.append(_init.initial_stats(source, 4, kind, "kmeans", check_random_state(0)))
+    a, b = starts
+    np.testing.assert_allclose(a.nk, b.nk, rtol=1e-13)
+    np.testing.assert_allclose(a.means, b.means, rtol=1e-12)
+    np.testing.assert_allclose(a.scatter, b.scatter, rtol=1e-10)

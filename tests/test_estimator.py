@@ -364,10 +364,10 @@ def test_kmeans_sample_and_runs_follow_the_plan(monkeypatch):
     from gaussmix._engine import init as _init
 
     assert _init.kmeans_plan(100_000, 3) == (100_000, 1)  # every row: scikit-learn's start
-    assert _init.kmeans_plan(10**6, 3) == (10_000, 3)
-    assert _init.kmeans_plan(10**6, 16) == (16_000, 3)
-    assert _init.kmeans_plan(10**6, 40) == (40_000, 2)
-    assert _init.kmeans_plan(10**6, 64) == (64_000, 1)
+    assert _init.kmeans_plan(10**6, 3) == (3_000, 3)
+    assert _init.kmeans_plan(10**6, 16) == (4_800, 3)
+    assert _init.kmeans_plan(10**6, 120) == (36_000, 2)
+    assert _init.kmeans_plan(10**6, 200) == (60_000, 1)
     assert _init.kmeans_plan(10**7, 500) == (100_000, 1)
     X = _data(n=3000, k=3, seed=17)
     every_row = GaussianMixture(3, random_state=0).fit(X)

@@ -301,3 +301,24 @@ def label_block(X, start, w, labels, shift, nk, sums, second):
                 t = wi * xc[j]
                 for l in range(j + 1):
                     second[c, j, l] += t * xc[l]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def nearest_block(X, start, centres, out):
+    """out[start + i] = the centre nearest to row i of X (squared Euclidean distance;
+    the first of equals), k-means' assignment of rows beyond its sample; -1 for a row
+    with a NaN (the caller settles those)."""
+    n, D = X.shape
+    K = centres.shape[0]
+    for i in range(n):
+        best = np.inf
+        arg = -1
+        for k in range(K):
+            t = 0.0
+            for d in range(D):
+                e = X[i, d] - centres[k, d]
+                t += e * e
+            if t < best:
+                best = t
+                arg = k
+        out[start + i] = arg

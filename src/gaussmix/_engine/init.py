@@ -29,11 +29,14 @@ INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 # The starting clustering runs on at most this many rows of the source. Beyond them,
 # k-means runs on a random sample of KMEANS_ROWS_PER_COMPONENT rows per component (at
 # least KMEANS_MIN_SAMPLE) and keeps the best of as many runs as KMEANS_SUBSET rows pay
-# for (at most KMEANS_MAX_RUNS): a start as good as one run on KMEANS_SUBSET rows, and
-# cheaper where K is small (see benchmarks/RESULTS.md, issue 16).
+# for (at most KMEANS_MAX_RUNS). Which optimum k-means reaches depends on its seeding
+# far more than on the sample's size: over 10 seeds, three runs on 300 rows per
+# component started W1, W2, W4, W5 and W6 as well as three runs on 1,000, and better
+# than one run on 100,000 (see benchmarks/RESULTS.md, issue 16), at a fraction of the
+# cost. (mclust's hierarchical start takes 2,000 rows whatever K.)
 KMEANS_SUBSET = 100_000
-KMEANS_ROWS_PER_COMPONENT = 1000
-KMEANS_MIN_SAMPLE = 10_000
+KMEANS_ROWS_PER_COMPONENT = 300
+KMEANS_MIN_SAMPLE = 3_000
 KMEANS_MAX_RUNS = 3
 
 
@@ -94,7 +97,16 @@ def start_labels(source, n_components, method, random_state):
             return (lambda start, chunk: km.labels_[start : start + chunk.shape[0]]), fill
         # Large data: every row to its nearest centre, so the start never costs more
         # than a few EM iterations (as mclust starts its hierarchy on a subset).
-        return (lambda start, chunk: km.predict(mean_filled(chunk, fill))), fill
+        def nearest(start, chunk):
+            labels = compiled.nearest(chunk, km.cluster_centers_)
+            if labels is None:
+                return km.predict(mean_filled(chunk, fill))
+            gaps = labels < 0  # rows with a NaN: gaps filled, as for the sample
+            if gaps.any():
+                labels[gaps] = km.predict(mean_filled(chunk[gaps], fill))
+            return labels
+
+        return nearest, fill
     picked = sample.rows[_picked_rows(sample, n_components, method, random_state)]
     order = np.argsort(picked)
     positions, components = picked[order], np.arange(n_components)[order]

@@ -531,3 +531,53 @@ def test_partial_fit_takes_rows_with_gaps():
     assert np.all(np.isfinite(first.covariances_))
     with pytest.raises(ValueError, match="nan_policy='marginalize'"):
         GaussianMixture(3, random_state=0).partial_fit(X[:150])
+
+
+def _dense_covariances(gm):
+    """Each component's covariance as a (K, D, D) array, whatever the model."""
+    k, d = gm.means_.shape
+    cov = np.asarray(gm.covariances_)
+    if gm.covariance_type == "tied":
+        return np.repeat(cov[None], k, axis=0)
+    if gm.covariance_type == "diag":
+        return np.stack([np.diag(c) for c in cov])
+    if gm.covariance_type == "spherical":
+        return np.stack([np.eye(d) * c for c in cov])
+    return cov
+
+
+@pytest.mark.parametrize("cov", ["full", "diag", "tied", "spherical"])
+def test_rows_with_gaps_beyond_the_models_range(cov):
+    """A row with gaps whose observed coordinates lie beyond the model's range (their
+    squares overflow): log-likelihood -inf, no NaN and no warning, and its whole
+    responsibility to the component the complete-row kernel picks for the same row
+    under the marginal model of its observed coordinates."""
+    from gaussmix._engine.estep import estep_chunk, most_probable
+    from gaussmix._engine.params import params_from_covariances
+    from gaussmix._estimator import _as_params
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(300, 3)),
+                   rng.normal(size=(300, 3)) * [6.0, 1.0, 0.5] + 2.0])
+    gm = GaussianMixture(2, covariance_type=cov, random_state=0,
+                         nan_policy="marginalize").fit(X)
+    R = np.array([[1e200, np.nan, 0.0], [np.nan, -1e250, 3.0], [1e160, 1e160, np.nan],
+                  [0.5, np.nan, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores, proba, labels = gm.score_samples(R), gm.predict_proba(R), gm.predict(R)
+    assert np.all(scores[:3] == -np.inf) and np.isfinite(scores[3])
+    assert np.all(np.isin(proba[:3], [0.0, 1.0])) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(labels, proba.argmax(axis=1))
+    dense = _dense_covariances(gm)
+    for row, label in zip(R[:3], labels[:3]):
+        obs = ~np.isnan(row)
+        marginal = params_from_covariances(gm.weights_, gm.means_[:, obs],
+                                           dense[:, obs][:, :, obs], "full")
+        assert label == most_probable(row[obs][None], marginal)[0]
+    # The E-step's statistics: the rows counted, the log-likelihood -inf, no NaN weight.
+    with np.errstate(over="ignore", invalid="ignore"):
+        stats = estep_chunk(np.vstack([X[:50], R]), None, _as_params(gm),
+                            {"spherical": "diag"}.get(cov, cov))
+    assert stats.loglik == -np.inf and not np.isnan(stats.nk).any()
+    assert stats.nk.sum() == pytest.approx(54)

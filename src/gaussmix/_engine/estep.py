@@ -441,9 +441,7 @@ def _log_resp_with_gaps(X, gaps, params, n_threads):
     norm = np.empty(X.shape[0], dtype=X.dtype)
     if not gaps.all():
         log_resp[~gaps], norm[~gaps] = log_resp_and_norm(X[~gaps], params, n_threads)
-    wlp = missing.log_prob(X[gaps], params).T
-    norm[gaps] = _logsumexp_cols(wlp, keep_log=True)
-    log_resp[gaps] = wlp.T
+    log_resp[gaps], norm[gaps] = missing.log_resp_and_norm(X[gaps], params)
     return log_resp, norm
 
 

@@ -248,13 +248,19 @@ def _patterns_by_rows(gaps, n_missing, model, invert):
 
 class _Block:
     """Rows of one pattern group, a block at a time: ``rows`` (m,) positions in the
-    chunk, ``missing`` and ``pattern`` as in :class:`_Patterns`, ``group`` the group,
-    ``log_prob`` (K, m) the observed coordinates' log-densities, ``resid`` (K, m, D)
-    each component's filled residual ``x_hat - mu_k``."""
+    chunk, ``x`` (m, D) those rows (0 where missing), ``missing`` and ``pattern`` as in
+    :class:`_Patterns`, ``group`` the group, ``log_prob`` (K, m) the observed
+    coordinates' log-densities, ``resid`` (K, m, D) each component's filled residual
+    ``x_hat - mu_k``."""
 
 
 def _block(group, a, b, x0, model) -> _Block:
     """Rows ``[a, b)`` of a pattern group of chunk ``x0`` (NaN set to 0)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _block_rows(group, a, b, x0, model)
+
+
+def _block_rows(group, a, b, x0, model) -> _Block:
     d, k = x0.shape[1], model.n_components
     blk = _Block()
     blk.group = group
@@ -264,7 +270,8 @@ def _block(group, a, b, x0, model) -> _Block:
     m, q = blk.missing.shape
     # Positions of the missing coordinates in a (m, D) block, flattened.
     flat = (np.arange(m)[:, None] * d + blk.missing).ravel()
-    resid = x0[blk.rows][None] - model.means[:, None, :]  # (K, m, D)
+    blk.x = x0[blk.rows]
+    resid = blk.x[None] - model.means[:, None, :]  # (K, m, D)
     resid_flat = resid.reshape(k, m * d)
     resid_flat[:, flat] = 0.0  # d: x - mu, 0 at the missing coordinates
     grad = np.matmul(resid, model.prec)  # rows of d^T P (P symmetric)
@@ -286,11 +293,42 @@ def _block(group, a, b, x0, model) -> _Block:
         delta = -np.matmul(group.cond_cov[:, blk.pattern], g_m[..., None])[..., 0]
         maha += (g_m * delta).sum(axis=2)
         resid_flat[:, flat] = delta.reshape(k, m * q)
-    np.maximum(maha, 0.0, out=maha)
+    # A row far beyond the model's range overflows (inf - inf is NaN): its distance is
+    # +inf and its log-density -inf (its responsibility: _settle_lost).
+    np.maximum(maha, 0.0, out=maha)  # rounding must not make it negative
+    maha[np.isnan(maha)] = np.inf
     blk.resid = resid
     log_det_cov = group.log_det_mm[:, blk.pattern] - model.log_det_prec[:, None]
     blk.log_prob = -0.5 * ((d - q) * LOG_2PI + log_det_cov + maha)
     return blk
+
+
+def _nearest(blk, model, cols):
+    """The nearest component, in Mahalanobis terms on the observed coordinates, of the
+    block's rows ``cols`` whose every log-density overflowed (as the complete rows'
+    ``estep._nearest``): each residual scaled by its largest entry first, so the
+    comparison stays finite."""
+    best = np.empty(cols.size, dtype=np.intp)
+    for j, c in enumerate(cols):
+        miss = blk.missing[c]
+        r = blk.x[c] - model.means  # (K, D)
+        r[:, miss] = 0.0
+        r /= np.abs(r).max(axis=1, keepdims=True) + np.finfo(np.float64).tiny
+        g = np.einsum("kd,kde->ke", r, model.prec)
+        g_m = g[:, miss]
+        cond = blk.group.cond_cov[:, blk.pattern[c]]  # (K, q, q)
+        maha = np.einsum("kd,kd->k", r, g) - np.einsum("ki,kij,kj->k", g_m, cond, g_m)
+        best[j] = np.argmin(maha)
+    return best
+
+
+def _settle_lost(blk, model, resp, cols, log):
+    """The block's rows ``cols``, whose every log-density is -inf: their columns of
+    ``resp`` (K, m) give the whole responsibility to the nearest component (log: 0
+    there and -inf elsewhere; else 1 and 0)."""
+    best = _nearest(blk, model, cols)
+    resp[:, cols] = -np.inf if log else 0.0
+    resp[best, cols] = 0.0 if log else 1.0
 
 
 def _blocks_of(X, model):
@@ -313,10 +351,30 @@ def log_prob(X, params: Params, with_weights=True) -> np.ndarray:
 
 
 def _log_resp(wlp):
-    """Log-responsibilities and per-row log-likelihoods of weighted log-densities (K, n)."""
+    """Log-responsibilities and per-row log-likelihoods of weighted log-densities (K, n);
+    a column whose every entry is -inf gives -inf and NaN (see _settle_lost)."""
     top = wlp.max(axis=0)
-    norm = top + np.log(np.exp(wlp - top).sum(axis=0))
-    return wlp - norm, norm
+    top[~np.isfinite(top)] = 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = top + np.log(np.exp(wlp - top).sum(axis=0))
+        return wlp - norm, norm
+
+
+def log_resp_and_norm(X, params: Params):
+    """Log-responsibilities (n, K) and per-row log-likelihoods (n,) of rows with NaN;
+    a row beyond the model's range has log-likelihood -inf and goes wholly to its
+    nearest component."""
+    model = _Model(params)
+    X = np.asarray(X, dtype=np.float64)
+    log_resp = np.empty((X.shape[0], model.n_components))
+    norm = np.empty(X.shape[0])
+    for blk in _blocks_of(X, model):
+        lr, nm = _log_resp(blk.log_prob + model.log_weights[:, None])
+        lost = np.flatnonzero(~np.isfinite(nm))
+        if lost.size:
+            _settle_lost(blk, model, lr, lost, log=True)
+        log_resp[blk.rows], norm[blk.rows] = lr.T, nm
+    return log_resp, norm
 
 
 class _Sums:
@@ -333,12 +391,18 @@ class _Sums:
         wlp = blk.log_prob
         wlp += model.log_weights[:, None]
         top = wlp.max(axis=0)
+        lost = np.flatnonzero(~np.isfinite(top))
+        top[lost] = 0.0
         resp = np.exp(wlp - top)
         total = resp.sum(axis=0)
-        resp /= total
-        log_total = np.log(total)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            resp /= total
+            log_total = np.log(total)
         norm = top + log_total  # each row's log-likelihood
         top = -log_total  # log of each row's largest responsibility (ICL)
+        if lost.size:  # beyond the model's range: wholly to the nearest component
+            _settle_lost(blk, model, resp, lost, log=False)
+            top[lost] = 0.0
         if labels is not None:
             lab = labels[blk.rows]
             fixed = np.flatnonzero(lab >= 0)

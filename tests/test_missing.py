@@ -581,3 +581,21 @@ def test_rows_with_gaps_beyond_the_models_range(cov):
                             {"spherical": "diag"}.get(cov, cov))
     assert stats.loglik == -np.inf and not np.isnan(stats.nk).any()
     assert stats.nk.sum() == pytest.approx(54)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_a_zero_weight_row_beyond_the_range_is_an_absent_row(gap):
+    """A row of zero weight counts for nothing, even where its log-density is -inf."""
+    from gaussmix._engine.estep import estep_chunk
+    from gaussmix._estimator import _as_params
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 3))
+    gm = GaussianMixture(2, random_state=0, nan_policy="marginalize").fit(X)
+    far = np.array([[1e200, np.nan if gap else 0.0, 0.0]])
+    w = np.r_[np.ones(len(X)), 0.0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = estep_chunk(np.vstack([X, far]), w, _as_params(gm), "full")
+    ref = estep_chunk(X, np.ones(len(X)), _as_params(gm), "full")
+    assert got.loglik == pytest.approx(ref.loglik, rel=1e-12)
+    assert got.map_loglik == pytest.approx(ref.map_loglik, rel=1e-9, abs=1e-9)

@@ -38,7 +38,7 @@ from . import compiled, missing
 from .params import LOG_2PI, Params, inverse_factors
 from .parallel import run_blocks, single_threaded_blas
 from .stats import (FAR_TOLERANCE, Moments, SuffStats, block_rows, feature_rows,
-                    fill_features, with_chunk_totals)
+                    fill_features, weighted_total, with_chunk_totals)
 
 
 # Elements of the full kernel's (K D, columns) residual block, at most: wider
@@ -497,7 +497,7 @@ def _respond(st, wlp, start, w, w_t, labels, rows):
     if wa is None:
         st.map_loglik -= float(norm.sum(dtype=np.float64))
     else:
-        st.map_loglik -= float(norm.astype(np.float64) @ wa)
+        st.map_loglik -= weighted_total(norm, wa)
     norm += top
     if lost.any():
         norm[lost] = -np.inf
@@ -507,7 +507,7 @@ def _respond(st, wlp, start, w, w_t, labels, rows):
         st.loglik += float(norm.sum(dtype=np.float64))
         i = int(np.argmin(norm))
     else:
-        st.loglik += float(norm.astype(np.float64) @ wa)
+        st.loglik += weighted_total(norm, wa)
         wlp *= w_t[start : start + m]
         i = int(np.argmin(np.where(wa > 0, norm, np.inf)))
         if not wa[i] > 0:

@@ -36,7 +36,7 @@ import numpy as np
 
 from .parallel import run_blocks
 from .params import LOG_2PI, Params, full_covariances
-from .stats import SuffStats
+from .stats import SuffStats, weighted_total
 
 # Rows per block: the (K, rows, D) work arrays stay a few megabytes.
 _BLOCK_ELEMENTS = 1 << 18
@@ -416,8 +416,8 @@ class _Sums:
             self.map_loglik += float(top.sum())
         else:
             w = w_all[blk.rows]
-            self.loglik += float(norm @ w)
-            self.map_loglik += float(top @ w)
+            self.loglik += weighted_total(norm, w)
+            self.map_loglik += weighted_total(top, w)
             resp *= w
         self.nk += resp.sum(axis=1)
         self.first += np.matmul(resp[:, None, :], blk.resid)[:, 0]

@@ -128,6 +128,16 @@ class SuffStats:
         return replace(self, nk=nks, means=means, scatter=new_scatter)
 
 
+def weighted_total(values, weights) -> float:
+    """``sum_i weights_i * values_i`` in float64, rows of zero weight left out: such a
+    row is an absent row, and its value may be -inf (0 * -inf would be NaN)."""
+    total = float(np.asarray(values, dtype=np.float64) @ weights)
+    if np.isnan(total):
+        kept = weights > 0
+        total = float(np.asarray(values, dtype=np.float64)[kept] @ weights[kept])
+    return total
+
+
 def with_chunk_totals(stats: SuffStats, X, sample_weight, loglik, map_loglik, worst,
                       noise_nk=0.0) -> SuffStats:
     """A chunk's statistics completed with its totals: the weight and rows of ``X`` (n, D)

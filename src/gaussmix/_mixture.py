@@ -561,7 +561,8 @@ class Mixture(MutableSequence):
     def _maximization(self, X) -> None:
         components = self._nonempty()
         model = get_model("full")
-        if missing_rows(X) is not None:
+        gaps = missing_rows(X) is not None
+        if gaps:
             # Rows with gaps contribute their conditional moments, which the current
             # parameters give: the E-step's statistics (the r of expectation(X)).
             stats = estep_chunk(X, None, self._params(), model.stats_kind)
@@ -574,7 +575,7 @@ class Mixture(MutableSequence):
             # Re-seed where the current parameters explain the data worst, as the
             # estimator's EM loop does. The E-step knows that row (among the complete
             # ones: a row with gaps is no seed; none when every row has one).
-            if stats.worst_row is None and missing_rows(X) is None:
+            if stats.worst_row is None and not gaps:
                 row_loglik = log_resp_and_norm(X, self._params())[1]
                 worst = int(np.argmin(row_loglik))
                 stats = replace(stats, worst_loglik=float(row_loglik[worst]),

@@ -108,6 +108,14 @@ def _ready(work, name):
     return function
 
 
+def _block_rows(X):
+    """``rows(a, b)``: X[a:b] as the kernels take it, C-contiguous and writable (a
+    copy only where X is not: Fortran order, strided or read-only)."""
+    if X.flags.c_contiguous and X.flags.writeable:
+        return lambda a, b: X[a:b]
+    return lambda a, b: np.array(X[a:b], order="C")
+
+
 def _labels(labels, n, k):
     """Labels as the kernels read them (int64; empty for none), or None when one is
     out of range (the kernels do not check: the NumPy path raises)."""
@@ -128,7 +136,7 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     kernel = _ready(n * k * d, name)
     if kernel is None:
         return None
-    kernels = _kernels
+    kernels = _load_kernels()
     mc = params.means - shift
     const = params.log_det_cholesky - 0.5 * d * LOG_2PI
     const = const + (np.log(params.weights) if params.log_weights is None
@@ -147,7 +155,7 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     lab = _labels(labels, n, k)
     if lab is None:
         return None
-    direct = X.flags.c_contiguous and X.flags.writeable
+    rows = _block_rows(X)
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
     per_row = 8 * kernels.work_size(family, k, d, 1)
     sub = int(min(256, max(16, SUB_BYTES // per_row // 16 * 16)))
@@ -161,8 +169,7 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
                     np.empty(sub, dtype=np.int64), sub)
 
         def block(st, a, b):
-            rows = X[a:b] if direct else np.array(X[a:b], order="C")
-            kernel(rows, a, w, lab, shift, *model, const, tau, *st)
+            kernel(rows(a, b), a, w, lab, shift, *model, const, tau, *st)
 
         states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
         total = [sum(st[i] for st in states) for i in range(4)]
@@ -217,14 +224,13 @@ def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
     if lab is None or not lab.size:
         return None
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (1, d, d)}[kind]
-    direct = X.flags.c_contiguous and X.flags.writeable
+    rows = _block_rows(X)
 
     def make_state():
         return np.zeros(k), np.zeros((k, d)), np.zeros(second_shape)
 
     def block(st, a, b):
-        rows = X[a:b] if direct else np.array(X[a:b], order="C")
-        kernel(rows, a, w, lab, shift, *st)
+        kernel(rows(a, b), a, w, lab, shift, *st)
 
     states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
     nk, sums, second = (sum(st[i] for st in states) for i in range(3))
@@ -252,11 +258,10 @@ def nearest(X, centres, n_threads=None):
         return None
     centres = np.ascontiguousarray(centres, dtype=np.float64)
     out = np.empty(n, dtype=np.int64)
-    direct = X.flags.c_contiguous and X.flags.writeable
+    rows = _block_rows(X)
 
     def block(_, a, b):
-        rows = X[a:b] if direct else np.array(X[a:b], order="C")
-        kernel(rows, a, centres, out)
+        kernel(rows(a, b), a, centres, out)
 
     run_blocks(n, BLOCK_ROWS, lambda: None, block, n_threads)
     return out

@@ -549,12 +549,7 @@ def _jacobi_polar_into(f, out, work, v):
         norm = np.sqrt(norms[j])
         for i in range(d):
             work[i, j] /= norm
-    for i in range(d):
-        for j in range(d):
-            s = 0.0
-            for m in range(d):
-                s += work[i, m] * v[j, m]
-            out[i, j] = s
+    _matmul_into(work, v.T, out)
     return True
 
 

@@ -33,7 +33,8 @@ def compile_everything():
         for dtype in (np.float64, np.float32):
             estep_chunk(X.astype(dtype), None, params, family)
             compiled.label_stats(X.astype(dtype), labels, None, family, 1)  # the start
-            compiled.nearest(X.astype(dtype), np.zeros((1, 2)))
+            compiled.label_stats(X.astype(dtype), None, None, family, 1,
+                                 centres=np.zeros((1, 2)))
     for X in (rng.normal(size=(40, 2)), rng.normal(size=(40, 1))):
         select(X, G=[1, 2, 3], backend="numba", n_jobs=1)
 

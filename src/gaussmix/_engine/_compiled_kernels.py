@@ -273,52 +273,70 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
 
 
 
+def label_work_size(n_features, sub):
+    """Elements of label_block's float64 work array for sub-blocks of ``sub`` rows."""
+    return n_features * sub + sub
+
+
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
-def label_block(X, start, w, labels, shift, nk, sums, second):
-    """Statistics of hard labels (a start): row i wholly in component labels[i], none for
-    -1; sums about the shift. ``second``: (K, D, D) full, (1, D, D) tied (lower
-    triangles), or (K, D) diagonal."""
+def label_block(X, start, w, labels, scores, half_norms, shift, nk, sums, second,
+                work, flags):
+    """Statistics of hard labels (a start): row i wholly in component labels[i], none
+    for -1; sums about the shift. ``second``: (K, D, D) full, (1, D, D) tied (lower
+    triangles), or (K, D) diagonal.
+
+    With ``scores`` (n, K), -(x - s).(c_k - s), and ``half_norms`` |c_k - s|^2 / 2, each
+    row's label is first set to its nearest centre (squared Euclidean distance, the
+    first of equals; k-means' assignment beyond its sample) and written to labels; a
+    row with a NaN gets -1 and is counted in flags[0].
+
+    Rows go through in sub-blocks of S rows (work: (D + 1) S), feature-major, so the
+    tied scatter runs along the sub-block."""
     n, D = X.shape
+    K = nk.shape[0]
+    S = work.shape[0] // (D + 1)
+    xc = work[: D * S].reshape((D, S))
+    wt = work[D * S : D * S + S]  # each row's weight, 0 for no label
     weighted = w.shape[0] > 0
-    tied = second.ndim == 3 and second.shape[0] == 1
-    xc = np.empty(D)
-    for i in range(n):
-        lab = labels[start + i]
-        if lab < 0:
-            continue
-        wi = w[start + i] if weighted else 1.0
-        for d in range(D):
-            xc[d] = X[i, d] - shift[d]
-        nk[lab] += wi
-        for d in range(D):
-            sums[lab, d] += wi * xc[d]
-        if second.ndim == 2:
+    pooled = second.ndim == 3 and second.shape[0] == 1
+    if scores.shape[0] > 0:
+        for i in range(n):
+            best = np.inf
+            arg = -1
+            for k in range(K):  # a NaN score never wins: the row keeps -1
+                t = half_norms[k] + scores[i, k]
+                if t < best:
+                    best = t
+                    arg = k
+            labels[start + i] = arg
+            if arg < 0:
+                flags[0] += 1.0
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        base = start + s0
+        _load(X, s0, m, shift, xc)
+        for i in range(m):
+            k = labels[base + i]
+            wt[i] = 0.0
+            if k < 0:
+                continue
+            wi = w[base + i] if weighted else 1.0
+            wt[i] = wi
+            nk[k] += wi
             for d in range(D):
-                second[lab, d] += wi * xc[d] * xc[d]
-        else:
-            c = 0 if tied else lab
+                sums[k, d] += wi * xc[d, i]
+            if second.ndim == 2:
+                for d in range(D):
+                    second[k, d] += wi * xc[d, i] * xc[d, i]
+            elif not pooled:
+                for j in range(D):
+                    t = wi * xc[j, i]
+                    for l in range(j + 1):
+                        second[k, j, l] += t * xc[l, i]
+        if pooled:  # one scatter for every row: along the sub-block
             for j in range(D):
-                t = wi * xc[j]
                 for l in range(j + 1):
-                    second[c, j, l] += t * xc[l]
-
-
-@njit(nogil=True, cache=True, fastmath=_FLAGS)
-def nearest_block(X, start, centres, out):
-    """out[start + i] = the centre nearest to row i of X (squared Euclidean distance;
-    the first of equals), k-means' assignment of rows beyond its sample; -1 for a row
-    with a NaN (the caller settles those)."""
-    n, D = X.shape
-    K = centres.shape[0]
-    for i in range(n):
-        best = np.inf
-        arg = -1
-        for k in range(K):
-            t = 0.0
-            for d in range(D):
-                e = X[i, d] - centres[k, d]
-                t += e * e
-            if t < best:
-                best = t
-                arg = k
-        out[start + i] = arg
+                    t = 0.0
+                    for i in range(m):
+                        t += wt[i] * xc[j, i] * xc[l, i]
+                    second[0, j, l] += t

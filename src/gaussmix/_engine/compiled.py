@@ -41,9 +41,6 @@ from .stats import (CERTIFIED_RATIO, SPARSE_TAU, Moments, far_components,
 # 1.1-2.0x, 2048 0.7-0.8x.
 MAX_FEATURES = {"full": 24, "tied": 64}
 MAX_WORK = {"full": 384, "tied": 1024, "diag": 1024}  # K x D
-# The start's nearest-centre assignment row by row beats scikit-learn's KMeans.predict
-# (distances by a matrix product, and an input check) up to about this K x D.
-MAX_NEAREST_WORK = 64
 # Rows per run_blocks block; the kernel takes them in sub-blocks whose work arrays
 # fill about SUB_BYTES, of 16 to 256 rows (measured: the full kernel's W2 runs best
 # at 256, though its work arrays then overflow L2).
@@ -206,33 +203,54 @@ def _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc):
         worst=min(((acc[2], int(acc[3])) for acc in accs), key=lambda t: t[0]))
 
 
-def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
+def label_stats(X, labels, sample_weight, kind, n_components, centres=None,
+                n_threads=None):
     """Statistics of hard labels (``stats.stats_from_labels``) in one compiled pass
     about a point near the rows; None: use NumPy's (no compiled kernel, too little work, or
-    a component so far from the mean that one pass would lose digits)."""
+    a component so far from the mean that one pass would lose digits).
+
+    With ``centres`` (K, D) instead of labels (None), each row's label is its nearest
+    centre (k-means' start beyond its sample), settled in the same pass: the distances'
+    cross terms by BLAS about the shift, so unlike ``KMeans.predict``'s
+    |x|^2 - 2 x.c + |c|^2 no digits are lost far from the origin (float32 data at 1e4
+    keeps none there). None also when a row has a NaN (the caller fills its gaps)."""
     n, d = X.shape
     k = n_components
     kernel = _ready(n * k * d, "label_block")
     if kernel is None or n == 0:
         return None
+    kernels = _load_kernels()
     # A point near the data (far components are refused below): a strided subset's
     # mean, as the full mean costs a third of the pass.
     shift = X[:: max(1, n // 4096)].mean(axis=0, dtype=np.float64)
     w = (np.empty(0) if sample_weight is None
          else np.ascontiguousarray(sample_weight, dtype=np.float64))
-    lab = _labels(labels, n, k)
-    if lab is None or not lab.size:
-        return None
+    if centres is None:
+        lab = _labels(labels, n, k)
+        if lab is None or not lab.size:
+            return None
+        half_norms = np.empty(0)
+    else:  # the kernel writes each row's nearest centre
+        lab = np.empty(n, dtype=np.int64)
+        towards = np.ascontiguousarray((shift - centres).T)  # -(c - s), (D, K)
+        half_norms = 0.5 * np.einsum("dk,dk->k", towards, towards)
+    no_scores = np.empty((0, k))
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (1, d, d)}[kind]
     rows = _block_rows(X)
+    sub = 256
 
-    def make_state():
-        return np.zeros(k), np.zeros((k, d)), np.zeros(second_shape)
+    def make_state():  # accumulators, then a work array made once
+        return (np.zeros(k), np.zeros((k, d)), np.zeros(second_shape),
+                np.empty(kernels.label_work_size(d, sub)), np.zeros(1))
 
     def block(st, a, b):
-        kernel(rows(a, b), a, w, lab, shift, *st)
+        X_block = rows(a, b)
+        scores = no_scores if centres is None else (X_block - shift) @ towards
+        kernel(X_block, a, w, lab, scores, half_norms, shift, *st)
 
     states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
+    if any(st[4][0] for st in states):
+        return None  # a row with a NaN: its gaps are filled first (the caller's path)
     nk, sums, second = (sum(st[i] for st in states) for i in range(3))
     if kind != "diag":
         second = _symmetric(second)
@@ -243,26 +261,3 @@ def label_stats(X, labels, sample_weight, kind, n_components, n_threads=None):
     if far_components(stats, shift, X.dtype).size:
         return None
     return stats
-
-
-def nearest(X, centres, n_threads=None):
-    """Each row's nearest centre (int64 labels), as ``KMeans.predict`` gives it, -1 for
-    a row with a NaN; None where scikit-learn's product-based assignment is faster or
-    no kernel runs."""
-    n, d = X.shape
-    k = centres.shape[0]
-    if k * d > MAX_NEAREST_WORK:
-        return None
-    kernel = _ready(n * k * d, "nearest_block")
-    if kernel is None:
-        return None
-    centres = np.ascontiguousarray(centres, dtype=np.float64)
-    out = np.empty(n, dtype=np.int64)
-    rows = _block_rows(X)
-
-    def block(_, a, b):
-        kernel(rows(a, b), a, centres, out)
-
-    run_blocks(n, BLOCK_ROWS, lambda: None, block, n_threads)
-    return out
-

@@ -97,16 +97,7 @@ def start_labels(source, n_components, method, random_state):
             return (lambda start, chunk: km.labels_[start : start + chunk.shape[0]]), fill
         # Large data: every row to its nearest centre, so the start never costs more
         # than a few EM iterations (as mclust starts its hierarchy on a subset).
-        def nearest(start, chunk):
-            labels = compiled.nearest(chunk, km.cluster_centers_)
-            if labels is None:
-                return km.predict(mean_filled(chunk, fill))
-            gaps = labels < 0  # rows with a NaN: gaps filled, as for the sample
-            if gaps.any():
-                labels[gaps] = km.predict(mean_filled(chunk[gaps], fill))
-            return labels
-
-        return nearest, fill
+        return NearestCentre(km, fill), fill
     picked = sample.rows[_picked_rows(sample, n_components, method, random_state)]
     order = np.argsort(picked)
     positions, components = picked[order], np.arange(n_components)[order]
@@ -118,6 +109,23 @@ def start_labels(source, n_components, method, random_state):
         return out
 
     return labels, fill
+
+
+class NearestCentre:
+    """k-means' labels beyond its sample, ``(start, chunk) -> labels``: each row's
+    nearest centre, a row with gaps after they are filled by the sample's column means.
+    ``given_stats`` settles the labels and their statistics in one compiled pass where
+    it can."""
+
+    def __init__(self, kmeans, fill):
+        self.kmeans, self.fill = kmeans, fill
+
+    @property
+    def centres(self):
+        return self.kmeans.cluster_centers_
+
+    def __call__(self, start, chunk):
+        return self.kmeans.predict(mean_filled(chunk, self.fill))
 
 
 def one_hot(labels, width, dtype=np.float64) -> np.ndarray:
@@ -155,6 +163,13 @@ def given_stats(source, n_components, kind, resp_of=None, centers=None, fill=Non
     total = empty_stats(n_components, source.n_features, kind)
     start = 0
     for chunk, w in source.chunks():
+        if isinstance(labels_of, NearestCentre):  # assigned and summed in one pass
+            stats = compiled.label_stats(chunk, None, w, kind, n_components,
+                                         centres=labels_of.centres)
+            if stats is not None:
+                total = total + _counted(stats, chunk, w)
+                start += chunk.shape[0]
+                continue
         labels = None if labels_of is None else labels_of(start, chunk)
         resp = None if labels_of is not None else np.asarray(resp_of(start, chunk),
                                                                 dtype=chunk.dtype)
@@ -175,14 +190,17 @@ def given_stats(source, n_components, kind, resp_of=None, centers=None, fill=Non
             gauss = np.ascontiguousarray(resp[:, :n_components])
             stats = stats_from_resp(chunk, gauss, kind, centers=centers)
             noise_nk = float(resp[:, n_components:].sum(dtype=np.float64))
-        total = total + replace(
-            stats,
-            weight=float(chunk.shape[0] if w is None else w.sum(dtype=np.float64)),
-            n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
-            noise_nk=noise_nk,
-        )
+        total = total + _counted(stats, chunk, w, noise_nk)
         start += chunk.shape[0]
     return total
+
+
+def _counted(stats, chunk, w, noise_nk=0.0):
+    """A chunk's statistics with its rows' weight and count."""
+    return replace(stats,
+                   weight=float(chunk.shape[0] if w is None else w.sum(dtype=np.float64)),
+                   n_rows=chunk.shape[0] if w is None else int((w > 0).sum()),
+                   noise_nk=noise_nk)
 
 
 def _random_resp(n_components, random_state):

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._engine.estep import log_resp_and_norm, most_probable
+from ._engine.estep import most_probable, responsibilities, row_log_likelihoods
 from ._engine.init import INIT_METHODS, given_stats, initial_stats
 from ._engine.loop import Policy, run_em
 from ._engine.params import FAMILIES
@@ -416,7 +416,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         if self.predictive:
             return row_pass(rows, self._student_t().log_density)
         params = self._estep_params()
-        return row_pass(rows, lambda c: log_resp_and_norm(c, params)[1])
+        return row_pass(rows, lambda c: row_log_likelihoods(c, params))
 
     def _student_t(self):
         if self.covariance_type not in ("full", "tied"):
@@ -435,7 +435,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         """Each component's responsibility for each row, shape (n_samples, K)."""
         rows = self._rows(X)
         params = self._estep_params()
-        return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+        return row_pass(rows, lambda c: responsibilities(c, params))
 
 
 class _StudentMixture:

@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine.dask_source import DaskSource, is_dask
-from ._engine.estep import log_resp_and_norm, most_probable
+from ._engine.estep import most_probable, responsibilities, row_log_likelihoods
 from ._engine.init import INIT_METHODS, initial_stats
 from ._engine.missing import check_rows_observed
 from ._engine.missing import impute as impute_missing
@@ -94,8 +94,8 @@ def _per_row(rows, params, what):
     if what == "labels":
         return row_pass(rows, lambda c: most_probable(c, params))
     if what == "score":
-        return row_pass(rows, lambda c: log_resp_and_norm(c, params)[1])
-    return row_pass(rows, lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+        return row_pass(rows, lambda c: row_log_likelihoods(c, params))
+    return row_pass(rows, lambda c: responsibilities(c, params))
 
 
 def _move_fitted(gm, xp, device):

@@ -19,7 +19,8 @@ from dataclasses import replace
 import numpy as np
 from scipy import linalg
 
-from ._engine.estep import estep_chunk, log_gaussian_prob, log_resp_and_norm, most_probable
+from ._engine.estep import (estep_chunk, log_gaussian_prob, log_resp_and_norm,
+                             most_probable, responsibilities, row_log_likelihoods)
 from ._engine.missing import check_rows_observed, missing_rows
 from ._validation import check_int, check_random_state, check_real
 
@@ -678,7 +679,7 @@ class Mixture(MutableSequence):
     def _take(self, params: Params, source) -> None:
         """Set every component to ``params`` and its ``r`` to the responsibilities of
         the source's rows under them (one pass)."""
-        resp = np.exp(row_pass(source, lambda c: log_resp_and_norm(c, params)[0]))
+        resp = row_pass(source, lambda c: responsibilities(c, params))
         for k, g in enumerate(self._components):
             g._set_fitted(params.means[k].copy(), params.covariances[k].copy(),
                           params.weights[k])
@@ -690,7 +691,7 @@ class Mixture(MutableSequence):
     def log_p(self, X) -> np.ndarray:
         """Log-density of the mixture at each row of X (an array or a Source), shape (n,)."""
         params = self._params()
-        return row_pass(self._source(X), lambda c: log_resp_and_norm(c, params)[1])
+        return row_pass(self._source(X), lambda c: row_log_likelihoods(c, params))
 
     def p(self, X) -> np.ndarray:
         """Density of the mixture at each row of X, shape (n,)."""
@@ -708,7 +709,7 @@ class Mixture(MutableSequence):
         """
         params = self._params()
         return row_pass(self._source(X),
-                        lambda c: np.exp(log_resp_and_norm(c, params)[0]))
+                        lambda c: responsibilities(c, params))
 
     @with_single_threaded_blas
     def predict(self, X) -> np.ndarray:

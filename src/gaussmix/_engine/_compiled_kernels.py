@@ -161,6 +161,57 @@ def _add_sums(resp, xc, m, nk, sums):
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _full_log_densities(xc, m, A, b, const, y, sq, wlp):
+    """Full covariance: y_k = A_k (x - s) + b_k = U_k^T (x - mu_k) (K, D, m), |y_k|^2
+    (sq), wlp_k = const_k - |y_k|^2 / 2."""
+    K, D = b.shape
+    for k in range(K):
+        _whiten(A[k], b[k], xc, m, y[k])
+        for i in range(m):
+            sq[k, i] = 0.0
+        for j in range(D):
+            for i in range(m):
+                sq[k, i] += y[k, j, i] * y[k, j, i]
+        for i in range(m):
+            wlp[k, i] = const[k] - 0.5 * sq[k, i]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _diag_log_densities(xc, m, centres, prec, const, scratch, wlp):
+    """Diagonal (and spherical): wlp_k = const_k - sum_d prec_kd (x_d - mu_kd)^2 / 2
+    (centres: mu - s)."""
+    K, D = centres.shape
+    for k in range(K):
+        for i in range(m):
+            scratch[i] = 0.0
+        for d in range(D):
+            c, p = centres[k, d], prec[k, d]
+            for i in range(m):
+                e = xc[d, i] - c
+                scratch[i] += p * e * e
+        for i in range(m):
+            wlp[k, i] = const[k] - 0.5 * scratch[i]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp):
+    """Tied: y = A (x - s) = U^T (x - s), wlp_k = const_k - |y - m_k|^2 / 2 (centres:
+    m_k = U^T (mu_k - s))."""
+    K, D = centres.shape
+    _whiten(A, origin, xc, m, y)
+    for k in range(K):
+        for i in range(m):
+            scratch[i] = 0.0
+        for d in range(D):
+            c = centres[k, d]
+            for i in range(m):
+                e = y[d, i] - c
+                scratch[i] += e * e
+        for i in range(m):
+            wlp[k, i] = const[k] - 0.5 * scratch[i]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
 def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, trace,
                acc, work, bits, S):
     """Full covariance: y_k = A_k (x - s) + b_k = U_k^T (x - mu_k), wlp = const - |y|^2/2;
@@ -174,15 +225,7 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
     for s0 in range(0, n, S):
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
-        for k in range(K):
-            _whiten(A[k], b[k], xc, m, y[k])
-            for i in range(m):
-                sq[k, i] = 0.0
-            for j in range(D):
-                for i in range(m):
-                    sq[k, i] += y[k, j, i] * y[k, j, i]
-            for i in range(m):
-                wlp[k, i] = const[k] - 0.5 * sq[k, i]
+        _full_log_densities(xc, m, A, b, const, y, sq, wlp)
         _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
         _add_sums(resp, xc, m, nk, sums)
         for k in range(K):
@@ -215,16 +258,7 @@ def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
     for s0 in range(0, n, S):
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
-        for k in range(K):
-            for i in range(m):
-                scratch[i] = 0.0
-            for d in range(D):
-                c, p = centres[k, d], prec[k, d]
-                for i in range(m):
-                    e = xc[d, i] - c
-                    scratch[i] += p * e * e
-            for i in range(m):
-                wlp[k, i] = const[k] - 0.5 * scratch[i]
+        _diag_log_densities(xc, m, centres, prec, const, scratch, wlp)
         _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
         _add_sums(resp, xc, m, nk, sums)
         for k in range(K):
@@ -248,17 +282,7 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
     for s0 in range(0, n, S):
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
-        _whiten(A, origin, xc, m, y)
-        for k in range(K):
-            for i in range(m):
-                scratch[i] = 0.0
-            for d in range(D):
-                c = centres[k, d]
-                for i in range(m):
-                    e = y[d, i] - c
-                    scratch[i] += e * e
-            for i in range(m):
-                wlp[k, i] = const[k] - 0.5 * scratch[i]
+        _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp)
         _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
         _add_sums(resp, xc, m, nk, sums)
         # Pooled scatter: each row's responsibilities sum to its weight.
@@ -271,6 +295,93 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
                     t += scratch[i] * xc[j, i] * xc[l, i]
                 second[j, l] += t
 
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _row_results(wlp, m, base, what, out, resp, top, tot, scratch, bits, lost):
+    """Per-row results of a sub-block's log-densities wlp (K, m), into row base + i of
+    out: ``what`` 0, the most probable component (the first of equals, as argmax); 1,
+    the log-likelihood log sum_k exp(wlp_k); 2, the responsibilities (K columns). A row
+    whose every log-density is -inf, or with a NaN, is counted in lost[0] (the caller
+    redoes those)."""
+    K = wlp.shape[0]
+    for i in range(m):
+        top[i] = wlp[0, i]
+        scratch[i] = 0.0
+    for k in range(1, K):
+        for i in range(m):
+            if wlp[k, i] > top[i]:
+                top[i] = wlp[k, i]
+                scratch[i] = k
+    for i in range(m):
+        if not top[i] > -np.inf:  # NaN too: a row with a gap
+            lost[0] += 1.0
+            top[i] = 0.0
+    if what == 0:
+        for i in range(m):
+            out[base + i, 0] = scratch[i]
+        return
+    for i in range(m):
+        tot[i] = 0.0
+    for k in range(K):
+        for i in range(m):
+            scratch[i] = wlp[k, i] - top[i]
+        _exp_nonpositive(scratch, resp[k], bits, m)
+        for i in range(m):
+            tot[i] += resp[k, i]
+    for i in range(m):  # a lost row's sum may be 0 or NaN: its results are not used
+        if not tot[i] > 0.0:
+            tot[i] = 1.0
+    if what == 1:
+        for i in range(m):
+            out[base + i, 0] = top[i] + math.log(tot[i])
+    else:
+        for i in range(m):
+            for k in range(K):
+                out[base + i, k] = resp[k, i] / tot[i]
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def full_rows(X, start, shift, A, b, const, what, out, lost, work, bits, S):
+    """Per-row results (``_row_results``) under full covariances (see full_block)."""
+    n, D = X.shape
+    K = const.shape[0]
+    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
+    y = rest[: K * D * S].reshape((K, D, S))
+    sq = rest[K * D * S : K * D * S + K * S].reshape((K, S))
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        _load(X, s0, m, shift, xc)
+        _full_log_densities(xc, m, A, b, const, y, sq, wlp)
+        _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def diag_rows(X, start, shift, centres, prec, const, what, out, lost, work, bits, S):
+    """Per-row results (``_row_results``) under diagonal covariances (see diag_block)."""
+    n, D = X.shape
+    K = const.shape[0]
+    xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D, S)
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        _load(X, s0, m, shift, xc)
+        _diag_log_densities(xc, m, centres, prec, const, scratch, wlp)
+        _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def tied_rows(X, start, shift, A, centres, const, what, out, lost, work, bits, S):
+    """Per-row results (``_row_results``) under a tied covariance (see tied_block)."""
+    n, D = X.shape
+    K = const.shape[0]
+    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
+    y = rest[: D * S].reshape((D, S))
+    origin = np.zeros(D)
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        _load(X, s0, m, shift, xc)
+        _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp)
+        _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
 
 
 def label_work_size(n_features, sub):

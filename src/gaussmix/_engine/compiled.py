@@ -124,16 +124,10 @@ def _labels(labels, n, k):
     return lab
 
 
-def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
-    """The chunk's statistics by the compiled kernel; None: use the NumPy kernel."""
+def _model(params: Params, shift):
+    """The kernels' arrays for ``params`` about ``shift``: (model arrays, const, mc)."""
+    d = params.means.shape[1]
     family = params.family
-    n, d = X.shape
-    k = params.n_components
-    name = {"full": "full_block", "tied": "tied_block"}.get(family, "diag_block")
-    kernel = _ready(n * k * d, name)
-    if kernel is None:
-        return None
-    kernels = _load_kernels()
     mc = params.means - shift
     const = params.log_det_cholesky - 0.5 * d * LOG_2PI
     const = const + (np.log(params.weights) if params.log_weights is None
@@ -147,6 +141,27 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     else:
         prec = pc**2 if family == "diag" else np.outer(pc**2, np.ones(d))
         model = (np.ascontiguousarray(mc), np.ascontiguousarray(prec))
+    return model, const, mc
+
+
+def _sub_rows(kernels, family, k, d):
+    """Rows per sub-block: work arrays of about SUB_BYTES, 16 to 256 rows."""
+    per_row = 8 * kernels.work_size(family, k, d, 1)
+    return int(min(256, max(16, SUB_BYTES // per_row // 16 * 16)))
+
+
+def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
+    """The chunk's statistics by the compiled kernel; None: use the NumPy kernel."""
+    family = params.family
+    n, d = X.shape
+    k = params.n_components
+    name = {"full": "full_block", "tied": "tied_block"}.get(family, "diag_block")
+    kernel = _ready(n * k * d, name)
+    if kernel is None:
+        return None
+    kernels = _load_kernels()
+    model, const, mc = _model(params, shift)
+    pc = params.precisions_cholesky
     w = (np.empty(0) if sample_weight is None
          else np.ascontiguousarray(sample_weight, dtype=np.float64))
     lab = _labels(labels, n, k)
@@ -154,8 +169,7 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
         return None
     rows = _block_rows(X)
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
-    per_row = 8 * kernels.work_size(family, k, d, 1)
-    sub = int(min(256, max(16, SUB_BYTES // per_row // 16 * 16)))
+    sub = _sub_rows(kernels, family, k, d)
     shift = np.ascontiguousarray(shift, dtype=np.float64)
 
     def run(tau):
@@ -179,6 +193,45 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     if family == "full" and np.any(trace[1] > CERTIFIED_RATIO * trace[0]):
         (nk, sums, second, trace), accs = run(0.0)  # skipped pairs not negligible
     return _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc)
+
+
+_WHAT = {"labels": 0, "score": 1, "proba": 2}
+
+
+def per_row(X, params: Params, shift, what, n_threads=None):
+    """Each row's most probable component (``what="labels"``, int64 (n,)),
+    log-likelihood ("score", (n,)) or responsibilities ("proba", (n, K)) by the
+    compiled kernel, in float64; None: use the NumPy kernel (no kernel, too little
+    work, or a row whose every log-density is -inf: the NumPy kernel settles it).
+    The caller checks that the kernel ``applies`` to ``params``."""
+    family = params.family
+    n, d = X.shape
+    k = params.n_components
+    name = {"full": "full_rows", "tied": "tied_rows"}.get(family, "diag_rows")
+    kernel = _ready(n * k * d, name)
+    if kernel is None or n == 0:
+        return None
+    kernels = _load_kernels()
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
+    model, const, _ = _model(params, shift)
+    code = _WHAT[what]
+    out = np.empty((n, k if code == 2 else 1))
+    sub = _sub_rows(kernels, family, k, d)
+    rows = _block_rows(X)
+
+    def make_state():
+        return (np.zeros(1), np.empty(kernels.work_size(family, k, d, sub)),
+                np.empty(sub, dtype=np.int64), sub)
+
+    def block(st, a, b):
+        kernel(rows(a, b), a, shift, *model, const, code, out, *st)
+
+    states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
+    if any(st[0][0] for st in states):
+        return None
+    if code == 0:
+        return out[:, 0].astype(np.int64)
+    return out if code == 2 else out[:, 0]
 
 
 def _symmetric(lower):

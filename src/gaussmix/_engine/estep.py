@@ -397,10 +397,39 @@ def weighted_log_prob(X: np.ndarray, params: Params) -> np.ndarray:
     return _log_prob_rows(X, _Prepared(params, X.dtype))
 
 
+def _compiled_rows(X, params, what):
+    """``compiled.per_row`` where the compiled kernel applies, else None."""
+    prep = _Prepared(params, X.dtype)
+    own_layout = {"spherical": "diag"}.get(params.family, params.family)
+    if not compiled.applies(params, own_layout, X.shape[1], prep.noise, prep.far):
+        return None
+    with single_threaded_blas():
+        out = compiled.per_row(X, params, prep.shift, what)
+    return out if out is None or what == "labels" else out.astype(X.dtype, copy=False)
+
+
+def row_log_likelihoods(X: np.ndarray, params: Params) -> np.ndarray:
+    """Each row's log-likelihood, (n,): ``log_resp_and_norm(X, params)[1]``."""
+    X = _as_float(X)
+    out = _compiled_rows(X, params, "score")
+    return log_resp_and_norm(X, params)[1] if out is None else out
+
+
+def responsibilities(X: np.ndarray, params: Params) -> np.ndarray:
+    """Each row's responsibilities, (n, K) (K + 1 with a noise component):
+    ``exp(log_resp_and_norm(X, params)[0])``."""
+    X = _as_float(X)
+    out = _compiled_rows(X, params, "proba")
+    return np.exp(log_resp_and_norm(X, params)[0]) if out is None else out
+
+
 def most_probable(X: np.ndarray, params: Params) -> np.ndarray:
     """The most probable component of each row, (n,); a row beyond the model's range
     (every log-density -inf) goes to its nearest component, as its responsibilities do."""
     X = _as_float(X)
+    labels = _compiled_rows(X, params, "labels")
+    if labels is not None:
+        return labels
     wlp = weighted_log_prob(X, params)
     labels = np.argmax(wlp, axis=1)
     lost = ~np.isfinite(wlp.max(axis=1))

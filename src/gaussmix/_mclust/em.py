@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .._engine.estep import log_resp_and_norm
+from .._engine import estep
 from .._engine.init import given_stats, one_hot
 from .._engine.loop import mclust_policy, run_em
 from .._engine.mstep import MStep
@@ -153,7 +153,7 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
 def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit:
     X = np.asarray(source.X, dtype=np.float64)
     if isinstance(start, Params):
-        z = np.exp(log_resp_and_norm(X, start)[0])
+        z = estep.responsibilities(X, start)
     else:
         z = one_hot(start, n_components) if start.ndim == 1 else start
     try:
@@ -168,7 +168,7 @@ def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit
 
 def responsibilities(source, params: Params) -> np.ndarray:
     """The rows' responsibilities under ``params`` (a noise column last if it has one)."""
-    return np.exp(row_pass(source, lambda chunk: log_resp_and_norm(chunk, params)[0]))
+    return row_pass(source, lambda chunk: estep.responsibilities(chunk, params))
 
 
 def _as_2d(X):

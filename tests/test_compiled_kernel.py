@@ -359,3 +359,18 @@ def test_per_row_results_hand_back_rows_beyond_range_and_gaps(monkeypatch):
     np.testing.assert_array_equal(p1, p2)
     np.testing.assert_array_equal(l1, l2)
     assert s1[7] == -np.inf and np.isfinite(np.delete(s1, 7)).all()
+
+
+@pytest.mark.parametrize("family", ["full", "tied", "diag"])
+def test_a_chunk_with_gaps_goes_to_the_missing_data_estep(family, monkeypatch):
+    """The compiled kernel runs before anyone looks for NaN: it hands such a chunk back,
+    and the E-step's statistics are those of the NumPy path (complete rows through the
+    kernel, rows with gaps through the missing-data E-step)."""
+    X, params = _problem(family, n=4000, seed=23)
+    X[[3, 500, 3999], [0, 2, 1]] = np.nan
+    monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+    assert compiled.estep(X, None, params, params.means.mean(axis=0), family, None,
+                          None) is None
+    a, b = _both(monkeypatch, X, None, params, family)
+    _assert_same(a, b)
+    assert a.n_rows == 4000 and np.isfinite(a.loglik)

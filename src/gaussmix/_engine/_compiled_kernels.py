@@ -13,7 +13,8 @@ Accumulators, per thread:
     trace (2, K) (full): r |y|^2 of the pairs kept and skipped in the scatter (pairs
         with r < tau are skipped; see stats.SPARSE_TAU and Moments.certified);
     acc (5,): log-likelihood, sum log max_k r (ICL), worst row's log-likelihood, its
-        index, rows whose every log-density overflowed (the caller redoes those).
+        index, rows whose every log-density overflowed or that have a NaN (the caller
+        redoes those).
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def _respond(wlp, m, base, w, labels, resp, top, tot, scratch, bits, acc):
             top[i] = max(top[i], wlp[k, i])
     for i in range(m):
         tot[i] = 0.0
-        if top[i] == -np.inf:  # every log-density overflowed: the caller redoes the chunk
-            acc[4] += 1.0
+        if not top[i] > -np.inf:  # every log-density overflowed, or a NaN (a gap):
+            acc[4] += 1.0  # the caller redoes the chunk
             top[i] = 0.0
     for k in range(K):
         for i in range(m):

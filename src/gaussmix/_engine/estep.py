@@ -608,9 +608,16 @@ def estep_chunk(X: np.ndarray, sample_weight: np.ndarray | None, params: Params,
     # Small factorisations and products below: one BLAS thread (see _parallel).
     with single_threaded_blas():
         X = _as_float(X)
+        prep = _Prepared(params, X.dtype)
+        # The compiled kernel first: it hands back a chunk with a NaN itself, which
+        # saves the pass that looks for them.
+        stats = _compiled_estep(X, sample_weight, params, kind, labels, n_threads, prep)
+        if stats is not None:
+            return stats
         gaps = missing.missing_rows(X)
         if gaps is None:
-            return _estep_chunk(X, sample_weight, params, kind, labels, n_threads)
+            return _estep_chunk(X, sample_weight, params, kind, labels, n_threads,
+                                prep=prep, compiled_tried=True)
         return _estep_with_gaps(X, gaps, sample_weight, params, kind, labels, n_threads)
 
 
@@ -629,10 +636,19 @@ def _estep_with_gaps(X, gaps, sample_weight, params, kind, labels, n_threads):
     return stats
 
 
-def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sparse=True):
-    prep = _Prepared(params, X.dtype)
-    if compiled.applies(params, kind, X.shape[1], prep.noise, prep.far):
-        stats = compiled.estep(X, sample_weight, params, prep.shift, kind, labels, n_threads)
+def _compiled_estep(X, sample_weight, params, kind, labels, n_threads, prep):
+    """The compiled kernel's statistics where it applies, else None."""
+    if not compiled.applies(params, kind, X.shape[1], prep.noise, prep.far):
+        return None
+    return compiled.estep(X, sample_weight, params, prep.shift, kind, labels, n_threads)
+
+
+def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sparse=True,
+                 prep=None, compiled_tried=False):
+    """The statistics of a chunk without NaN: compiled where it applies, else NumPy."""
+    prep = prep or _Prepared(params, X.dtype)
+    if not compiled_tried:
+        stats = _compiled_estep(X, sample_weight, params, kind, labels, n_threads, prep)
         if stats is not None:
             return stats
     offsets = params.means - prep.shift if kind == "full" else None
@@ -669,7 +685,7 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
             # Something skipped was not negligible (a nearly empty component):
             # this chunk again, with the dense scatter.
             return _estep_chunk(X, sample_weight, params, kind, labels, n_threads,
-                                sparse=False)
+                                sparse=False, prep=prep, compiled_tried=True)
         moments.set_whitening(unwhiten)
     return with_chunk_totals(
         moments.finish(prep.shift), X, w,

@@ -391,14 +391,14 @@ def label_work_size(n_features, sub):
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
-def label_block(X, start, w, labels, scores, half_norms, shift, nk, sums, second,
+def label_block(X, start, w, labels, scores, offsets, shift, nk, sums, second,
                 work, flags):
     """Statistics of hard labels (a start): row i wholly in component labels[i], none
     for -1; sums about the shift. ``second``: (K, D, D) full, (1, D, D) tied (lower
     triangles), or (K, D) diagonal.
 
-    With ``scores`` (n, K), -(x - s).(c_k - s), and ``half_norms`` |c_k - s|^2 / 2, each
-    row's label is first set to its nearest centre (squared Euclidean distance, the
+    With ``scores`` (n, K) and ``offsets`` (K,) whose sum is |x - c_k|^2 / 2 up to a
+    term of the row's own, each row's label is first set to its nearest centre (the
     first of equals; k-means' assignment beyond its sample) and written to labels; a
     row with a NaN gets -1 and is counted in flags[0].
 
@@ -416,7 +416,7 @@ def label_block(X, start, w, labels, scores, half_norms, shift, nk, sums, second
             best = np.inf
             arg = -1
             for k in range(K):  # a NaN score never wins: the row keeps -1
-                t = half_norms[k] + scores[i, k]
+                t = offsets[k] + scores[i, k]
                 if t < best:
                     best = t
                     arg = k

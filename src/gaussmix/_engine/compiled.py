@@ -282,24 +282,33 @@ def label_stats(X, labels, sample_weight, kind, n_components, centres=None,
         lab = _labels(labels, n, k)
         if lab is None or not lab.size:
             return None
-        half_norms = np.empty(0)
+        offsets = np.empty(0)
     else:  # the kernel writes each row's nearest centre
         lab = np.empty(n, dtype=np.int64)
-        towards = np.ascontiguousarray((shift - centres).T)  # -(c - s), (D, K)
-        half_norms = 0.5 * np.einsum("dk,dk->k", towards, towards)
+        # |x - c|^2 / 2 - |x - s|^2 / 2 = |c - s|^2 / 2 + x.(s - c) - s.(s - c): the
+        # last term about the shift, so that far from the origin only x.(s - c) is
+        # large, and it is rounded in float64 (eps |s| / |x - s| of the differences).
+        towards = np.ascontiguousarray((shift - centres).T)  # (D, K)
+        offsets = 0.5 * np.einsum("dk,dk->k", towards, towards) - shift @ towards
     no_scores = np.empty((0, k))
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (1, d, d)}[kind]
     rows = _block_rows(X)
     sub = 256
 
-    def make_state():  # accumulators, then a work array made once
+    assign = centres is not None
+    block_rows = min(n, BLOCK_ROWS)
+
+    def make_state():  # accumulators, then work arrays made once
         return (np.zeros(k), np.zeros((k, d)), np.zeros(second_shape),
-                np.empty(kernels.label_work_size(d, sub)), np.zeros(1))
+                np.empty(kernels.label_work_size(d, sub)), np.zeros(1),
+                np.empty((block_rows, k) if assign else 0))
 
     def block(st, a, b):
         X_block = rows(a, b)
-        scores = no_scores if centres is None else (X_block - shift) @ towards
-        kernel(X_block, a, w, lab, scores, half_norms, shift, *st)
+        scores = no_scores
+        if assign:  # the distances' cross terms x.(s - c) by BLAS
+            scores = np.matmul(X_block, towards, out=st[5][: b - a])
+        kernel(X_block, a, w, lab, scores, offsets, shift, *st[:5])
 
     states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
     if any(st[4][0] for st in states):

@@ -224,6 +224,8 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
     sq = rest[K * D * S : K * D * S + K * S].reshape((K, S))  # |y|^2 of each pair
     z = rest[K * D * S + K * S : K * D * S + K * S + D * S].reshape((D, S))
     for s0 in range(0, n, S):
+        if acc[4] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _full_log_densities(xc, m, A, b, const, y, sq, wlp)
@@ -257,6 +259,8 @@ def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
     K = const.shape[0]
     xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D, S)
     for s0 in range(0, n, S):
+        if acc[4] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _diag_log_densities(xc, m, centres, prec, const, scratch, wlp)
@@ -281,6 +285,8 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
     origin = np.zeros(D)
     weighted = w.shape[0] > 0
     for s0 in range(0, n, S):
+        if acc[4] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp)
@@ -351,6 +357,8 @@ def full_rows(X, start, shift, A, b, const, what, out, lost, work, bits, S):
     y = rest[: K * D * S].reshape((K, D, S))
     sq = rest[K * D * S : K * D * S + K * S].reshape((K, S))
     for s0 in range(0, n, S):
+        if lost[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _full_log_densities(xc, m, A, b, const, y, sq, wlp)
@@ -364,6 +372,8 @@ def diag_rows(X, start, shift, centres, prec, const, what, out, lost, work, bits
     K = const.shape[0]
     xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D, S)
     for s0 in range(0, n, S):
+        if lost[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _diag_log_densities(xc, m, centres, prec, const, scratch, wlp)
@@ -379,6 +389,8 @@ def tied_rows(X, start, shift, A, centres, const, what, out, lost, work, bits, S
     y = rest[: D * S].reshape((D, S))
     origin = np.zeros(D)
     for s0 in range(0, n, S):
+        if lost[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp)
@@ -424,6 +436,8 @@ def label_block(X, start, w, labels, scores, offsets, shift, nk, sums, second,
             if arg < 0:
                 flags[0] += 1.0
     for s0 in range(0, n, S):
+        if flags[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
+            return
         m = min(S, n - s0)
         base = start + s0
         _load(X, s0, m, shift, xc)

@@ -374,3 +374,36 @@ def test_a_chunk_with_gaps_goes_to_the_missing_data_estep(family, monkeypatch):
     a, b = _both(monkeypatch, X, None, params, family)
     _assert_same(a, b)
     assert a.n_rows == 4000 and np.isfinite(a.loglik)
+
+
+@pytest.mark.parametrize("case", ["wide", "noise"])
+def test_numpy_kernel_with_the_compiled_log_sum_exp(case, monkeypatch):
+    """Where the compiled E-step does not apply (K x D beyond MAX_WORK, a noise
+    component), the NumPy kernel's column log-sum-exp runs compiled: the same
+    statistics as NumPy's own, and as the textbook definition."""
+    import dataclasses
+
+    from reference_em import direct_stats
+
+    from gaussmix._engine.estep import _Prepared, weighted_log_prob
+
+    k, d = (40, 30) if case == "wide" else (4, 3)
+    X, params = _problem("diag", n=3000, d=d, k=k, seed=24)
+    if case == "noise":
+        params = dataclasses.replace(params, weights=params.weights * 0.9,
+                                     noise_log_density=-9.0, noise_proportion=0.1)
+    used = []
+    kernel = compiled.responsibilities_kernel
+    monkeypatch.setattr(compiled, "responsibilities_kernel",
+                        lambda work: used.append(kernel(work)) or used[-1])
+    a, b = _both(monkeypatch, X, None, params, "diag")
+    assert used[0] is not None and used[-1] is None  # numba, then numpy
+    _assert_same(a, b)
+    wlp = weighted_log_prob(X, params)  # (n, K), then the noise's weighted density
+    if case == "noise":
+        wlp = np.column_stack([wlp, np.full(len(X), np.log(0.1) - 9.0)])
+        assert a.noise_nk > 0.01 * len(X)
+    resp = np.exp(wlp - np.logaddexp.reduce(wlp, axis=1, keepdims=True))[:, :k]
+    nk, means, scatter = direct_stats(X, resp, "diag")
+    np.testing.assert_allclose(a.nk, nk, rtol=1e-10)
+    np.testing.assert_allclose(a.means, means, rtol=1e-10)

@@ -397,6 +397,44 @@ def tied_rows(X, start, shift, A, centres, const, what, out, lost, work, bits, S
         _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
 
 
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def responsibilities_cols(wlp, log_total, top, work, bits):
+    """The NumPy kernel's column log-sum-exp (``estep._logsumexp_cols``) in one
+    compiled pass: wlp (K, b) becomes the responsibilities, log_total (b,) gets
+    log sum_k exp(wlp_k - top) and top (b,) max_k wlp_k (0 for a column whose every
+    entry is -inf: its responsibilities are then NaN, as NumPy's, for the caller to
+    settle). ``work`` (2, S) and ``bits`` (S,) are scratch for sub-blocks of S
+    columns."""
+    K, n = wlp.shape
+    S = bits.shape[0]
+    scratch, expd = work[0], work[1]
+    for s0 in range(0, n, S):
+        m = min(S, n - s0)
+        for i in range(m):
+            top[s0 + i] = wlp[0, s0 + i]
+        for k in range(1, K):
+            for i in range(m):
+                top[s0 + i] = max(top[s0 + i], wlp[k, s0 + i])
+        for i in range(m):
+            if not math.isfinite(top[s0 + i]):
+                top[s0 + i] = 0.0
+            log_total[s0 + i] = 0.0
+        for k in range(K):
+            for i in range(m):
+                scratch[i] = wlp[k, s0 + i] - top[s0 + i]
+            _exp_nonpositive(scratch, expd, bits, m)
+            for i in range(m):
+                wlp[k, s0 + i] = expd[i]
+                log_total[s0 + i] += expd[i]
+        for i in range(m):  # 1 / 0 = inf, as NumPy's reciprocal gives
+            t = log_total[s0 + i]
+            scratch[i] = 1.0 / t if t > 0.0 else np.inf
+            log_total[s0 + i] = math.log(t) if t > 0.0 else -np.inf
+        for k in range(K):
+            for i in range(m):
+                wlp[k, s0 + i] *= scratch[i]
+
+
 def label_work_size(n_features, sub):
     """Elements of label_block's float64 work array for sub-blocks of ``sub`` rows."""
     return n_features * sub + sub

@@ -195,6 +195,12 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     return _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc)
 
 
+def responsibilities_kernel(work):
+    """The compiled column log-sum-exp for the NumPy kernel's blocks
+    (``estep._logsumexp_cols``) for a chunk of ``work`` = n K D, or None."""
+    return _ready(work, "responsibilities_cols")
+
+
 _WHAT = {"labels": 0, "score": 1, "proba": 2}
 
 

@@ -126,6 +126,9 @@ class _Prepared:
         _prepare_far(self, params, mc, pc, const)
         self.rows = block_rows(n_components, n_features,
                                {"full": "full", "tied": "tied"}.get(family, "diag"))
+        # The compiled column log-sum-exp, where the chunk is large enough (see
+        # _logsumexp_cols); set per chunk.
+        self.responsibilities_kernel = None
         if family == "full":
             n_sub = -(-self.rows // min(self.sub_rows, self.rows))
             self.sub_rows = -(-self.rows // n_sub)
@@ -280,14 +283,20 @@ class _Block:
         return wlp, feat
 
 
-def _logsumexp_cols(wlp, keep_log=False):
+def _logsumexp_cols(wlp, keep_log=False, kernel=None):
     """Per-column log-sum-exp of ``wlp`` (K, b); turns ``wlp`` into responsibilities.
 
     With ``keep_log`` it becomes the log-responsibilities instead, and the per-column
     log-likelihoods are returned. Without it, returns ``log sum_k exp(wlp_k - top)``
     (minus the log of each column's largest responsibility) and ``top = max_k wlp_k``;
-    their sum is the log-likelihood.
+    their sum is the log-likelihood; ``kernel`` (``compiled.responsibilities_kernel``)
+    does that in one compiled pass (the same to rounding, 1.4x NumPy's five).
     """
+    if kernel is not None and not keep_log:
+        b = wlp.shape[1]
+        log_total, top = np.empty(b, dtype=wlp.dtype), np.empty(b, dtype=wlp.dtype)
+        kernel(wlp, log_total, top, np.empty((2, 256)), np.empty(256, dtype=np.int64))
+        return log_total, top
     top = wlp.max(axis=0)
     if not np.isfinite(top).all():
         # Every log-density of a row overflowed to -inf (a row far beyond the model's
@@ -512,7 +521,8 @@ def _respond(st, wlp, start, w, w_t, labels, rows):
         fixed = _fixed_rows(wlp, labels[start : start + m])
         if not fixed[0].size:
             fixed = None
-    norm, top = _logsumexp_cols(wlp)  # norm is log_total until top is added
+    # norm is log_total until top is added
+    norm, top = _logsumexp_cols(wlp, kernel=st.block.prep.responsibilities_kernel)
     lost = ~np.isfinite(norm)
     if lost.any():  # rows beyond the model's range: to the nearest component
         _nearest(st.block.prep, rows, wlp, norm.copy())
@@ -654,6 +664,8 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
     offsets = params.means - prep.shift if kind == "full" else None
     w = sample_weight
     w_t = None if w is None else np.asarray(w).astype(X.dtype, copy=False)
+    prep.responsibilities_kernel = compiled.responsibilities_kernel(
+        X.shape[0] * params.n_components * X.shape[1])
 
     fused = prep.family == "full" and kind == "full"
 

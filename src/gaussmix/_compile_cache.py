@@ -13,9 +13,9 @@ import sys
 
 
 def compile_everything():
-    """The compiled E-step and start of each family in float64 and float32 (first: a
-    plain fit waits on them), then select on tiny 2-D and 1-D data with the compiled
-    backend."""
+    """The compiled E-step, start, per-row results and column log-sum-exp of each family
+    in float64 and float32 (first: a plain fit waits on them), then select on tiny 2-D
+    and 1-D data with the compiled backend."""
     import numpy as np
 
     from ._engine import compiled
@@ -35,6 +35,12 @@ def compile_everything():
             compiled.label_stats(X.astype(dtype), labels, None, family, 1)  # the start
             compiled.label_stats(X.astype(dtype), None, None, family, 1,
                                  centres=np.zeros((1, 2)))
+            compiled.per_row(X.astype(dtype), params, np.zeros(2), "score")  # predict
+    responsibilities = compiled.responsibilities_kernel(np.inf)  # the NumPy kernel's
+    for dtype in (np.float64, np.float32):
+        responsibilities(np.zeros((2, 3), dtype=dtype), np.empty(3, dtype=dtype),
+                         np.empty(3, dtype=dtype), np.empty((2, 256)),
+                         np.empty(256, dtype=np.int64))
     for X in (rng.normal(size=(40, 2)), rng.normal(size=(40, 1))):
         select(X, G=[1, 2, 3], backend="numba", n_jobs=1)
 

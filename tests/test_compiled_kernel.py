@@ -359,6 +359,20 @@ def test_per_row_results_hand_back_rows_beyond_range_and_gaps(monkeypatch):
     np.testing.assert_array_equal(p1, p2)
     np.testing.assert_array_equal(l1, l2)
     assert s1[7] == -np.inf and np.isfinite(np.delete(s1, 7)).all()
+    # Independently: the row with a gap scores its observed coordinates' marginal
+    # density (SciPy), the other rows their full density.
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    covs = full_covariances(params.covariances, "full", *params.means.shape)
+    seen = ~np.isnan(X[9])
+    marginal = [np.log(params.weights[j]) + multivariate_normal(
+        params.means[j][seen], covs[j][np.ix_(seen, seen)]).logpdf(X[9][seen])
+        for j in range(params.n_components)]
+    assert s1[9] == pytest.approx(logsumexp(marginal), rel=1e-10)
+    rest = np.setdiff1d(np.arange(len(X)), [7, 9])
+    np.testing.assert_allclose(
+        s1[rest], logsumexp(_scipy_log_densities(X[rest], params), axis=1), rtol=1e-10)
 
 
 @pytest.mark.parametrize("family", ["full", "tied", "diag"])

@@ -39,7 +39,7 @@ def compile_everything():
     responsibilities = compiled.responsibilities_kernel(np.inf)  # the NumPy kernel's
     for dtype in (np.float64, np.float32):
         responsibilities(np.zeros((2, 3), dtype=dtype), np.empty(3, dtype=dtype),
-                         np.empty(3, dtype=dtype), np.empty((2, 256)),
+                         np.empty(3, dtype=dtype), np.empty((3, 256)),
                          np.empty(256, dtype=np.int64))
     for X in (rng.normal(size=(40, 2)), rng.normal(size=(40, 1))):
         select(X, G=[1, 2, 3], backend="numba", n_jobs=1)

@@ -5,6 +5,10 @@ accumulators. Rows go through in sub-blocks of ``S`` rows, feature-major in a
 float64 buffer, so every inner loop runs along the sub-block and vectorises; the
 exponential is a vectorisable one for arguments <= 0 (``_exp_nonpositive``).
 
+Each family's kernel (``full_block``, ``diag_block``, ``tied_block``) ends a sub-block's
+log-densities either in the statistics (the E-step) or, with ``what`` >= 0, in per-row
+results (``predict`` and the like).
+
 Accumulators, per thread:
     nk (K,), sums (K, D): sum r and sum r (x - s) (s: the shift);
     second: full (K, D, D), lower triangle of sum r y y^T, y the whitened residual
@@ -89,27 +93,40 @@ def _load(X, s0, m, shift, xc):
             xc[d, i] = X[s0 + i, d] - shift[d]
 
 
-@njit(nogil=True, cache=True, fastmath=_FLAGS)
-def _respond(wlp, m, base, w, labels, resp, top, tot, scratch, bits, acc):
-    """Log-densities wlp (K, m) -> weighted responsibilities resp (K, m); adds the
-    sub-block's log-likelihood, ICL term and worst row to ``acc``."""
+@njit(nogil=True, cache=True, fastmath=_FLAGS, inline="always")  # per sub-block
+def _exp_about_max(wlp, c0, m, resp, top, tot, scratch, bits):
+    """For columns c0 .. c0 + m of wlp (K, .): top[i] = max_k wlp[k, c0 + i],
+    resp[k, c0 + i] = exp(wlp - top) (resp may be wlp itself) and tot[i] their sum.
+    Returns the number of columns whose every entry is -inf or that hold a NaN (a row
+    beyond the model's range, or with a gap: the caller redoes them); their top is 0."""
     K = wlp.shape[0]
     for i in range(m):
-        top[i] = wlp[0, i]
+        top[i] = wlp[0, c0 + i]
     for k in range(1, K):
         for i in range(m):
-            top[i] = max(top[i], wlp[k, i])
+            top[i] = max(top[i], wlp[k, c0 + i])
+    lost = 0
     for i in range(m):
         tot[i] = 0.0
-        if not top[i] > -np.inf:  # every log-density overflowed, or a NaN (a gap):
-            acc[4] += 1.0  # the caller redoes the chunk
+        if not top[i] > -np.inf:
+            lost += 1
             top[i] = 0.0
     for k in range(K):
         for i in range(m):
-            scratch[i] = wlp[k, i] - top[i]
-        _exp_nonpositive(scratch, resp[k], bits, m)
+            scratch[i] = wlp[k, c0 + i] - top[i]
+        _exp_nonpositive(scratch, resp[k][c0:], bits, m)
         for i in range(m):
-            tot[i] += resp[k, i]
+            tot[i] += resp[k, c0 + i]
+    return lost
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS)
+def _respond(wlp, m, base, w, labels, resp, top, tot, scratch, bits, acc):
+    """Log-densities wlp (K, m) -> weighted responsibilities resp (K, m); adds the
+    sub-block's log-likelihood, ICL term and worst row to ``acc`` (acc[4]: rows to
+    redo, see _exp_about_max)."""
+    K = wlp.shape[0]
+    acc[4] += _exp_about_max(wlp, 0, m, resp, top, tot, scratch, bits)
     weighted = w.shape[0] > 0
     labelled = labels.shape[0] > 0
     for i in range(m):
@@ -159,6 +176,21 @@ def _add_sums(resp, xc, m, nk, sums):
             for i in range(m):
                 t += resp[k, i] * xc[d, i]
             sums[k, d] += t
+
+
+@njit(nogil=True, cache=True, fastmath=_FLAGS, inline="always")  # per sub-block
+def _end_sub_block(wlp, xc, m, base, w, labels, what, out, resp, top, tot, scratch, bits,
+                   acc, nk, sums):
+    """What every family kernel does with a sub-block's log-densities: with ``what``
+    >= 0 the per-row results (returns True: nothing more to add); else the weighted
+    responsibilities and the weight and first-moment sums (the caller adds its
+    family's second moments)."""
+    if what >= 0:
+        _row_results(wlp, m, base, what, out, resp, top, tot, scratch, bits, acc)
+        return True
+    _respond(wlp, m, base, w, labels, resp, top, tot, scratch, bits, acc)
+    _add_sums(resp, xc, m, nk, sums)
+    return False
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
@@ -214,9 +246,11 @@ def _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp):
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, trace,
-               acc, work, bits, S):
+               acc, work, bits, S, what, out):
     """Full covariance: y_k = A_k (x - s) + b_k = U_k^T (x - mu_k), wlp = const - |y|^2/2;
-    the scatter from the same y, of the pairs whose responsibility is at least tau."""
+    the scatter from the same y, of the pairs whose responsibility is at least tau.
+    With ``what`` >= 0, the per-row results (``_row_results``) go into ``out``
+    instead, and the statistics are not touched."""
     n, D = X.shape
     K = const.shape[0]
     xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
@@ -229,8 +263,9 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _full_log_densities(xc, m, A, b, const, y, sq, wlp)
-        _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
-        _add_sums(resp, xc, m, nk, sums)
+        if _end_sub_block(wlp, xc, m, start + s0, w, labels, what, out, resp, top, tot,
+                          scratch, bits, acc, nk, sums):
+            continue  # per-row results: no statistics
         for k in range(K):
             kept = 0  # sqrt(r) y of the kept pairs, gathered into z
             for i in range(m):
@@ -253,8 +288,10 @@ def full_block(X, start, w, labels, shift, A, b, const, tau, nk, sums, second, t
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
-               second, trace, acc, work, bits, S):
-    """Diagonal (and spherical) covariance: wlp = const - sum_d prec_kd (x_d - mu_kd)^2 / 2."""
+               second, trace, acc, work, bits, S, what, out):
+    """Diagonal (and spherical) covariance: wlp = const - sum_d prec_kd (x_d - mu_kd)^2 / 2.
+    With ``what`` >= 0, the per-row results (``_row_results``) go into ``out``
+    instead, and the statistics are not touched."""
     n, D = X.shape
     K = const.shape[0]
     xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D, S)
@@ -264,8 +301,9 @@ def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _diag_log_densities(xc, m, centres, prec, const, scratch, wlp)
-        _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
-        _add_sums(resp, xc, m, nk, sums)
+        if _end_sub_block(wlp, xc, m, start + s0, w, labels, what, out, resp, top, tot,
+                          scratch, bits, acc, nk, sums):
+            continue  # per-row results: no statistics
         for k in range(K):
             for d in range(D):
                 t = 0.0
@@ -276,8 +314,10 @@ def diag_block(X, start, w, labels, shift, centres, prec, const, tau, nk, sums,
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, second,
-               trace, acc, work, bits, S):
-    """Tied covariance: y = A (x - s) = U^T (x - s), wlp_k = const_k - |y - m_k|^2 / 2."""
+               trace, acc, work, bits, S, what, out):
+    """Tied covariance: y = A (x - s) = U^T (x - s), wlp_k = const_k - |y - m_k|^2 / 2.
+    With ``what`` >= 0, the per-row results (``_row_results``) go into ``out``
+    instead, and the statistics are not touched."""
     n, D = X.shape
     K = const.shape[0]
     xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
@@ -290,8 +330,9 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
         m = min(S, n - s0)
         _load(X, s0, m, shift, xc)
         _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp)
-        _respond(wlp, m, start + s0, w, labels, resp, top, tot, scratch, bits, acc)
-        _add_sums(resp, xc, m, nk, sums)
+        if _end_sub_block(wlp, xc, m, start + s0, w, labels, what, out, resp, top, tot,
+                          scratch, bits, acc, nk, sums):
+            continue  # per-row results: no statistics
         # Pooled scatter: each row's responsibilities sum to its weight.
         for i in range(m):
             scratch[i] = w[start + s0 + i] if weighted else 1.0
@@ -305,37 +346,27 @@ def tied_block(X, start, w, labels, shift, A, centres, const, tau, nk, sums, sec
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
-def _row_results(wlp, m, base, what, out, resp, top, tot, scratch, bits, lost):
+def _row_results(wlp, m, base, what, out, resp, top, tot, scratch, bits, acc):
     """Per-row results of a sub-block's log-densities wlp (K, m), into row base + i of
     out: ``what`` 0, the most probable component (the first of equals, as argmax); 1,
-    the log-likelihood log sum_k exp(wlp_k); 2, the responsibilities (K columns). A row
-    whose every log-density is -inf, or with a NaN, is counted in lost[0] (the caller
-    redoes those)."""
+    the log-likelihood log sum_k exp(wlp_k); 2, the responsibilities (K columns).
+    acc[4] counts the rows to redo (see _exp_about_max)."""
     K = wlp.shape[0]
-    for i in range(m):
-        top[i] = wlp[0, i]
-        scratch[i] = 0.0
-    for k in range(1, K):
-        for i in range(m):
-            if wlp[k, i] > top[i]:
-                top[i] = wlp[k, i]
-                scratch[i] = k
-    for i in range(m):
-        if not top[i] > -np.inf:  # NaN too: a row with a gap
-            lost[0] += 1.0
-            top[i] = 0.0
     if what == 0:
         for i in range(m):
+            top[i] = wlp[0, i]
+            scratch[i] = 0.0
+        for k in range(1, K):
+            for i in range(m):
+                if wlp[k, i] > top[i]:
+                    top[i] = wlp[k, i]
+                    scratch[i] = k
+        for i in range(m):
+            if not top[i] > -np.inf:
+                acc[4] += 1.0
             out[base + i, 0] = scratch[i]
         return
-    for i in range(m):
-        tot[i] = 0.0
-    for k in range(K):
-        for i in range(m):
-            scratch[i] = wlp[k, i] - top[i]
-        _exp_nonpositive(scratch, resp[k], bits, m)
-        for i in range(m):
-            tot[i] += resp[k, i]
+    acc[4] += _exp_about_max(wlp, 0, m, resp, top, tot, scratch, bits)
     for i in range(m):  # a lost row's sum may be 0 or NaN: its results are not used
         if not tot[i] > 0.0:
             tot[i] = 1.0
@@ -349,91 +380,27 @@ def _row_results(wlp, m, base, what, out, resp, top, tot, scratch, bits, lost):
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
-def full_rows(X, start, shift, A, b, const, what, out, lost, work, bits, S):
-    """Per-row results (``_row_results``) under full covariances (see full_block)."""
-    n, D = X.shape
-    K = const.shape[0]
-    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
-    y = rest[: K * D * S].reshape((K, D, S))
-    sq = rest[K * D * S : K * D * S + K * S].reshape((K, S))
-    for s0 in range(0, n, S):
-        if lost[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
-            return
-        m = min(S, n - s0)
-        _load(X, s0, m, shift, xc)
-        _full_log_densities(xc, m, A, b, const, y, sq, wlp)
-        _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
-
-
-@njit(nogil=True, cache=True, fastmath=_FLAGS)
-def diag_rows(X, start, shift, centres, prec, const, what, out, lost, work, bits, S):
-    """Per-row results (``_row_results``) under diagonal covariances (see diag_block)."""
-    n, D = X.shape
-    K = const.shape[0]
-    xc, wlp, resp, top, tot, scratch, _ = _common(work, K, D, S)
-    for s0 in range(0, n, S):
-        if lost[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
-            return
-        m = min(S, n - s0)
-        _load(X, s0, m, shift, xc)
-        _diag_log_densities(xc, m, centres, prec, const, scratch, wlp)
-        _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
-
-
-@njit(nogil=True, cache=True, fastmath=_FLAGS)
-def tied_rows(X, start, shift, A, centres, const, what, out, lost, work, bits, S):
-    """Per-row results (``_row_results``) under a tied covariance (see tied_block)."""
-    n, D = X.shape
-    K = const.shape[0]
-    xc, wlp, resp, top, tot, scratch, rest = _common(work, K, D, S)
-    y = rest[: D * S].reshape((D, S))
-    origin = np.zeros(D)
-    for s0 in range(0, n, S):
-        if lost[0] > 0.0:  # a row to redo: the caller redoes the chunk, stop here
-            return
-        m = min(S, n - s0)
-        _load(X, s0, m, shift, xc)
-        _tied_log_densities(xc, m, A, centres, const, origin, y, scratch, wlp)
-        _row_results(wlp, m, start + s0, what, out, resp, top, tot, scratch, bits, lost)
-
-
-@njit(nogil=True, cache=True, fastmath=_FLAGS)
 def responsibilities_cols(wlp, log_total, top, work, bits):
     """The NumPy kernel's column log-sum-exp (``estep._logsumexp_cols``) in one
     compiled pass: wlp (K, b) becomes the responsibilities, log_total (b,) gets
     log sum_k exp(wlp_k - top) and top (b,) max_k wlp_k (0 for a column whose every
     entry is -inf: its responsibilities are then NaN, as NumPy's, for the caller to
-    settle). ``work`` (2, S) and ``bits`` (S,) are scratch for sub-blocks of S
+    settle). ``work`` (3, S) and ``bits`` (S,) are scratch for sub-blocks of S
     columns."""
-    K, n = wlp.shape
+    n = wlp.shape[1]
     S = bits.shape[0]
-    scratch, expd = work[0], work[1]
+    scratch, top_s, tot = work[0], work[1], work[2]
     for s0 in range(0, n, S):
         m = min(S, n - s0)
-        for i in range(m):
-            top[s0 + i] = wlp[0, s0 + i]
-        for k in range(1, K):
-            for i in range(m):
-                top[s0 + i] = max(top[s0 + i], wlp[k, s0 + i])
-        for i in range(m):
-            if not math.isfinite(top[s0 + i]):
-                top[s0 + i] = 0.0
-            log_total[s0 + i] = 0.0
-        for k in range(K):
-            for i in range(m):
-                scratch[i] = wlp[k, s0 + i] - top[s0 + i]
-            _exp_nonpositive(scratch, expd, bits, m)
-            for i in range(m):
-                wlp[k, s0 + i] = expd[i]
-                log_total[s0 + i] += expd[i]
+        _exp_about_max(wlp, s0, m, wlp, top_s, tot, scratch, bits)
         for i in range(m):  # 1 / 0 = inf, as NumPy's reciprocal gives
-            t = log_total[s0 + i]
+            t = tot[i]
+            top[s0 + i] = top_s[i]
             scratch[i] = 1.0 / t if t > 0.0 else np.inf
             log_total[s0 + i] = math.log(t) if t > 0.0 else -np.inf
-        for k in range(K):
+        for k in range(wlp.shape[0]):
             for i in range(m):
                 wlp[k, s0 + i] *= scratch[i]
-
 
 def label_work_size(n_features, sub):
     """Elements of label_block's float64 work array for sub-blocks of ``sub`` rows."""

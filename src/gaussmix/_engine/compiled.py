@@ -144,10 +144,21 @@ def _model(params: Params, shift):
     return model, const, mc
 
 
-def _sub_rows(kernels, family, k, d):
-    """Rows per sub-block: work arrays of about SUB_BYTES, 16 to 256 rows."""
+def _state_maker(kernels, family, kind, k, d):
+    """``make_state()`` of a family kernel's thread: its accumulators (nk, sums,
+    second, trace, acc), then work arrays made once, for sub-blocks of 16 to 256 rows
+    whose work arrays fill about SUB_BYTES."""
     per_row = 8 * kernels.work_size(family, k, d, 1)
-    return int(min(256, max(16, SUB_BYTES // per_row // 16 * 16)))
+    sub = int(min(256, max(16, SUB_BYTES // per_row // 16 * 16)))
+    second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
+
+    def make_state():
+        return (np.zeros(k), np.zeros((k, d)), np.zeros(second_shape),
+                np.zeros((2, k)), np.array([0.0, 0.0, np.inf, -1.0, 0.0]),
+                np.empty(kernels.work_size(family, k, d, sub)),
+                np.empty(sub, dtype=np.int64), sub)
+
+    return make_state
 
 
 def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
@@ -168,19 +179,13 @@ def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     if lab is None:
         return None
     rows = _block_rows(X)
-    second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (d, d)}[kind]
-    sub = _sub_rows(kernels, family, k, d)
+    make_state = _state_maker(kernels, family, kind, k, d)
     shift = np.ascontiguousarray(shift, dtype=np.float64)
+    no_out = np.empty((0, 1))
 
     def run(tau):
-        def make_state():  # accumulators, then work arrays made once (see the kernels)
-            return (np.zeros(k), np.zeros((k, d)), np.zeros(second_shape),
-                    np.zeros((2, k)), np.array([0.0, 0.0, np.inf, -1.0, 0.0]),
-                    np.empty(kernels.work_size(family, k, d, sub)),
-                    np.empty(sub, dtype=np.int64), sub)
-
         def block(st, a, b):
-            kernel(rows(a, b), a, w, lab, shift, *model, const, tau, *st)
+            kernel(rows(a, b), a, w, lab, shift, *model, const, tau, *st, -1, no_out)
 
         states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
         total = [sum(st[i] for st in states) for i in range(4)]
@@ -213,7 +218,7 @@ def per_row(X, params: Params, shift, what, n_threads=None):
     family = params.family
     n, d = X.shape
     k = params.n_components
-    name = {"full": "full_rows", "tied": "tied_rows"}.get(family, "diag_rows")
+    name = {"full": "full_block", "tied": "tied_block"}.get(family, "diag_block")
     kernel = _ready(n * k * d, name)
     if kernel is None or n == 0:
         return None
@@ -222,18 +227,16 @@ def per_row(X, params: Params, shift, what, n_threads=None):
     model, const, _ = _model(params, shift)
     code = _WHAT[what]
     out = np.empty((n, k if code == 2 else 1))
-    sub = _sub_rows(kernels, family, k, d)
+    layout = {"spherical": "diag"}.get(family, family)
+    make_state = _state_maker(kernels, family, layout, k, d)
     rows = _block_rows(X)
-
-    def make_state():
-        return (np.zeros(1), np.empty(kernels.work_size(family, k, d, sub)),
-                np.empty(sub, dtype=np.int64), sub)
+    none = np.empty(0), np.empty(0, dtype=np.int64)  # no weights, no labels
 
     def block(st, a, b):
-        kernel(rows(a, b), a, shift, *model, const, code, out, *st)
+        kernel(rows(a, b), a, *none, shift, *model, const, 0.0, *st, code, out)
 
     states = run_blocks(n, BLOCK_ROWS, make_state, block, n_threads)
-    if any(st[0][0] for st in states):
+    if any(st[4][4] for st in states):
         return None
     if code == 0:
         return out[:, 0].astype(np.int64)
@@ -310,6 +313,8 @@ def label_stats(X, labels, sample_weight, kind, n_components, centres=None,
                 np.empty((block_rows, k) if assign else 0))
 
     def block(st, a, b):
+        if st[4][0]:  # a NaN met: the caller redoes the chunk, spare the products
+            return
         X_block = rows(a, b)
         scores = no_scores
         if assign:  # the distances' cross terms x.(s - c) by BLAS

@@ -295,7 +295,7 @@ def _logsumexp_cols(wlp, keep_log=False, kernel=None):
     if kernel is not None and not keep_log:
         b = wlp.shape[1]
         log_total, top = np.empty(b, dtype=wlp.dtype), np.empty(b, dtype=wlp.dtype)
-        kernel(wlp, log_total, top, np.empty((2, 256)), np.empty(256, dtype=np.int64))
+        kernel(wlp, log_total, top, np.empty((3, 256)), np.empty(256, dtype=np.int64))
         return log_total, top
     top = wlp.max(axis=0)
     if not np.isfinite(top).all():

@@ -13,13 +13,15 @@ import sys
 
 
 def compile_everything():
-    """The compiled E-step, start, per-row results and column log-sum-exp of each family
-    in float64 and float32 (first: a plain fit waits on them), then select on tiny 2-D
-    and 1-D data with the compiled backend."""
+    """The compiled E-step, start (k-means on a sample, its labels' statistics), per-row
+    results and column log-sum-exp of each family in float64 and float32 (first: a plain
+    fit waits on them), then select on tiny 2-D and 1-D data with the compiled
+    backend."""
     import numpy as np
 
     from ._engine import compiled
     from ._engine.estep import estep_chunk
+    from ._engine.kmeans import kmeans_centres
     from ._engine.params import params_from_precisions
     from ._mclust.select import select
 
@@ -36,6 +38,7 @@ def compile_everything():
             compiled.label_stats(X.astype(dtype), None, None, family, 1,
                                  centres=np.zeros((1, 2)))
             compiled.per_row(X.astype(dtype), params, np.zeros(2), "score")  # predict
+    kmeans_centres(X, None, 2, 1, np.random.RandomState(0), work=np.inf)  # large starts
     responsibilities = compiled.responsibilities_kernel(np.inf)  # the NumPy kernel's
     for dtype in (np.float64, np.float32):
         responsibilities(np.zeros((2, 3), dtype=dtype), np.empty(3, dtype=dtype),

@@ -471,3 +471,148 @@ def label_block(X, start, w, labels, scores, offsets, shift, nk, sums, second,
                     for i in range(m):
                         t += wt[i] * xc[j, i] * xc[l, i]
                     second[0, j, l] += t
+
+
+# ---------------------------------------------------------------- k-means (the start)
+# scikit-learn's KMeans on the start's sample without its per-call overhead (see
+# .kmeans): rows centred by the caller, squared distances |x|^2 + |c|^2 - 2 x.c with the
+# cross terms by BLAS, as scikit-learn computes them.
+
+
+@njit(nogil=True, cache=True)
+def kmeans_seeds(X, w, x_sq, first, uniforms, indices):
+    """Greedy k-means++ seeding: rows of ``X`` (n, D) picked as centres into
+    ``indices`` (K,). The first is ``first``; each next one is the best, by the
+    weighted potential it leaves, of T candidates drawn in proportion to w times the
+    squared distance to the nearest centre so far, ``uniforms`` (K - 1, T) in [0, 1)
+    placing the draws. Returns the final potential."""
+    n = X.shape[0]
+    K = indices.shape[0]
+    T = uniforms.shape[1]
+    closest = np.empty(n)
+    cumulative = np.empty(n)
+    trial = np.empty((T, n))
+    indices[0] = first
+    cross = X @ X[first]
+    potential = 0.0
+    for i in range(n):
+        closest[i] = max(x_sq[i] + x_sq[first] - 2.0 * cross[i], 0.0)
+        potential += w[i] * closest[i]
+    for c in range(1, K):
+        total = 0.0
+        for i in range(n):
+            total += w[i] * closest[i]
+            cumulative[i] = total
+        candidates = np.minimum(np.searchsorted(cumulative, uniforms[c - 1] * potential),
+                                n - 1)
+        cross_t = X @ np.ascontiguousarray(X[candidates].T)  # (n, T)
+        best, best_potential = 0, np.inf
+        for t in range(T):
+            j = candidates[t]
+            p = 0.0
+            for i in range(n):
+                d = min(max(x_sq[i] + x_sq[j] - 2.0 * cross_t[i, t], 0.0), closest[i])
+                trial[t, i] = d
+                p += w[i] * d
+            if p < best_potential:
+                best, best_potential = t, p
+        indices[c] = candidates[best]
+        potential = best_potential
+        closest[:] = trial[best]
+    return potential
+
+
+@njit(nogil=True, cache=True)
+def _assign(X, centres, labels):
+    """Each row's nearest centre (the first of equals) into ``labels``."""
+    K = centres.shape[0]
+    c_sq = np.empty(K)
+    for k in range(K):
+        c_sq[k] = centres[k] @ centres[k]
+    cross = X @ np.ascontiguousarray(centres.T)
+    for i in range(X.shape[0]):
+        best, arg = np.inf, 0
+        for k in range(K):
+            t = c_sq[k] - 2.0 * cross[i, k]
+            if t < best:
+                best, arg = t, k
+        labels[i] = arg
+
+
+@njit(nogil=True, cache=True)
+def _relocate_empty(X, w, centres, labels, sums, weight):
+    """Each cluster without weight takes the row farthest from its centre (the farthest
+    rows in turn), out of that row's cluster: ``sums`` and ``weight`` updated."""
+    K, D = sums.shape
+    empty = np.flatnonzero(weight == 0.0)
+    if empty.size == 0:
+        return
+    gap = np.empty(X.shape[0])
+    for i in range(X.shape[0]):
+        gap[i] = _sq_distance(X, i, centres, labels[i])
+    for k in empty:
+        row = np.argmax(gap)
+        gap[row] = -1.0
+        old = labels[row]
+        for d in range(D):
+            sums[old, d] -= w[row] * X[row, d]
+            sums[k, d] = w[row] * X[row, d]
+        weight[old] -= w[row]
+        weight[k] = w[row]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _sq_distance(X, i, centres, k):
+    t = 0.0
+    for d in range(X.shape[1]):
+        t += (X[i, d] - centres[k, d]) ** 2
+    return t
+
+
+@njit(nogil=True, cache=True)
+def lloyd(X, w, centres, tol, max_iter, labels):
+    """Lloyd's iterations from ``centres`` (K, D), updated in place, as scikit-learn's
+    KMeans runs them: stop when the labels no longer change or the centres' squared
+    shift totals at most ``tol``; a cluster left without weight takes the row farthest
+    from its centre (the farthest rows, one per empty cluster). Leaves each row's label
+    in ``labels``; returns (inertia, iterations)."""
+    n, D = X.shape
+    K = centres.shape[0]
+    new = np.empty((K, D))
+    weight = np.empty(K)
+    previous = np.full(n, -1, dtype=labels.dtype)
+    settled = False
+    iterations = 0
+    for it in range(max_iter):
+        iterations = it + 1
+        _assign(X, centres, labels)
+        new[:] = 0.0
+        weight[:] = 0.0
+        for i in range(n):
+            k = labels[i]
+            weight[k] += w[i]
+            for d in range(D):
+                new[k, d] += w[i] * X[i, d]
+        _relocate_empty(X, w, centres, labels, new, weight)
+        shift = 0.0
+        for k in range(K):
+            scale = 1.0 / weight[k] if weight[k] > 0.0 else 1.0
+            for d in range(D):
+                value = new[k, d] * scale
+                shift += (value - centres[k, d]) ** 2
+                centres[k, d] = value
+        same = True
+        for i in range(n):
+            same = same and labels[i] == previous[i]
+            previous[i] = labels[i]
+        if same:
+            settled = True
+            break
+        if shift <= tol:
+            break
+    if not settled:  # the labels of the final centres
+        _assign(X, centres, labels)
+    inertia = 0.0
+    for i in range(n):
+        inertia += w[i] * _sq_distance(X, i, centres, labels[i])
+    return inertia, iterations

@@ -20,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import compiled
+from .kmeans import kmeans_centres
 from .missing import column_means, mean_filled, missing_rows
 from .sources import Sample
 from .stats import SuffStats, empty_stats, stats_from_labels, stats_from_resp
@@ -89,15 +90,17 @@ def start_labels(source, n_components, method, random_state):
         sample = Sample(mean_filled(sample.X, fill), sample.weights, sample.rows,
                         sample.complete)
     if method == "kmeans":
-        from sklearn.cluster import KMeans  # imported when used: 1 s or more
+        if sample.complete:  # scikit-learn's start
+            from sklearn.cluster import KMeans  # imported when used: 1 s or more
 
-        km = KMeans(n_clusters=n_components, n_init=runs, random_state=random_state)
-        km.fit(sample.X, sample_weight=sample.weights)
-        if sample.complete:
+            km = KMeans(n_clusters=n_components, n_init=runs, random_state=random_state)
+            km.fit(sample.X, sample_weight=sample.weights)
             return (lambda start, chunk: km.labels_[start : start + chunk.shape[0]]), fill
-        # Large data: every row to its nearest centre, so the start never costs more
-        # than a few EM iterations (as mclust starts its hierarchy on a subset).
-        return NearestCentre(km, fill), fill
+        # Large data: k-means on the sample, then every row to its nearest centre, so
+        # the start never costs more than a few EM iterations (as mclust starts its
+        # hierarchy on a subset).
+        return _nearest_sample_centre(sample, n_components, runs, random_state,
+                                      source.n_rows, fill), fill
     picked = sample.rows[_picked_rows(sample, n_components, method, random_state)]
     order = np.argsort(picked)
     positions, components = picked[order], np.arange(n_components)[order]
@@ -111,21 +114,46 @@ def start_labels(source, n_components, method, random_state):
     return labels, fill
 
 
+def _nearest_sample_centre(sample, n_components, runs, random_state, n_rows, fill):
+    """``KMeans(n_components, n_init=runs)`` on the sample, compiled where the start's
+    pass over the source's ``n_rows`` is (see :mod:`.kmeans`); its centres' labeller."""
+    centres = kmeans_centres(sample.X, sample.weights, n_components, runs, random_state,
+                             work=n_rows * n_components * sample.X.shape[1])
+    if centres is not None:
+        return NearestCentre(centres, fill)
+    from sklearn.cluster import KMeans  # imported when used: 1 s or more
+
+    km = KMeans(n_clusters=n_components, n_init=runs, random_state=random_state)
+    km.fit(sample.X, sample_weight=sample.weights)
+    return NearestCentre(km.cluster_centers_, fill, nearest=km.predict)
+
+
 class NearestCentre:
     """k-means' labels beyond its sample, ``(start, chunk) -> labels``: each row's
     nearest centre, a row with gaps after they are filled by the sample's column means.
     ``given_stats`` settles the labels and their statistics in one compiled pass where
-    it can."""
+    it can; ``nearest`` (rows -> labels, default NumPy's) serves the chunks it cannot."""
 
-    def __init__(self, kmeans, fill):
-        self.kmeans, self.fill = kmeans, fill
-
-    @property
-    def centres(self):
-        return self.kmeans.cluster_centers_
+    def __init__(self, centres, fill, nearest=None):
+        self.centres, self.fill = centres, fill
+        self.nearest = nearest or self._nearest
 
     def __call__(self, start, chunk):
-        return self.kmeans.predict(mean_filled(chunk, self.fill))
+        return self.nearest(mean_filled(chunk, self.fill))
+
+    def _nearest(self, X):
+        # |x - c|^2 / 2 less the row's own term, about the centres' mean s for
+        # precision: |c - s|^2 / 2 + s.(c - s) - x.(c - s).
+        middle = self.centres.mean(axis=0)
+        towards = np.ascontiguousarray((self.centres - middle).T)
+        offsets = 0.5 * np.einsum("dk,dk->k", towards, towards) + middle @ towards
+        towards = towards.astype(X.dtype)
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        for a in range(0, X.shape[0], 8192):  # blocks that stay in cache
+            scores = X[a : a + 8192] @ towards
+            labels[a : a + 8192] = np.argmin(np.subtract(offsets, scores, out=scores),
+                                             axis=1)
+        return labels
 
 
 def one_hot(labels, width, dtype=np.float64) -> np.ndarray:

@@ -81,10 +81,16 @@ def draw_positions(size, n, random_state) -> np.ndarray:
 def _sparse_draw(size, n, random_state) -> np.ndarray:
     """``n`` distinct sorted integers in [0, size), uniformly, for ``n << size``."""
     draw = getattr(random_state, "integers", None) or random_state.randint
-    picked = np.unique(draw(0, size, n))
+    picked = _sorted_distinct(draw(0, size, n))
     while picked.size < n:
-        picked = np.unique(np.concatenate([picked, draw(0, size, n - picked.size)]))
+        picked = _sorted_distinct(np.concatenate([picked, draw(0, size, n - picked.size)]))
     return picked
+
+
+def _sorted_distinct(values):
+    """``np.unique(values)`` by a sort (NumPy 2's hashing unique: 10x slower here)."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 class ArraySource:

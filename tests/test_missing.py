@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 from scipy.linalg import solve_triangular
@@ -263,6 +263,11 @@ def test_observed_loglik_never_decreases(seed, share, cov):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gm.fit(X)
+    # reg_covar makes the M-step inexact: where a component collapses (seed 2000: two
+    # rows, a variance of 1e-6) the likelihood falls by 6e-6 per row at a step. The
+    # property is EM's, for components that reg_covar does not shape.
+    full = gaussmix._estimator._as_params(gm).full_covariances()
+    assume(min(np.linalg.eigvalsh(c).min() for c in full) > 1e3 * gm.reg_covar)
     steps = np.diff(gm.lower_bounds_)
     assert np.all(steps >= -1e-9 * (1 + np.abs(gm.lower_bounds_[1:])))
     # lower_bound_ is the observed-data log-likelihood of the returned parameters

@@ -532,8 +532,9 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
     # One component: one closed-form fit per class of coinciding models, done first so
     # the cells can then be fitted in any order (or in parallel).
     if noise_mask is None and 1 in Gs:
-        for name in models:
-            grid.one_component(name)
+        with single_threaded_blas():
+            for name in models:
+                grid.one_component(name)
 
     def fit(task):
         gi, mi = task
@@ -551,8 +552,8 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
 
     def timed(task):
         start = time.perf_counter()
-        # One BLAS limit per cell, not one per E-step (setting it costs more than a
-        # small cell's E-step).
+        # One BLAS limit per cell (a thread's), not one per E-step: setting it costs more
+        # than a small cell's E-step. Within the serial loop's own limit, none.
         with single_threaded_blas():
             cell = fit(task)
         return cell, time.perf_counter() - start
@@ -582,10 +583,11 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
         results = [results[task] for task in tasks]
     else:
         results = []
-        for task in tasks:
-            cell, seconds = timed(task)
-            results.append(cell)
-            finished(task, seconds)
+        with single_threaded_blas():  # one limit for the grid: 12 ms of a MclustDA fit
+            for task in tasks:
+                cell, seconds = timed(task)
+                results.append(cell)
+                finished(task, seconds)
     for (gi, mi), cell in zip(tasks, results):
         if cell is None:
             continue

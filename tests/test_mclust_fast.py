@@ -45,16 +45,23 @@ def test_compiled_em_equals_reference_on_every_cell(name):
                 n_failed += 1
                 continue
             assert got.n_iter == ref.n_iter, (model, G)
-            assert got.loglik == pytest.approx(ref.loglik, rel=1e-12, abs=0), (model, G)
+            # EVE / VVE: the compiled polar factors (Jacobi; a rank d - 1 F's null
+            # column completed, not LAPACK's) differ from SciPy's dgesvd by rounding,
+            # which their MM loops inside long EM runs carry further on faithful (d = 2,
+            # up to 119 iterations): log-likelihoods 4e-12 apart, weights, covariances
+            # and responsibilities 5e-9 (iris: 1e-15, 8e-14, 8e-12, 2e-13).
+            loose = 10.0 if model in ("EVE", "VVE") else 1.0
+            assert got.loglik == pytest.approx(ref.loglik, rel=loose * 1e-12, abs=0), \
+                (model, G)
             assert mclust_bic(got.loglik, model, G, n, d) == pytest.approx(
-                mclust_bic(ref.loglik, model, G, n, d), abs=1e-9)
+                mclust_bic(ref.loglik, model, G, n, d), abs=loose * 1e-9)
             np.testing.assert_allclose(got.params.weights, ref.params.weights,
-                                       rtol=1e-9, atol=1e-12)
+                                       rtol=loose * 1e-9, atol=1e-12)
             np.testing.assert_allclose(got.params.means, ref.params.means,
                                        rtol=1e-9, atol=1e-10)
             np.testing.assert_allclose(got.params.covariances, ref.params.covariances,
                                        rtol=1e-8, atol=1e-10)
-            np.testing.assert_allclose(got.z, ref.z, rtol=0, atol=1e-9)
+            np.testing.assert_allclose(got.z, ref.z, rtol=0, atol=loose * 1e-9)
             assert got.params.family == ref.params.family
             if ref.params.state is not None:  # warm start of the summary's M-step
                 for a, b in zip(got.params.state, ref.params.state):
@@ -118,3 +125,30 @@ def test_polar_factor_equals_lapacks(d):
         np.testing.assert_allclose(out @ out.T, np.eye(d), rtol=0, atol=1e-12)
     _mclust_fast._polar_into(np.zeros((d, d)), out, work, v)
     assert np.array_equal(out, np.eye(d))
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 6])
+@pytest.mark.parametrize("warm", [False, True])
+def test_polar_factor_of_rank_deficient_f(d, warm):
+    """F of rank d - 1 (MM-2's F with a zero column, or a repeated column): a polar
+    factor Q (orthogonal, Q^T F symmetric positive semi-definite) that is LAPACK's
+    U V^T on F's range; from a cold start and from another F's rotations."""
+    rng = np.random.default_rng(10 + d)
+    work, v, out = np.empty((d, d)), np.empty((d, d)), np.empty((d, d))
+    for case in range(10):
+        f = rng.normal(size=(d, d)) * 10.0 ** rng.integers(-2, 3)
+        if case % 2:
+            f[:, rng.integers(d)] = 0.0
+        else:
+            f[:, -1] = f[:, 0] * rng.normal()
+        if warm:  # v: the rotations of a nearby full-rank F
+            _mclust_fast._polar_into(f + 0.1 * rng.normal(size=(d, d)), out, work, v)
+        _mclust_fast._polar_into(f, out, work, v, warm)
+        scale = np.abs(f).max()
+        np.testing.assert_allclose(out @ out.T, np.eye(d), rtol=0, atol=1e-12)
+        h = out.T @ f
+        np.testing.assert_allclose(h, h.T, rtol=0, atol=1e-11 * scale)
+        assert np.linalg.eigvalsh((h + h.T) / 2).min() >= -1e-11 * scale
+        u, _, vt = np.linalg.svd(f)
+        rng_basis = vt[: d - 1].T  # F's row space: Q v = u there
+        np.testing.assert_allclose(out @ rng_basis, u[:, : d - 1], rtol=0, atol=1e-10)

@@ -493,15 +493,31 @@ def _matmul_into(a, b, out):
 
 
 @_jit
-def _jacobi_polar_into(f, out, work, v):
+def _jacobi_polar_into(f, out, work, v, warm):
     """The polar factor of a small F by one-sided Jacobi: rotate F's columns until
-    orthogonal (F V = U S), then out = U V^T. False when F is (nearly) singular: the
-    caller takes LAPACK's SVD then."""
+    orthogonal (F V = U S), then out = U V^T, V left in ``v``. With ``warm`` the
+    rotations start from ``v`` (an orthogonal V0: F V0's columns are rotated on), else
+    from the identity.
+
+    F of rank d - 1 is common: MM-2's F has an exact zero column whenever every
+    component's largest 1 / shape lies in one direction. Its polar factor is then
+    unique but for the sign of U's null column, completed here as the unit vector
+    orthogonal to the others (that sign flips one direction of the orientation, which
+    no covariance sees). False for a lower rank (the null space's basis is LAPACK's
+    choice, and the orientation depends on it): the caller takes LAPACK's SVD then."""
     d = f.shape[0]
-    work[:, :] = f
-    v[:, :] = 0.0
-    for a in range(d):
-        v[a, a] = 1.0
+    if warm:
+        _matmul_into(f, v, work)
+    else:
+        work[:, :] = f
+        v[:, :] = 0.0
+        for a in range(d):
+            v[a, a] = 1.0
+    total = 0.0
+    for i in range(d):
+        for j in range(d):
+            total += work[i, j] * work[i, j]
+    negligible = 1e-24 * total  # a column this small is null: rotating it is noise
     for _ in range(60):
         rotated = False
         for p in range(d - 1):
@@ -513,8 +529,8 @@ def _jacobi_polar_into(f, out, work, v):
                     alpha += work[i, p] * work[i, p]
                     beta += work[i, q] * work[i, q]
                     gamma += work[i, p] * work[i, q]
-                if alpha == 0.0 or beta == 0.0:
-                    return False
+                if alpha <= negligible or beta <= negligible:
+                    continue
                 if abs(gamma) <= 1e-15 * np.sqrt(alpha * beta):
                     continue
                 rotated = True
@@ -535,28 +551,73 @@ def _jacobi_polar_into(f, out, work, v):
         if not rotated:
             break
     # U's columns are F V's, normalised: accurate while F is far from singular (a
-    # column norm below 1e-6 of the largest would leave U short of orthogonal). The
-    # squared norms go in out's first row, which the product below overwrites last.
+    # column norm below 1e-6 of the largest would leave U short of orthogonal, and is
+    # taken as null). The squared norms go in out's first row, which the product below
+    # overwrites last.
     norms = out[0]
     for j in range(d):
         norm = 0.0
         for i in range(d):
             norm += work[i, j] * work[i, j]
         norms[j] = norm
-    if not norms.min() > 1e-12 * norms.max():
-        return False
+    largest = norms.max()
+    null = -1
     for j in range(d):
-        norm = np.sqrt(norms[j])
-        for i in range(d):
-            work[i, j] /= norm
+        if not norms[j] > 1e-12 * largest:
+            if null >= 0:
+                return False
+            null = j
+    for j in range(d):
+        if j != null:
+            norm = np.sqrt(norms[j])
+            for i in range(d):
+                work[i, j] /= norm
+    if null >= 0:
+        _complete_basis(work, null)
     _matmul_into(work, v.T, out)
     return True
 
 
 @_jit
-def _polar_into(f, out, work, v):
+def _complete_basis(u, null):
+    """Column ``null`` of ``u`` set to the unit vector orthogonal to the other columns
+    (orthonormal): the unit vector e_i that lies least in their span, orthogonalised
+    twice against them (classical Gram-Schmidt, repeated for accuracy)."""
+    d = u.shape[0]
+    best, least = 0, np.inf
+    for i in range(d):
+        inside = 0.0  # |projection of e_i on the span|^2
+        for c in range(d):
+            if c != null:
+                inside += u[i, c] * u[i, c]
+        if inside < least:
+            best, least = i, inside
+    for a in range(d):
+        u[a, null] = 1.0 if a == best else 0.0
+    for _ in range(2):
+        for c in range(d):
+            if c == null:
+                continue
+            dot = 0.0
+            for a in range(d):
+                dot += u[a, c] * u[a, null]
+            for a in range(d):
+                u[a, null] -= dot * u[a, c]
+    norm = 0.0
+    for a in range(d):
+        norm += u[a, null] * u[a, null]
+    norm = np.sqrt(norm)
+    for a in range(d):
+        u[a, null] /= norm
+
+
+@_jit
+def _polar_into(f, out, work, v, warm=False):
     """out = P R^T from the SVD F = P B R^T; the identity for F = 0 (as LAPACK's dgesvd).
-    ``work`` and ``v`` are d x d scratch arrays."""
+    ``work`` and ``v`` are d x d scratch arrays. Returns whether ``v`` holds the
+    rotations of a one-sided Jacobi for F, which a next call for a nearby F can start
+    from (``warm``): in the MM loop F moves little from sweep to sweep, and a warm
+    Jacobi takes one or two sweeps instead of five or six."""
     d = f.shape[0]
     nonzero = False
     for a in range(d):
@@ -570,11 +631,12 @@ def _polar_into(f, out, work, v):
         out[:, :] = 0.0
         for a in range(d):
             out[a, a] = 1.0
-        return
-    if d <= _SMALL_D and _jacobi_polar_into(f, out, work, v):
-        return
+        return False
+    if d <= _SMALL_D and _jacobi_polar_into(f, out, work, v, warm):
+        return True
     u, _, vt = np.linalg.svd(f)
     np.dot(u, vt, out)
+    return False
 
 
 @_jit
@@ -585,8 +647,8 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
     matrices and two SVDs (the polar factors); every work array is allocated once per
     M-step, not per inner iteration. The arithmetic, in order, is that of the loop it
     replaced (and of mclust's Fortran), so the results are the same to the bit for
-    d > 6; up to d = 6 the products and the polar factors (Jacobi) are computed here,
-    the same to rounding.
+    d > 6; up to d = 6 the products and the polar factors (Jacobi, each warm-started
+    from its previous sweep's rotations) are computed here, the same to rounding.
     """
     K, d = W.shape[0], W.shape[1]
     ntot = nk.sum()
@@ -613,7 +675,9 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
     polar = np.empty((d, d))
     dmat = np.empty((d, d))
     scratch = np.empty((d, d))
-    rotations = np.empty((d, d))
+    rotations_1 = np.empty((d, d))  # each polar factor's last Jacobi rotations
+    rotations_2 = np.empty((d, d))
+    warm_1 = warm_2 = False
     target = 0.0
     while True:
         inner += 1
@@ -629,7 +693,7 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
             for a in range(d):
                 for b in range(d):
                     f[a, b] += prod[a, b] - om * t[a, b]
-        _polar_into(f, polar, scratch, rotations)
+        warm_1 = _polar_into(f, polar, scratch, rotations_1, warm_1)
         for a in range(d):
             for b in range(d):
                 dmat[a, b] = polar[b, a]
@@ -646,7 +710,7 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
             for a in range(d):
                 for b in range(d):
                     f[a, b] += prod[a, b] / shape_kd[k, b] - m * prod[a, b]
-        _polar_into(f, polar, scratch, rotations)
+        warm_2 = _polar_into(f, polar, scratch, rotations_2, warm_2)
         for a in range(d):
             for b in range(d):
                 orient[a, b] = polar[b, a]

@@ -62,6 +62,11 @@ def test_compiled_em_equals_reference_on_every_cell(name):
             np.testing.assert_allclose(got.params.covariances, ref.params.covariances,
                                        rtol=1e-8, atol=1e-10)
             np.testing.assert_allclose(got.z, ref.z, rtol=0, atol=loose * 1e-9)
+            # the compiled precision factors and ICL term against NumPy's
+            np.testing.assert_allclose(got.params.precisions_cholesky,
+                                       ref.params.precisions_cholesky, rtol=loose * 1e-8,
+                                       atol=1e-10 * np.abs(ref.params.precisions_cholesky).max())
+            assert got.map_loglik == pytest.approx(ref.map_loglik, rel=1e-8, abs=loose * 1e-9)
             assert got.params.family == ref.params.family
             if ref.params.state is not None:  # warm start of the summary's M-step
                 for a, b in zip(got.params.state, ref.params.state):
@@ -152,3 +157,20 @@ def test_polar_factor_of_rank_deficient_f(d, warm):
         u, _, vt = np.linalg.svd(f)
         rng_basis = vt[: d - 1].T  # F's row space: Q v = u there
         np.testing.assert_allclose(out @ rng_basis, u[:, : d - 1], rtol=0, atol=1e-10)
+
+
+def test_precision_factors_equal_numpys():
+    """The compiled precision factors (the transposed inverse Cholesky factor) against
+    NumPy's batched path; a covariance that is not positive definite is refused."""
+    from gaussmix._engine.params import _precision_cholesky
+
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 4, 7):
+        a = rng.normal(size=(3, d, d)) * 10.0 ** rng.integers(-3, 4, size=(3, 1, 1))
+        covs = a @ a.transpose(0, 2, 1) + 1e-3 * np.eye(d)
+        got = np.empty_like(covs)
+        assert _mclust_fast._precision_factors(covs, got)
+        np.testing.assert_allclose(got, _precision_cholesky(covs, "full"), rtol=1e-10,
+                                   atol=1e-13 * np.abs(got).max())
+        covs[1] = -covs[1]
+        assert not _mclust_fast._precision_factors(covs, got)

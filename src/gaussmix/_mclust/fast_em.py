@@ -32,9 +32,11 @@ import numpy as np
 # mclust's thresholds, shared with the NumPy reference (frozen into the compiled code).
 from .._models.numerics import (BIGLOG, EPS, FLMAX, INNER_MAX_ITER, INNER_TOL,
                                MCLUST_MAX_ITER, RTEPS, SMALOG)
-from .._errors import DegenerateCovarianceError, NonFiniteLikelihoodError
+from .._errors import (ILL_DEFINED_COVARIANCE, DegenerateCovarianceError,
+                       NonFiniteLikelihoodError)
 from .._models.mclust import _canonical
-from .result import MclustFit, MclustParams, map_loglik
+from .result import MclustFit, MclustParams
+from .._engine.params import make_params
 from .._models.registry import get_model, model_names
 
 try:  # optional dependency
@@ -1020,6 +1022,52 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
         state = (shape_d, scale)
     elif name in ("EVE", "VVE"):
         state = (shape_kd, orient)
-    params = MclustParams.from_covariances(name, family, weights, means, layout, state)
+    if family in ("full", "tied"):  # the precision factors compiled too: NumPy's
+        # batched Cholesky and solve cost 30 us a cell, which a grid pays 70 times
+        stacked = cov[:1] if family == "tied" else cov
+        factors = np.empty_like(stacked)
+        if not _precision_factors(stacked, factors):
+            raise DegenerateCovarianceError(ILL_DEFINED_COVARIANCE + f" (model {name})")
+        params = MclustParams.of(make_params(weights, means, layout,
+                                             factors[0] if family == "tied" else factors,
+                                             family), name, state)
+    else:
+        params = MclustParams.from_covariances(name, family, weights, means, layout,
+                                               state)
     return MclustFit(params, float(loglik), int(n_iter), bool(err <= tol),
-                     (float(loglik),), map_loglik(z), name, None, z)
+                     (float(loglik),), _map_loglik(z), name, None, z)
+
+
+@_jit
+def _precision_factors(covariances, out):
+    """Each covariance's upper-triangular precision factor U (U U^T its inverse,
+    ``params._precision_cholesky``'s): the transposed inverse of its lower Cholesky
+    factor, by forward substitution. False where one is not positive definite."""
+    d = covariances.shape[1]
+    lower = np.empty((d, d))
+    for k in range(covariances.shape[0]):
+        if not _chol(covariances[k], lower):
+            return False
+        for j in range(d):  # column j of L^-1 (row j of U)
+            out[k, j, j] = 1.0 / lower[j, j]
+            for i in range(j + 1, d):
+                t = 0.0
+                for m in range(j, i):
+                    t -= lower[i, m] * out[k, j, m]
+                out[k, j, i] = t / lower[i, i]
+            for i in range(j):
+                out[k, j, i] = 0.0
+    return True
+
+
+@_jit
+def _map_loglik(z):
+    """``result.map_loglik``: sum_i log max_k z_ik, 0 where that z is 0."""
+    total = 0.0
+    for i in range(z.shape[0]):
+        top = 0.0
+        for k in range(z.shape[1]):
+            top = max(top, z[i, k])
+        if top > 0.0:
+            total += math.log(top)
+    return total

@@ -47,11 +47,11 @@ def time_r(path, model_type):
     return float(out[0]), " ".join(out[1:])
 
 
-def time_ours(X, y, model_type):
+def time_ours(X, y, model_type, n_jobs=None):
     from gaussmix import MixtureDiscriminant
 
     start = time.perf_counter()
-    clf = MixtureDiscriminant(model_type=model_type).fit(X, y)
+    clf = MixtureDiscriminant(model_type=model_type, n_jobs=n_jobs).fit(X, y)
     seconds = time.perf_counter() - start
     return seconds, " ".join(f"{m.model},{m.G}" for m in clf.class_models_)
 
@@ -61,10 +61,13 @@ def main(argv=None):
     parser.add_argument("--data", default="iris,banknote,diabetes,thyroid")
     parser.add_argument("--types", default="MclustDA,EDDA")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="gaussmix's n_jobs (default None: one thread, as R runs)")
     args = parser.parse_args(argv)
     have_r = shutil.which("Rscript") is not None
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
-          f"CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+          f"CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"gaussmix n_jobs={args.n_jobs}; "
           f"R: {'yes' if have_r else 'not found, gaussmix only'}")
     rows = []
     for name in args.data.split(","):
@@ -73,10 +76,10 @@ def main(argv=None):
         X = frame.drop(columns="class").to_numpy(float)
         y = frame["class"].astype(str).to_numpy()
         for model_type in args.types.split(","):
-            time_ours(X, y, model_type)  # the compiled code loaded once
+            time_ours(X, y, model_type, args.n_jobs)  # the compiled code loaded once
             ours, theirs = [], []
             for _ in range(args.repeats):
-                t, our_models = time_ours(X, y, model_type)
+                t, our_models = time_ours(X, y, model_type, args.n_jobs)
                 ours.append(t)
                 if have_r:
                     t, r_models = time_r(path, model_type)

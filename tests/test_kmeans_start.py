@@ -103,3 +103,16 @@ def test_large_data_start_is_kmeans_start(kind, monkeypatch):
     np.testing.assert_allclose(a.nk, b.nk, rtol=1e-12)
     np.testing.assert_allclose(a.means, b.means, rtol=1e-10)
     np.testing.assert_allclose(a.scatter, b.scatter, rtol=1e-9)
+
+
+def test_same_clustering_is_up_to_naming():
+    from gaussmix._engine.kmeans import _same_clustering
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(4, size=500)
+    renamed = np.array([2, 0, 3, 1])[a]
+    assert _same_clustering(a, renamed, 4)
+    split = renamed.copy()
+    split[np.flatnonzero(a == 0)[:3]] = 0  # three rows of one cluster moved to another
+    assert not _same_clustering(a, split, 4)
+    assert not _same_clustering(a, np.where(a == 3, 2, a), 4)  # two clusters merged

@@ -619,7 +619,7 @@ def _polar_into(f, out, work, v, warm=False):
     ``work`` and ``v`` are d x d scratch arrays. Returns whether ``v`` holds the
     rotations of a one-sided Jacobi for F, which a next call for a nearby F can start
     from (``warm``): in the MM loop F moves little from sweep to sweep, and a warm
-    Jacobi takes one or two sweeps instead of five or six."""
+    Jacobi takes two or three sweeps instead of five or six."""
     d = f.shape[0]
     nonzero = False
     for a in range(d):

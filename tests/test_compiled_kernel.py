@@ -421,3 +421,64 @@ def test_numpy_kernel_with_the_compiled_log_sum_exp(case, monkeypatch):
     nk, means, scatter = direct_stats(X, resp, "diag")
     np.testing.assert_allclose(a.nk, nk, rtol=1e-10)
     np.testing.assert_allclose(a.means, means, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- sparse scatter staging
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_staging_compiled_is_numpys(dtype, monkeypatch):
+    """The NumPy kernel's sparse whitened scatter with its staging compiled: the same
+    statistics to the bit as with NumPy's staging, and the definition's."""
+    from reference_em import direct_stats
+    from test_kernels import _reference_resp, _separated
+
+    from gaussmix._engine import estep as _estep, stats as _stats
+
+    monkeypatch.setattr(_stats, "SPARSE_BREAK_EVEN", 0.0)  # sparse at D = 6 too
+    # NumPy's log-sum-exp in both runs: only the staging differs
+    monkeypatch.setattr(compiled, "responsibilities_kernel", lambda work: None)
+    X, params, dense = _separated(seed=12, shift=1e3)
+    w = np.random.default_rng(13).uniform(0, 2, len(X))
+    w[::5] = 0.0
+    X = X.astype(dtype)
+    out = {}
+    for name in ("numba", "numpy"):
+        monkeypatch.setenv("GAUSSMIX_KERNEL", name)
+        # the NumPy kernel itself (not the compiled E-step), staging by ``name``
+        out[name] = _estep._estep_chunk(X, w, params, "full", compiled_tried=True)
+    got, ref = out["numba"], out["numpy"]
+    np.testing.assert_array_equal(got.scatter, ref.scatter)
+    np.testing.assert_array_equal(got.nk, ref.nk)
+    if dtype == np.float64:
+        resp = _reference_resp(X, params, dense) * w[:, None]
+        _, _, scat = direct_stats(X, resp, "full")
+        np.testing.assert_allclose(got.scatter, scat, rtol=1e-8,
+                                   atol=1e-9 * np.abs(scat).max())
+
+
+def test_sparse_staging_compiled_tally(monkeypatch):
+    """The compiled staging's tally of kept and skipped traces, and the scatter of what
+    it kept, against the definition on hand-made residuals."""
+    from gaussmix._engine import stats as _stats
+
+    monkeypatch.setattr(_stats, "SPARSE_BREAK_EVEN", 0.0)  # sparse however many kept
+    rng = np.random.default_rng(14)
+    k, d, m = 3, 24, 40
+    resid = rng.normal(size=(k, d, m))
+    half_maha = np.einsum("kdj,kdj->kj", resid, resid)
+    resp = rng.uniform(0.1, 1.0, (k, m))
+    resp[:, ::2] = 1e-40  # below SPARSE_TAU: skipped
+    resp[1, 5] = 0.0
+    feat = np.vstack([np.ones(m), rng.normal(size=(d, m))])
+    acc = _stats.Moments(k, d, "full")
+    acc.sparse_kernels = compiled.sparse_kernels(np.inf)
+    bands = [(0, 7, resid[:, :7].copy()), (7, d, resid[:, 7:].copy())]
+    acc.add_whitened(feat, resp, bands, half_maha)
+    skip = resp < _stats.SPARSE_TAU
+    np.testing.assert_allclose(acc.dropped_trace, (resp * half_maha * skip).sum(axis=1),
+                               rtol=1e-13)
+    np.testing.assert_allclose(acc.kept_trace, (resp * half_maha * ~skip).sum(axis=1),
+                               rtol=1e-13)
+    acc._flush()
+    keep = np.where(skip, 0.0, resp)
+    want = np.einsum("kdj,kj,kej->kde", resid, keep, resid)
+    np.testing.assert_allclose(acc.second, want, rtol=1e-12)

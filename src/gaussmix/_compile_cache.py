@@ -14,9 +14,9 @@ import sys
 
 def compile_everything():
     """The compiled E-step, start (k-means on a sample, its labels' statistics), per-row
-    results and column log-sum-exp of each family in float64 and float32 (first: a plain
-    fit waits on them), then select on tiny 2-D and 1-D data with the compiled
-    backend."""
+    results, and the NumPy kernel's column log-sum-exp and sparse scatter staging, in
+    float64 and float32 (first: a plain fit waits on them), then select on tiny 2-D and
+    1-D data with the compiled backend."""
     import numpy as np
 
     from ._engine import compiled
@@ -39,6 +39,12 @@ def compile_everything():
                                  centres=np.zeros((1, 2)))
             compiled.per_row(X.astype(dtype), params, np.zeros(2), "score")  # predict
     kmeans_centres(X, None, 2, 1, np.random.RandomState(0), work=np.inf)  # large starts
+    count, gather = compiled.sparse_kernels(np.inf)  # the NumPy kernel's sparse scatter
+    for dtype in (np.float64, np.float32):
+        for resp in (np.zeros((2, 4), dtype=dtype), np.zeros((2, 8), dtype=dtype)[:, :4]):
+            count(resp, resp, 2.0**-100, np.zeros((2, 2)))
+            gather(resp, 2.0**-100, np.zeros((2, 1, 4), dtype=dtype), 0,
+                   np.zeros((4, 1), dtype=dtype), np.zeros(4, dtype=np.intp), 0)
     responsibilities = compiled.responsibilities_kernel(np.inf)  # the NumPy kernel's
     for dtype in (np.float64, np.float32):
         responsibilities(np.zeros((2, 3), dtype=dtype), np.empty(3, dtype=dtype),

@@ -616,3 +616,50 @@ def lloyd(X, w, centres, tol, max_iter, labels):
     for i in range(n):
         inertia += w[i] * _sq_distance(X, i, centres, labels[i])
     return inertia, iterations
+
+
+# ---------------------------------------------------------------- the sparse scatter
+# Moments._add_sparse's passes over a block's (K, m) pairs (mask, traces, positions,
+# roots, gather indices, gathers, scaling) as two compiled loops, staging the same rows
+# in the same order with the same arithmetic.
+
+
+@njit(nogil=True, cache=True)
+def sparse_count(resp, half_maha, tau, traces):
+    """The pairs (k, i) with resp >= tau; adds per component the traces resp |y|^2 / 2
+    of the pairs kept (traces[0]) and of those skipped (traces[1])."""
+    K, m = resp.shape
+    n = 0
+    for k in range(K):
+        kept = 0.0
+        skipped = 0.0
+        for i in range(m):
+            t = resp[k, i] * half_maha[k, i]
+            if resp[k, i] >= tau:
+                kept += t
+                n += 1
+            else:
+                skipped += t
+        traces[0, k] += kept
+        traces[1, k] += skipped
+    return n
+
+
+@njit(nogil=True, cache=True)
+def sparse_gather(resp, tau, r, a, stage, stage_k, lo):
+    """Stage the kept pairs from row ``lo`` on, by component then row: columns
+    a .. a + width of a pair's row get its residuals ``r[k, :, i]`` (a band (K, width,
+    m)) times sqrt(resp[k, i]); its component goes in ``stage_k``."""
+    K, m = resp.shape
+    width = r.shape[1]
+    root = np.empty(1, dtype=stage.dtype)  # the root rounded to the data's dtype
+    row = lo
+    for k in range(K):
+        for i in range(m):
+            v = resp[k, i]
+            if v >= tau:
+                root[0] = np.sqrt(v)
+                for j in range(width):
+                    stage[row, a + j] = r[k, j, i] * root[0]
+                stage_k[row] = k
+                row += 1

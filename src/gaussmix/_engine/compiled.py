@@ -206,6 +206,13 @@ def responsibilities_kernel(work):
     return _ready(work, "responsibilities_cols")
 
 
+def sparse_kernels(work):
+    """The sparse whitened scatter's staging (``stats.Moments._add_sparse``) compiled,
+    ``(sparse_count, sparse_gather)``, for a chunk of ``work`` = n K D, or None."""
+    count, gather = _ready(work, "sparse_count"), _ready(work, "sparse_gather")
+    return None if count is None or gather is None else (count, gather)
+
+
 _WHAT = {"labels": 0, "score": 1, "proba": 2}
 
 

@@ -126,9 +126,10 @@ class _Prepared:
         _prepare_far(self, params, mc, pc, const)
         self.rows = block_rows(n_components, n_features,
                                {"full": "full", "tied": "tied"}.get(family, "diag"))
-        # The compiled column log-sum-exp, where the chunk is large enough (see
-        # _logsumexp_cols); set per chunk.
+        # The compiled column log-sum-exp and sparse scatter staging, where the chunk
+        # is large enough (see _logsumexp_cols, Moments._add_sparse); set per chunk.
         self.responsibilities_kernel = None
+        self.sparse_kernels = None
         if family == "full":
             n_sub = -(-self.rows // min(self.sub_rows, self.rows))
             self.sub_rows = -(-self.rows // n_sub)
@@ -492,6 +493,7 @@ class _ChunkState:
         far = (prep.far, prep.far_means) if prep.far.size else None
         self.moments = Moments(prep.n_components, prep.n_features, kind, offsets, prep.dtype,
                                far)
+        self.moments.sparse_kernels = prep.sparse_kernels
         self.loglik = 0.0
         self.map_loglik = 0.0
         self.noise_nk = 0.0
@@ -665,6 +667,8 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
     w = sample_weight
     w_t = None if w is None else np.asarray(w).astype(X.dtype, copy=False)
     prep.responsibilities_kernel = compiled.responsibilities_kernel(
+        X.shape[0] * params.n_components * X.shape[1])
+    prep.sparse_kernels = compiled.sparse_kernels(
         X.shape[0] * params.n_components * X.shape[1])
 
     fused = prep.family == "full" and kind == "full"

@@ -269,6 +269,7 @@ class Moments:
         # staged rows, and the trace certificate (see add_whitened).
         self._stage = None
         self._staged = 0
+        self.sparse_kernels = None  # compiled staging (compiled.sparse_kernels), if any
         self.kept_trace = np.zeros(n_components)
         self.dropped_trace = np.zeros(n_components)
         # Far components (indices, centres in float64, exact in ``dtype``): summed about
@@ -430,6 +431,8 @@ class Moments:
             return False
         pairs = n_comp * m
         work = self._work(pairs, d, resp_t.dtype)
+        if self.sparse_kernels is not None:
+            return self._add_sparse_compiled(resp_t, parts, half_maha, work)
         keep = np.greater_equal(resp_t, SPARSE_TAU, out=work.keep[:pairs].reshape(n_comp, m))
         nnz = int(np.count_nonzero(keep))
         # Each pair's share of its component's whitened trace.
@@ -464,6 +467,27 @@ class Moments:
             np.take(r.ravel(), index, out=gathered, mode="clip")
             np.multiply(gathered, root[:, None], out=work.stage[lo:hi, a:b])
         self._staged = hi
+        return True
+
+    def _add_sparse_compiled(self, resp_t, parts, half_maha, work):
+        """``_add_sparse``'s staging in two compiled loops: the same rows, in the same
+        order, with the same arithmetic (the traces summed in another order)."""
+        count, gather = self.sparse_kernels
+        n_comp, m = resp_t.shape
+        pairs = n_comp * m
+        traces = np.zeros((2, n_comp))
+        nnz = count(resp_t, half_maha, SPARSE_TAU, traces)
+        if (nnz > SPARSE_MAX_FRACTION * pairs
+                or (pairs - nnz) * self.sums.shape[1] <= SPARSE_BREAK_EVEN * pairs):
+            self.kept_trace += traces[0] + traces[1]
+            return False
+        self.kept_trace += traces[0]
+        self.dropped_trace += traces[1]
+        if self._staged + nnz > work.stage.shape[0]:
+            self._flush()
+        for a, _, r in parts:
+            gather(resp_t, SPARSE_TAU, r, a, work.stage, work.stage_k, self._staged)
+        self._staged += nnz
         return True
 
     def _work(self, pairs, d, dtype):

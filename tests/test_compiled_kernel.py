@@ -453,32 +453,3 @@ def test_sparse_staging_compiled_is_numpys(dtype, monkeypatch):
         _, _, scat = direct_stats(X, resp, "full")
         np.testing.assert_allclose(got.scatter, scat, rtol=1e-8,
                                    atol=1e-9 * np.abs(scat).max())
-
-
-def test_sparse_staging_compiled_tally(monkeypatch):
-    """The compiled staging's tally of kept and skipped traces, and the scatter of what
-    it kept, against the definition on hand-made residuals."""
-    from gaussmix._engine import stats as _stats
-
-    monkeypatch.setattr(_stats, "SPARSE_BREAK_EVEN", 0.0)  # sparse however many kept
-    rng = np.random.default_rng(14)
-    k, d, m = 3, 24, 40
-    resid = rng.normal(size=(k, d, m))
-    half_maha = np.einsum("kdj,kdj->kj", resid, resid)
-    resp = rng.uniform(0.1, 1.0, (k, m))
-    resp[:, ::2] = 1e-40  # below SPARSE_TAU: skipped
-    resp[1, 5] = 0.0
-    feat = np.vstack([np.ones(m), rng.normal(size=(d, m))])
-    acc = _stats.Moments(k, d, "full")
-    acc.sparse_kernels = compiled.sparse_kernels(np.inf)
-    bands = [(0, 7, resid[:, :7].copy()), (7, d, resid[:, 7:].copy())]
-    acc.add_whitened(feat, resp, bands, half_maha)
-    skip = resp < _stats.SPARSE_TAU
-    np.testing.assert_allclose(acc.dropped_trace, (resp * half_maha * skip).sum(axis=1),
-                               rtol=1e-13)
-    np.testing.assert_allclose(acc.kept_trace, (resp * half_maha * ~skip).sum(axis=1),
-                               rtol=1e-13)
-    acc._flush()
-    keep = np.where(skip, 0.0, resp)
-    want = np.einsum("kdj,kj,kej->kde", resid, keep, resid)
-    np.testing.assert_allclose(acc.second, want, rtol=1e-12)

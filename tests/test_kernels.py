@@ -268,8 +268,10 @@ def test_sparse_scatter_weighted_and_float32():
     np.testing.assert_allclose(s32.nk, s64.nk, rtol=1e-4)
 
 
-def test_sparse_tally_is_the_skipped_trace():
-    """Moments.add_whitened's tally against the definition, on hand-made residuals."""
+@pytest.mark.parametrize("staging", ["numpy", "compiled"])
+def test_sparse_tally_is_the_skipped_trace(staging, monkeypatch):
+    """Moments.add_whitened's tally against the definition, on hand-made residuals,
+    with NumPy's staging of the kept pairs and the compiled one."""
     rng = np.random.default_rng(14)
     k, d, m = 3, 5, 40
     resid = rng.normal(size=(k, d, m))
@@ -279,6 +281,11 @@ def test_sparse_tally_is_the_skipped_trace():
     resp[1, 5] = 0.0
     feat = np.vstack([np.ones(m), rng.normal(size=(d, m))])
     acc = _stats.Moments(k, d, "full")
+    if staging == "compiled":
+        pytest.importorskip("numba")
+        monkeypatch.setenv("GAUSSMIX_KERNEL", "numba")
+        acc.sparse_kernels = _compiled.sparse_kernels(np.inf)
+        assert acc.sparse_kernels is not None
     bands = [(0, 2, resid[:, :2].copy()), (2, d, resid[:, 2:].copy())]
     acc.add_whitened(feat, resp, bands, half_maha)
     skip = resp < _stats.SPARSE_TAU

@@ -277,9 +277,10 @@ def test_nearest_centres_leave_rows_with_gaps_to_the_caller(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["full", "tied", "diag"])
 def test_start_beyond_the_sample_is_the_numpy_start(kind, monkeypatch):
-    """k-means on a sample, every row to its nearest centre (rows with gaps filled:
-    in the first chunk only, the others go through the compiled pass), hard labels
-    summed: the same starting statistics on both kernels."""
+    """k-means on a sample (two runs, weighted rows), every row to its nearest centre
+    (rows with gaps filled: in the first chunk only, the others go through the
+    compiled pass), hard labels summed: the same starting statistics with the compiled
+    k-means and pass as with scikit-learn's KMeans and NumPy's."""
     from sklearn.utils import check_random_state
 
     from gaussmix._engine import init as _init
@@ -287,11 +288,14 @@ def test_start_beyond_the_sample_is_the_numpy_start(kind, monkeypatch):
 
     X, _ = _problem("full", n=4000, d=3, k=4, seed=16)
     X[:1500:50, 2] = np.nan
-    monkeypatch.setattr(_init, "KMEANS_SUBSET", 1000)
+    w = np.random.default_rng(16).uniform(0.5, 2.0, len(X))
+    monkeypatch.setattr(_init, "KMEANS_SUBSET", 3000)  # a 1,200-row sample, two runs
+    monkeypatch.setattr(_init, "KMEANS_MIN_SAMPLE", 500)
+    assert _init.kmeans_plan(len(X), 4) == (1200, 2)
     starts = []
     for name in ("numba", "numpy"):
         monkeypatch.setenv("GAUSSMIX_KERNEL", name)
-        source = ArraySource(X, None, 1500)
+        source = ArraySource(X, w, 1500)
         starts.append(_init.initial_stats(source, 4, kind, "kmeans", check_random_state(0)))
     a, b = starts
     np.testing.assert_allclose(a.nk, b.nk, rtol=1e-13)

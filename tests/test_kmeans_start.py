@@ -10,10 +10,9 @@ from sklearn.cluster import KMeans
 
 pytest.importorskip("numba")
 
-from gaussmix._engine import _compiled_kernels, init as _init  # noqa: E402
-from gaussmix._engine.init import NearestCentre, initial_stats  # noqa: E402
+from gaussmix._engine import _compiled_kernels  # noqa: E402
+from gaussmix._engine.init import NearestCentre  # noqa: E402
 from gaussmix._engine.kmeans import kmeans_centres  # noqa: E402
-from gaussmix._engine.sources import ArraySource  # noqa: E402
 
 
 def _blobs(n, d, k, seed, offset=0.0):
@@ -84,25 +83,6 @@ def test_numpy_nearest_centre_matches_direct_differences(dtype):
     changed = got != nearest
     gaps = direct[changed, got[changed]] - direct[changed, nearest[changed]]
     assert changed.mean() < 1e-3 and np.all(gaps <= 1e-3 * direct[changed].min(axis=1) + 1)
-
-
-@pytest.mark.parametrize("kind", ["full", "diag", "tied"])
-def test_large_data_start_is_kmeans_start(kind, monkeypatch):
-    """Beyond the k-means sample, the compiled start gives the statistics of
-    scikit-learn's KMeans on the same sample (the GAUSSMIX_KERNEL=numpy path)."""
-    monkeypatch.setattr(_init, "KMEANS_SUBSET", 4000)
-    monkeypatch.setattr(_init, "KMEANS_MIN_SAMPLE", 1000)
-    X = _blobs(20000, 3, 5, seed=3, offset=50.0)
-    w = np.random.default_rng(3).uniform(0.5, 2.0, X.shape[0])
-    source = ArraySource(X, w, chunk_rows=6000)
-    out = {}
-    for mode in ("numba", "numpy"):
-        monkeypatch.setenv("GAUSSMIX_KERNEL", mode)
-        out[mode] = initial_stats(source, 5, kind, "kmeans", np.random.RandomState(7))
-    a, b = out["numba"], out["numpy"]
-    np.testing.assert_allclose(a.nk, b.nk, rtol=1e-12)
-    np.testing.assert_allclose(a.means, b.means, rtol=1e-10)
-    np.testing.assert_allclose(a.scatter, b.scatter, rtol=1e-9)
 
 
 def test_same_clustering_is_up_to_naming():

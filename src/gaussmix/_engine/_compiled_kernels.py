@@ -402,6 +402,7 @@ def responsibilities_cols(wlp, log_total, top, work, bits):
             for i in range(m):
                 wlp[k, s0 + i] *= scratch[i]
 
+
 def label_work_size(n_features, sub):
     """Elements of label_block's float64 work array for sub-blocks of ``sub`` rows."""
     return n_features * sub + sub

@@ -161,13 +161,18 @@ def _state_maker(kernels, family, kind, k, d):
     return make_state
 
 
+def _family_kernel(family, work):
+    """The compiled kernel of ``family`` for a chunk of ``work`` = n K D, or None."""
+    return _ready(work, {"full": "full_block", "tied": "tied_block"}.get(family,
+                                                                         "diag_block"))
+
+
 def estep(X, sample_weight, params: Params, shift, kind, labels, n_threads):
     """The chunk's statistics by the compiled kernel; None: use the NumPy kernel."""
     family = params.family
     n, d = X.shape
     k = params.n_components
-    name = {"full": "full_block", "tied": "tied_block"}.get(family, "diag_block")
-    kernel = _ready(n * k * d, name)
+    kernel = _family_kernel(family, n * k * d)
     if kernel is None:
         return None
     kernels = _load_kernels()
@@ -225,8 +230,7 @@ def per_row(X, params: Params, shift, what, n_threads=None):
     family = params.family
     n, d = X.shape
     k = params.n_components
-    name = {"full": "full_block", "tied": "tied_block"}.get(family, "diag_block")
-    kernel = _ready(n * k * d, name)
+    kernel = _family_kernel(family, n * k * d)
     if kernel is None or n == 0:
         return None
     kernels = _load_kernels()
@@ -272,6 +276,15 @@ def _finish(X, sample_weight, kind, shift, mc, nk, sums, second, accs, pc):
         worst=min(((acc[2], int(acc[3])) for acc in accs), key=lambda t: t[0]))
 
 
+def nearest_centre_terms(centres, about):
+    """(towards (D, K), offsets (K,)) with |x - c_k|^2 / 2 = offsets[k] + x.towards[:, k]
+    plus a term of x's own: towards = s - c_k, offsets = |c_k - s|^2 / 2 - s.(s - c_k)
+    about a point s near the rows, so that far from the origin only x.(s - c_k) is
+    large, and it is rounded in float64 (eps |s| / |x - s| of the differences)."""
+    towards = np.ascontiguousarray((about - centres).T)
+    return towards, 0.5 * np.einsum("dk,dk->k", towards, towards) - about @ towards
+
+
 def label_stats(X, labels, sample_weight, kind, n_components, centres=None,
                 n_threads=None):
     """Statistics of hard labels (``stats.stats_from_labels``) in one compiled pass
@@ -301,11 +314,7 @@ def label_stats(X, labels, sample_weight, kind, n_components, centres=None,
         offsets = np.empty(0)
     else:  # the kernel writes each row's nearest centre
         lab = np.empty(n, dtype=np.int64)
-        # |x - c|^2 / 2 - |x - s|^2 / 2 = |c - s|^2 / 2 + x.(s - c) - s.(s - c): the
-        # last term about the shift, so that far from the origin only x.(s - c) is
-        # large, and it is rounded in float64 (eps |s| / |x - s| of the differences).
-        towards = np.ascontiguousarray((shift - centres).T)  # (D, K)
-        offsets = 0.5 * np.einsum("dk,dk->k", towards, towards) - shift @ towards
+        towards, offsets = nearest_centre_terms(centres, shift)
     no_scores = np.empty((0, k))
     second_shape = {"full": (k, d, d), "diag": (k, d), "tied": (1, d, d)}[kind]
     rows = _block_rows(X)

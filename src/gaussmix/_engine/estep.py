@@ -666,10 +666,9 @@ def _estep_chunk(X, sample_weight, params, kind, labels=None, n_threads=None, sp
     offsets = params.means - prep.shift if kind == "full" else None
     w = sample_weight
     w_t = None if w is None else np.asarray(w).astype(X.dtype, copy=False)
-    prep.responsibilities_kernel = compiled.responsibilities_kernel(
-        X.shape[0] * params.n_components * X.shape[1])
-    prep.sparse_kernels = compiled.sparse_kernels(
-        X.shape[0] * params.n_components * X.shape[1])
+    chunk_work = X.shape[0] * params.n_components * X.shape[1]  # n K D
+    prep.responsibilities_kernel = compiled.responsibilities_kernel(chunk_work)
+    prep.sparse_kernels = compiled.sparse_kernels(chunk_work)
 
     fused = prep.family == "full" and kind == "full"
 

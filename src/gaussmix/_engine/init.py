@@ -137,22 +137,19 @@ class NearestCentre:
     def __init__(self, centres, fill, nearest=None):
         self.centres, self.fill = centres, fill
         self.nearest = nearest or self._nearest
+        # the distances' terms about the centres' mean (a point near the rows)
+        self._terms = compiled.nearest_centre_terms(centres, centres.mean(axis=0))
 
     def __call__(self, start, chunk):
         return self.nearest(mean_filled(chunk, self.fill))
 
     def _nearest(self, X):
-        # |x - c|^2 / 2 less the row's own term, about the centres' mean s for
-        # precision: |c - s|^2 / 2 + s.(c - s) - x.(c - s).
-        middle = self.centres.mean(axis=0)
-        towards = np.ascontiguousarray((self.centres - middle).T)
-        offsets = 0.5 * np.einsum("dk,dk->k", towards, towards) + middle @ towards
+        towards, offsets = self._terms
         towards = towards.astype(X.dtype)
         labels = np.empty(X.shape[0], dtype=np.intp)
         for a in range(0, X.shape[0], 8192):  # blocks that stay in cache
             scores = X[a : a + 8192] @ towards
-            labels[a : a + 8192] = np.argmin(np.subtract(offsets, scores, out=scores),
-                                             axis=1)
+            labels[a : a + 8192] = np.argmin(np.add(scores, offsets, out=scores), axis=1)
         return labels
 
 

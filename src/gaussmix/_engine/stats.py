@@ -420,10 +420,12 @@ class Moments:
         """The scatter of the pairs with responsibility >= SPARSE_TAU; False: go dense.
 
         The kept residuals are gathered, scaled, into a staging area, and added by
-        component with one symmetric product each when it fills. The block-sized work
-        arrays (masks, traces, the staging area and its sorted copy) are kept from
-        block to block: with glibc's dynamic mmap threshold off, as Dask's workers run,
-        every large temporary would cost a fresh mapping and its page faults.
+        component with one symmetric product each when it fills; by two compiled loops
+        where ``sparse_kernels`` are set (the same rows, in the same order, with the
+        same arithmetic), else by NumPy. The block-sized work arrays (masks, traces,
+        the staging area and its sorted copy) are kept from block to block: with
+        glibc's dynamic mmap threshold off, as Dask's workers run, every large
+        temporary would cost a fresh mapping and its page faults.
         """
         n_comp, m = resp_t.shape
         d = self.sums.shape[1]
@@ -431,22 +433,41 @@ class Moments:
             return False
         pairs = n_comp * m
         work = self._work(pairs, d, resp_t.dtype)
+        # Which pairs are kept, and each component's whitened trace kept and skipped.
         if self.sparse_kernels is not None:
-            return self._add_sparse_compiled(resp_t, parts, half_maha, work)
-        keep = np.greater_equal(resp_t, SPARSE_TAU, out=work.keep[:pairs].reshape(n_comp, m))
-        nnz = int(np.count_nonzero(keep))
-        # Each pair's share of its component's whitened trace.
-        trace = np.multiply(resp_t, half_maha, out=work.trace[:pairs].reshape(n_comp, m))
+            traces = np.zeros((2, n_comp))
+            nnz = self.sparse_kernels[0](resp_t, half_maha, SPARSE_TAU, traces)
+            kept, skipped = traces
+        else:
+            keep = np.greater_equal(resp_t, SPARSE_TAU,
+                                    out=work.keep[:pairs].reshape(n_comp, m))
+            nnz = int(np.count_nonzero(keep))
+            trace = np.multiply(resp_t, half_maha,
+                                out=work.trace[:pairs].reshape(n_comp, m))
+            kept = trace.sum(axis=1, dtype=np.float64, where=keep)
+            np.logical_not(keep, out=keep)  # in place: no block-sized temporary
+            skipped = trace.sum(axis=1, dtype=np.float64, where=keep)
+            np.logical_not(keep, out=keep)
         if nnz > SPARSE_MAX_FRACTION * pairs or (pairs - nnz) * d <= SPARSE_BREAK_EVEN * pairs:
-            self.kept_trace += trace.sum(axis=1, dtype=np.float64)
+            self.kept_trace += kept + skipped
             return False
-        self.kept_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
-        if nnz < pairs:
-            np.logical_not(keep, out=keep)
-            self.dropped_trace += trace.sum(axis=1, dtype=np.float64, where=keep)
-            np.logical_not(keep, out=keep)
+        self.kept_trace += kept
+        self.dropped_trace += skipped
         if self._staged + nnz > work.stage.shape[0]:
             self._flush()
+        if self.sparse_kernels is not None:
+            for a, _, r in parts:
+                self.sparse_kernels[1](resp_t, SPARSE_TAU, r, a, work.stage, work.stage_k,
+                                       self._staged)
+        else:
+            self._stage_kept(resp_t, parts, keep, nnz, work)
+        self._staged += nnz
+        return True
+
+    def _stage_kept(self, resp_t, parts, keep, nnz, work):
+        """NumPy's staging of the kept pairs (``keep``, (K, m)) after the staged rows."""
+        n_comp, m = resp_t.shape
+        pairs = n_comp * m
         lo, hi = self._staged, self._staged + nnz
         # The kept pairs' positions k * m + i (so sorted by component), their
         # components and their scaled residuals, all into the kept work arrays.
@@ -466,29 +487,6 @@ class Moments:
             gathered = work.gathered[: nnz * width].reshape(nnz, width)
             np.take(r.ravel(), index, out=gathered, mode="clip")
             np.multiply(gathered, root[:, None], out=work.stage[lo:hi, a:b])
-        self._staged = hi
-        return True
-
-    def _add_sparse_compiled(self, resp_t, parts, half_maha, work):
-        """``_add_sparse``'s staging in two compiled loops: the same rows, in the same
-        order, with the same arithmetic (the traces summed in another order)."""
-        count, gather = self.sparse_kernels
-        n_comp, m = resp_t.shape
-        pairs = n_comp * m
-        traces = np.zeros((2, n_comp))
-        nnz = count(resp_t, half_maha, SPARSE_TAU, traces)
-        if (nnz > SPARSE_MAX_FRACTION * pairs
-                or (pairs - nnz) * self.sums.shape[1] <= SPARSE_BREAK_EVEN * pairs):
-            self.kept_trace += traces[0] + traces[1]
-            return False
-        self.kept_trace += traces[0]
-        self.dropped_trace += traces[1]
-        if self._staged + nnz > work.stage.shape[0]:
-            self._flush()
-        for a, _, r in parts:
-            gather(resp_t, SPARSE_TAU, r, a, work.stage, work.stage_k, self._staged)
-        self._staged += nnz
-        return True
 
     def _work(self, pairs, d, dtype):
         """The sparse scatter's work arrays, for blocks of up to ``pairs`` pairs."""

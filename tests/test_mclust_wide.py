@@ -54,8 +54,11 @@ def test_compiled_iterative_msteps_reproduce_stored_cells(breast_cancer):
         want = float.fromhex(row.loglik_hex)
         assert fit.n_iter == row.n_iter, row
         # the same arithmetic in the same order: equal to the bit on the machine that
-        # stored them; a tolerance for other BLAS builds
-        assert fit.loglik == pytest.approx(want, rel=1e-12, abs=0), row
+        # stored them; a tolerance for other BLAS and LAPACK builds (on an AMD EPYC,
+        # OpenBLAS's Zen kernels: up to 7e-12, and 5e-9 for EVE, VVE on the raw data,
+        # whose polar factors are ill-conditioned, see the next test)
+        rel = 1e-8 if (row.data == "raw" and row.model in ("EVE", "VVE")) else 1e-10
+        assert fit.loglik == pytest.approx(want, rel=rel, abs=0), row
 
 
 @pytest.mark.parametrize("model", ["VEI", "VEE", "VEV", "EVE", "VVE"])

@@ -66,6 +66,9 @@ def test_compiled_em_equals_reference_on_every_cell(name):
             np.testing.assert_allclose(got.params.precisions_cholesky,
                                        ref.params.precisions_cholesky, rtol=loose * 1e-8,
                                        atol=1e-10 * np.abs(ref.params.precisions_cholesky).max())
+            np.testing.assert_allclose(got.params.log_det_cholesky,
+                                       ref.params.log_det_cholesky, rtol=loose * 1e-8,
+                                       atol=loose * 1e-9)
             assert got.map_loglik == pytest.approx(ref.map_loglik, rel=1e-8, abs=loose * 1e-9)
             assert got.params.family == ref.params.family
             if ref.params.state is not None:  # warm start of the summary's M-step
@@ -90,6 +93,59 @@ def test_select_is_the_same_with_and_without_the_compiled_path(monkeypatch):
                                slow.icl.to_numpy()[~np.isnan(b)], rtol=0, atol=1e-9)
     assert (fast.best_model, fast.best_G) == (slow.best_model, slow.best_G)
     np.testing.assert_array_equal(fast.classification, slow.classification)
+    # the summary's extra M-step: from the compiled z's statistics, from an E-step's
+    np.testing.assert_allclose(fast.params.covariances, slow.params.covariances,
+                               rtol=1e-9)
+    np.testing.assert_allclose(fast.params.weights, slow.params.weights, rtol=1e-9)
+
+
+def _one_component_cases():
+    from gaussmix._models.prior import prior_control
+
+    X = _data("iris")
+    rng = np.random.default_rng(5)
+    constant = np.c_[X, np.full(len(X), 0.1)]  # mclust's mean misses 0.1 by ulps
+    return [("iris", X, None, None), ("weighted", X, rng.uniform(0.2, 3.0, len(X)), None),
+            ("constant column", constant, None, None), ("far", X + 1e6, None, None),
+            ("prior", X, None, prior_control())]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_one_component_closed_form_equals_the_loops(case):
+    """G = 1 on rows in memory (the compiled backend's): the loop's M-step and the
+    log-likelihood from the statistics, against the loop's M-step and E-step over the
+    rows, for every model: weights, a constant column, data far from the origin, a
+    prior; the same failures."""
+    from gaussmix._engine.sources import ArraySource
+    from gaussmix._errors import FitError
+    from gaussmix._mclust.em import fit_mclust
+    from gaussmix._models.prior import resolve_prior
+
+    label, X, w, control = _one_component_cases()[case]
+    source = ArraySource(X, w, 64)  # several chunks for the loop's statistics
+    start = np.zeros(len(X), dtype=np.intp)
+    for model in MCLUST_MODELS:
+        prior = None if control is None else resolve_prior(control, X, 1, model)
+        fits = []
+        for backend in ("numpy", "numba"):
+            try:
+                fits.append(fit_mclust(source, model, 1, start, prior=prior,
+                                       backend=backend))
+            except FitError as exc:
+                fits.append(type(exc))
+        ref, got = fits
+        if not hasattr(ref, "loglik"):
+            assert got is ref, (label, model)
+            continue
+        # far from the origin the loop's E-step loses digits the closed form keeps
+        rel = 1e-10 if label == "far" else 1e-13
+        assert got.loglik == pytest.approx(ref.loglik, rel=rel), (label, model)
+        assert (got.n_iter, got.converged, got.map_loglik) == (ref.n_iter, ref.converged,
+                                                                ref.map_loglik)
+        np.testing.assert_allclose(got.params.covariances, ref.params.covariances,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(got.params.means, ref.params.means, rtol=1e-14)
+        np.testing.assert_array_equal(got.z, np.ones((len(X), 1)))
 
 
 def test_failures_are_reported_as_mclust_fit_errors():

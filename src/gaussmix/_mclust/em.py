@@ -31,7 +31,7 @@ from .._engine.params import Params
 from .._engine.producers import row_pass, thread_pass
 from .._engine.sources import ArraySource
 from .._engine.stats import SuffStats
-from .._errors import DegenerateCovarianceError
+from .._errors import DegenerateCovarianceError, NonFiniteLikelihoodError
 from .._models.mclust import _canonical, unmap
 from .._models.numerics import MCLUST_MAX_ITER
 from .._models.registry import get_model
@@ -127,6 +127,8 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
             and not missing):
         return _fit_compiled(source, model.name, n_components, start, tol, max_iter)
     kind = "full" if one else model.stats_kind
+    if backend == "numba" and single and in_memory:
+        return _fit_single(source, model, prior)
     if given:
         width = n_components + noise
         if start.ndim == 1:
@@ -148,6 +150,31 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     return MclustFit(MclustParams.of(result.params, model.name, result.state),
                      result.loglik, result.n_iter, single or result.converged,
                      tuple(history), result.stats.map_loglik, model.name, result.stats)
+
+
+def _fit_single(source, model, prior) -> MclustFit:
+    """One component on rows in memory: the loop's M-step (mclust's ``mvn``) on the
+    rows' statistics, and the log-likelihood from them instead of a pass over the rows,
+    sum_i w_i log N(x_i) = W (log det U - d log(2 pi) / 2) - tr(P S_m) / 2, with P = U U^T
+    the precision and S_m the scatter about the fitted mean (mclust's may differ from
+    the rows' mean: a prior, constant columns). A select grid fits three of these per
+    class of the data; the loop's passes cost 0.5 ms a fit on a hundred rows."""
+    stats = given_stats(source, 1, "full", lambda a, chunk: np.ones((chunk.shape[0], 1)))
+    params, state = MStep(model, prior=prior, strict=True)(stats)
+    weight, d = stats.nk[0], stats.means.shape[1]
+    offset = stats.means[0] - params.means[0]
+    scatter = stats.scatter[0] + weight * np.outer(offset, offset)
+    precision = params.precisions()
+    quad = {"full": lambda: np.sum(precision[0] * scatter),
+            "tied": lambda: np.sum(precision * scatter),
+            "diag": lambda: np.dot(precision[0], np.diag(scatter)),
+            "spherical": lambda: precision[0] * np.trace(scatter)}[params.family]()
+    loglik = float(weight * (params.log_det_cholesky[0] - 0.5 * d * estep.LOG_2PI)
+                   - 0.5 * quad)
+    if not np.isfinite(loglik):
+        raise NonFiniteLikelihoodError("cannot compute E-step (non-finite log-likelihood)")
+    return MclustFit(MclustParams.of(params, model.name, state), loglik, 1, True,
+                     (loglik,), 0.0, model.name, None, np.ones((source.n_rows, 1)))
 
 
 def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit:

@@ -36,7 +36,6 @@ from .._errors import (ILL_DEFINED_COVARIANCE, DegenerateCovarianceError,
                        NonFiniteLikelihoodError)
 from .._models.mclust import _canonical
 from .result import MclustFit, MclustParams
-from .._engine.params import make_params
 from .._models.registry import get_model, model_names
 
 try:  # optional dependency
@@ -520,25 +519,37 @@ def _jacobi_polar_into(f, out, work, v, warm):
         for j in range(d):
             total += work[i, j] * work[i, j]
     negligible = 1e-24 * total  # a column this small is null: rotating it is noise
+    norms = out[0]  # the columns' squared norms (out is written last)
     for _ in range(60):
-        rotated = False
+        # Each sweep starts from exact norms and updates them by each rotation (one
+        # product per pair, not three). Once a sweep has found every pair's cosine and
+        # rotation below sqrt(eps), what its rotations left is below about eps (each
+        # is a product of two of them): the sweep that would only confirm it is
+        # skipped.
+        for j in range(d):
+            t = 0.0
+            for i in range(d):
+                t += work[i, j] * work[i, j]
+            norms[j] = t
+        largest = 0.0
         for p in range(d - 1):
             for q in range(p + 1, d):
-                alpha = 0.0
-                beta = 0.0
+                alpha = norms[p]
+                beta = norms[q]
                 gamma = 0.0
                 for i in range(d):
-                    alpha += work[i, p] * work[i, p]
-                    beta += work[i, q] * work[i, q]
                     gamma += work[i, p] * work[i, q]
                 if alpha <= negligible or beta <= negligible:
                     continue
-                if abs(gamma) <= 1e-15 * np.sqrt(alpha * beta):
+                cosine = abs(gamma) / np.sqrt(alpha * beta)
+                if cosine <= 1e-15:
                     continue
-                rotated = True
                 zeta = (beta - alpha) / (2.0 * gamma)
                 sign = 1.0 if zeta >= 0.0 else -1.0
                 t = sign / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
+                largest = max(largest, abs(t), cosine)
+                norms[p] = alpha - t * gamma
+                norms[q] = beta + t * gamma
                 c = 1.0 / np.sqrt(1.0 + t * t)
                 s = c * t
                 for i in range(d):
@@ -550,13 +561,11 @@ def _jacobi_polar_into(f, out, work, v, warm):
                     vq = v[i, q]
                     v[i, p] = c * vp - s * vq
                     v[i, q] = s * vp + c * vq
-        if not rotated:
+        if largest < 1.5e-8:
             break
     # U's columns are F V's, normalised: accurate while F is far from singular (a
     # column norm below 1e-6 of the largest would leave U short of orthogonal, and is
-    # taken as null). The squared norms go in out's first row, which the product below
-    # overwrites last.
-    norms = out[0]
+    # taken as null).
     for j in range(d):
         norm = 0.0
         for i in range(d):
@@ -1015,27 +1024,67 @@ def fast_mclust_em(X, model_name: str, z_init, tol: float = 1e-5,
         error, message = _FAILURES[status]
         raise error(message)
     family = model.family
-    layout = {"spherical": var[:, 0].copy(), "diag": var, "tied": cov[0].copy(),
-              "full": cov}[family]
+    matrices = family in ("full", "tied")
+    factors = np.empty((1 if family == "tied" else K, d, d) if matrices else (0, d, d))
+    roots = np.empty((0 if matrices else K, d))  # diag, spherical: 1 / sqrt(variances)
+    log_det = np.empty(K)
+    ok, map_loglik = _finish(_FAMILY_CODES[family], var, cov, z, factors, roots, log_det)
+    if not ok:
+        raise DegenerateCovarianceError(ILL_DEFINED_COVARIANCE + f" (model {name})")
+    if family == "full":
+        covariances, precision = cov, factors
+    elif family == "tied":
+        covariances, precision = cov[0], factors[0]
+    elif family == "diag":
+        covariances, precision = var, roots
+    else:
+        covariances, precision = var[:, 0].copy(), roots[:, 0].copy()
     state = None
     if name in ("VEI", "VEV"):
         state = (shape_d, scale)
     elif name in ("EVE", "VVE"):
         state = (shape_kd, orient)
-    if family in ("full", "tied"):  # the precision factors compiled too: NumPy's
-        # batched Cholesky and solve cost 30 us a cell, which a grid pays 70 times
-        stacked = cov[:1] if family == "tied" else cov
-        factors = np.empty_like(stacked)
-        if not _precision_factors(stacked, factors):
-            raise DegenerateCovarianceError(ILL_DEFINED_COVARIANCE + f" (model {name})")
-        params = MclustParams.of(make_params(weights, means, layout,
-                                             factors[0] if family == "tied" else factors,
-                                             family), name, state)
-    else:
-        params = MclustParams.from_covariances(name, family, weights, means, layout,
-                                               state)
+    # Built field by field (not by params_from_covariances): a select grid builds one
+    # per cell, and the compiled _finish has checked and factored them already.
+    params = MclustParams(weights=weights, means=means, covariances=covariances,
+                          precisions_cholesky=precision, log_det_cholesky=log_det,
+                          family=family, model=name, state=state)
     return MclustFit(params, float(loglik), int(n_iter), bool(err <= tol),
-                     (float(loglik),), _map_loglik(z), name, None, z)
+                     (float(loglik),), map_loglik, name, None, z)
+
+
+_FAMILY_CODES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
+
+
+@_jit
+def _finish(family, var, cov, z, factors, roots, log_det):
+    """What a fit's parameters derive, in one call (a grid makes one per cell): the
+    precision factors (``params._precision_cholesky``'s: full and tied into
+    ``factors``, diag and spherical 1 / sqrt(variances) into ``roots``), their
+    log-determinants (K,) and
+    ``map_loglik`` of the responsibilities z. Returns (ok, map_loglik); ok False where
+    a covariance is not positive definite."""
+    K, d = var.shape
+    if family <= 1:  # full, tied: U from the Cholesky factor
+        if not _precision_factors(cov[: factors.shape[0]], factors):
+            return False, 0.0
+        for k in range(K):
+            u = factors[k if family == 0 else 0]
+            s = 0.0
+            for j in range(d):
+                s += math.log(u[j, j])
+            log_det[k] = s
+    else:
+        for k in range(K):
+            s = 0.0
+            for j in range(d):
+                v = var[k, j]
+                if not (v > 0.0 and v < np.inf):
+                    return False, 0.0
+                roots[k, j] = 1.0 / math.sqrt(v)
+                s += math.log(roots[k, j])
+            log_det[k] = d * math.log(roots[k, 0]) if family == 3 else s
+    return True, _map_loglik(z)
 
 
 @_jit

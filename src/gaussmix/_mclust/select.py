@@ -39,7 +39,6 @@ import numpy as np
 
 from .._engine.init import given_stats, one_hot
 from .._engine.mstep import MStep
-from .._engine.producers import thread_pass
 from .._engine.dask_source import DaskSource, is_dask
 from .._engine.missing import check_rows_observed, mean_filled, missing_rows
 from .._engine.namespaces import is_device_array
@@ -388,8 +387,6 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
     >>> result.bic.loc[2, "VEV"]                              # doctest: +SKIP
     -561.728...
     """
-    import pandas as pd
-
     tol, max_iter, random_state, n_jobs, hypvol = _check_scalars(
         tol, max_iter, random_state, n_jobs, hypvol, verbose, prior)
     if nan_policy not in ("raise", "marginalize"):
@@ -517,7 +514,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
         progress = tqdm(total=len(Gs) * len(models), desc="select", unit="fit")
 
     def n_params(name, g):
-        k = int(_fam.n_mclust_params(name, g, d))
+        k = _n_mclust_params(name, g, d)
         return k + 2 if noise_mask is not None else k
 
     def consider(cell, gi, mi, bic_value, icl_value):
@@ -603,14 +600,9 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
 
     if constant:  # said here and in the summary: else the NaN cells go unexplained
         warnings.warn(_constant_note(constant, bic), UserWarning, stacklevel=2)
-    index = pd.Index(Gs, name="G")
-    columns = pd.Index(models, name="model")
-    frames = {k: pd.DataFrame(v, index=index, columns=columns)
-              for k, v in (("bic", bic), ("icl", icl), ("loglik", loglik))}
     return SelectionResult(
         source=source, X=X, column_names=col_names, feature_names=feature_names,
-        bic=frames["bic"], icl=frames["icl"], loglik_table=frames["loglik"],
-        n_iter=pd.DataFrame(n_iter, index=index, columns=columns),
+        tables=_Tables(Gs, models, bic, icl, loglik, n_iter),
         cell=best_cell, n_params=(n_params(best_cell.model, best_cell.G)
                                   if best_cell is not None and best_cell.G > 0 else
                                   (1 if best_cell is not None else None)),
@@ -619,6 +611,31 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
         subset=rows, refine=(rows is not None and noise_mask is None),
         constant_columns=constant, nan_policy=nan_policy,
     )
+
+
+@lru_cache(maxsize=4096)
+def _n_mclust_params(name, g, d):
+    # cached: a MclustDA fit asks some 200 times, for a dozen distinct answers
+    return int(_fam.n_mclust_params(name, g, d))
+
+
+class _Tables:
+    """The grid's tables as arrays (rows G, columns models): the DataFrames are built
+    when asked for (pandas' Index and frames cost 1 ms a select, which a MclustDA fit
+    of three classes would pay for tables it never shows)."""
+
+    def __init__(self, Gs, models, bic, icl, loglik, n_iter):
+        self.Gs, self.models = list(Gs), list(models)
+        self.arrays = {"bic": bic, "icl": icl, "loglik": loglik, "n_iter": n_iter}
+
+    def frame(self, name):
+        import pandas as pd
+
+        return pd.DataFrame(self.arrays[name], index=pd.Index(self.Gs, name="G"),
+                            columns=pd.Index(self.models, name="model"))
+
+    def value(self, name, G, model):
+        return float(self.arrays[name][self.Gs.index(G), self.models.index(model)])
 
 
 def _constant_note(constant, bic):
@@ -678,6 +695,7 @@ class _Grid:
         # The prior as given (resolved on the subset for its M-step) and per cell.
         self.prior, self.prior_for = prior, prior_for
         self.singles = {}
+        self._one_hot = None  # (g, the partition into g as responsibilities)
 
     def _run(self, name, g, start, fixed=None):
         return fit_mclust(self.source, name, g, start, fixed=fixed, tol=self.tol,
@@ -695,6 +713,14 @@ class _Grid:
             except FitError as exc:
                 self.singles[key] = exc
 
+    def _partition_start(self, g):
+        """The starting partition into g as responsibilities, made once for all the
+        models (the cells run G by G; each fit copies it)."""
+        cached = self._one_hot
+        if cached is None or cached[0] != g:
+            cached = self._one_hot = (g, one_hot(self.partitions[g], g))
+        return cached[1]
+
     def fit(self, name, g) -> _Cell:
         """Fit cell (name, g); raises FitError where mclust reports NA."""
         n = self.source.n_rows
@@ -708,7 +734,7 @@ class _Grid:
                     raise found
                 return _Cell.of(found, 1, model=name)
             if self.rows is None:
-                return _Cell.of(self._run(name, g, self.partitions[g]), g)
+                return _Cell.of(self._run(name, g, self._partition_start(g)), g)
             # Initialise on the subset: an M-step there, an E-step on all rows.
             params = _subset_params(name, self.hc_data, self.partitions[g], g,
                                     self.prior, None)
@@ -769,16 +795,13 @@ class SelectionResult:
         a variance per column fails on them. :func:`select` warns and the summary says so.
     """
 
-    def __init__(self, *, source, X, column_names, feature_names, bic, icl, loglik_table,
-                 n_iter, cell, n_params, prior, prior_for, noise_mask, hypvol, subset,
-                 refine, constant_columns=(), nan_policy="raise"):
+    def __init__(self, *, source, X, column_names, feature_names, tables, cell, n_params,
+                 prior, prior_for, noise_mask, hypvol, subset, refine,
+                 constant_columns=(), nan_policy="raise"):
         self.X = X
         self.constant_columns = list(constant_columns)
         self.column_names = column_names
-        self.bic = bic
-        self.icl = icl
-        self.loglik_table = loglik_table
-        self.n_iter = n_iter
+        self._tables = tables
         self.prior = prior
         self.hypvol = hypvol
         self.noise = noise_mask is not None
@@ -793,10 +816,8 @@ class SelectionResult:
         self.best_G = int(cell.G)
         self.loglik = float(cell.loglik)
         self.df = int(n_params)
-        g_pos = list(bic.index).index(cell.G)
-        m_pos = list(bic.columns).index(cell.model)
-        self.bic_value = float(bic.iat[g_pos, m_pos])
-        self.icl_value = float(icl.iat[g_pos, m_pos])
+        self.bic_value = tables.value("bic", cell.G, cell.model)
+        self.icl_value = tables.value("icl", cell.G, cell.model)
         # The best fit's responsibilities: one more pass over the rows (the compiled
         # backend has them already).
         if cell.G == 0:
@@ -817,6 +838,22 @@ class SelectionResult:
             params = self._final_mstep(source, cell, z, refine, prior_for)
         self.params = params
         self._best_of = (cell, feature_names, nan_policy)
+
+    @functools.cached_property
+    def bic(self):
+        return self._tables.frame("bic")
+
+    @functools.cached_property
+    def icl(self):
+        return self._tables.frame("icl")
+
+    @functools.cached_property
+    def loglik_table(self):
+        return self._tables.frame("loglik")
+
+    @functools.cached_property
+    def n_iter(self):
+        return self._tables.frame("n_iter")
 
     @functools.cached_property
     def best(self):
@@ -840,8 +877,9 @@ class SelectionResult:
             return params
         model = get_model(cell.model)
         stats = cell.fit.stats
-        if stats is None:  # the compiled backend: the final E-step's statistics again
-            stats = thread_pass(source, model.stats_kind)(params)
+        if stats is None:  # the compiled backend: the statistics of its final z
+            stats = given_stats(source, cell.G, model.stats_kind,
+                                lambda a, chunk: z[a : a + chunk.shape[0]])
         mstep = MStep(model, prior=prior_for(cell.G, cell.model), strict=True)
         try:
             return mstep(stats, cell.fit.state)[0]

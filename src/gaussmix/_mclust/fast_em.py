@@ -519,37 +519,25 @@ def _jacobi_polar_into(f, out, work, v, warm):
         for j in range(d):
             total += work[i, j] * work[i, j]
     negligible = 1e-24 * total  # a column this small is null: rotating it is noise
-    norms = out[0]  # the columns' squared norms (out is written last)
     for _ in range(60):
-        # Each sweep starts from exact norms and updates them by each rotation (one
-        # product per pair, not three). Once a sweep has found every pair's cosine and
-        # rotation below sqrt(eps), what its rotations left is below about eps (each
-        # is a product of two of them): the sweep that would only confirm it is
-        # skipped.
-        for j in range(d):
-            t = 0.0
-            for i in range(d):
-                t += work[i, j] * work[i, j]
-            norms[j] = t
-        largest = 0.0
+        rotated = False
         for p in range(d - 1):
             for q in range(p + 1, d):
-                alpha = norms[p]
-                beta = norms[q]
+                alpha = 0.0
+                beta = 0.0
                 gamma = 0.0
                 for i in range(d):
+                    alpha += work[i, p] * work[i, p]
+                    beta += work[i, q] * work[i, q]
                     gamma += work[i, p] * work[i, q]
                 if alpha <= negligible or beta <= negligible:
                     continue
-                cosine = abs(gamma) / np.sqrt(alpha * beta)
-                if cosine <= 1e-15:
+                if abs(gamma) <= 1e-15 * np.sqrt(alpha * beta):
                     continue
+                rotated = True
                 zeta = (beta - alpha) / (2.0 * gamma)
                 sign = 1.0 if zeta >= 0.0 else -1.0
                 t = sign / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
-                largest = max(largest, abs(t), cosine)
-                norms[p] = alpha - t * gamma
-                norms[q] = beta + t * gamma
                 c = 1.0 / np.sqrt(1.0 + t * t)
                 s = c * t
                 for i in range(d):
@@ -561,11 +549,13 @@ def _jacobi_polar_into(f, out, work, v, warm):
                     vq = v[i, q]
                     v[i, p] = c * vp - s * vq
                     v[i, q] = s * vp + c * vq
-        if largest < 1.5e-8:
+        if not rotated:
             break
     # U's columns are F V's, normalised: accurate while F is far from singular (a
     # column norm below 1e-6 of the largest would leave U short of orthogonal, and is
-    # taken as null).
+    # taken as null). The squared norms go in out's first row, which the product below
+    # overwrites last.
+    norms = out[0]
     for j in range(d):
         norm = 0.0
         for i in range(d):

@@ -815,7 +815,8 @@ def _exp_flush(x):
 def _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S):
     """Responsibilities into z, and in the same pass the next M-step's statistics about
     the current means: n_k, sums of z (x - mu_k) and of z (x - mu_k)(x - mu_k)^T (lower
-    triangle), which :func:`_shifted_to_scatter` turns into means and scatters (the
+    triangle; for the diagonal models its diagonal only, all their M-steps read), which
+    :func:`_shifted_to_scatter` turns into means and scatters (the
     engine's shifted statistics; the shift, mu_k, sits near the new mean, so nothing
     cancels). Returns (loglik, ok)."""
     n, d = X.shape
@@ -886,6 +887,12 @@ def _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S):
             if r == 0.0:
                 continue
             nk[k] += r
+            if diagonal:  # their M-steps read the scatters' diagonals only
+                for a in range(d):
+                    ra = r * diff[k, a]
+                    sums[k, a] += ra
+                    S[k, a, a] += ra * diff[k, a]
+                continue
             for a in range(d):
                 ra = r * diff[k, a]
                 sums[k, a] += ra

@@ -164,11 +164,15 @@ def _fit_single(source, model, prior) -> MclustFit:
     weight, d = stats.nk[0], stats.means.shape[1]
     offset = stats.means[0] - params.means[0]
     scatter = stats.scatter[0] + weight * np.outer(offset, offset)
-    precision = params.precisions()
-    quad = {"full": lambda: np.sum(precision[0] * scatter),
-            "tied": lambda: np.sum(precision * scatter),
-            "diag": lambda: np.dot(precision[0], np.diag(scatter)),
-            "spherical": lambda: precision[0] * np.trace(scatter)}[params.family]()
+    precision = params.precisions()  # tr(P S_m) in the family's layout
+    if params.family == "full":
+        quad = np.sum(precision[0] * scatter)
+    elif params.family == "tied":
+        quad = np.sum(precision * scatter)
+    elif params.family == "diag":
+        quad = np.dot(precision[0], np.diag(scatter))
+    else:
+        quad = precision[0] * np.trace(scatter)
     loglik = float(weight * (params.log_det_cholesky[0] - 0.5 * d * estep.LOG_2PI)
                    - 0.5 * quad)
     if not np.isfinite(loglik):

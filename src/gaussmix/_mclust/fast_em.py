@@ -1058,9 +1058,8 @@ def _finish(family, var, cov, z, factors, roots, log_det):
     """What a fit's parameters derive, in one call (a grid makes one per cell): the
     precision factors (``params._precision_cholesky``'s: full and tied into
     ``factors``, diag and spherical 1 / sqrt(variances) into ``roots``), their
-    log-determinants (K,) and
-    ``map_loglik`` of the responsibilities z. Returns (ok, map_loglik); ok False where
-    a covariance is not positive definite."""
+    log-determinants (K,) and ``map_loglik`` of the responsibilities z. Returns
+    (ok, map_loglik); ok False where a covariance is not positive definite."""
     K, d = var.shape
     if family <= 1:  # full, tied: U from the Cholesky factor
         if not _precision_factors(cov[: factors.shape[0]], factors):

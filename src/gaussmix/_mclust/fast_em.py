@@ -493,12 +493,36 @@ def _matmul_into(a, b, out):
             out[i, j] = s
 
 
+def _round_robin(d_max):
+    """The pairs of each dimension's Jacobi sweep in rounds of disjoint pairs (the
+    circle method; -1 pads): [d, round, slot] = (p, q). A round's rotations touch
+    different columns, so their angles are computed side by side (their chains of
+    divisions and square roots overlap in the processor) before they are applied."""
+    out = np.full((d_max + 1, d_max, (d_max + 1) // 2, 2), -1, dtype=np.int64)
+    for d in range(2, d_max + 1):
+        m = d + d % 2
+        order = list(range(m))
+        for r in range(m - 1):
+            for slot in range(m // 2):
+                a, b = order[slot], order[m - 1 - slot]
+                if a < d and b < d:
+                    out[d, r, slot] = (min(a, b), max(a, b))
+            order = [order[0], order[-1]] + order[1:-1]
+    return out
+
+
+_PAIRS = _round_robin(_SMALL_D)
+
+
 @_jit
 def _jacobi_polar_into(f, out, work, v, warm):
     """The polar factor of a small F by one-sided Jacobi: rotate F's columns until
-    orthogonal (F V = U S), then out = U V^T, V left in ``v``. With ``warm`` the
-    rotations start from ``v`` (an orthogonal V0: F V0's columns are rotated on), else
-    from the identity.
+    orthogonal (F V = U S), then out = U V^T. The columns live in the rows of ``work``
+    and ``v`` (work = (F V)^T, v = V^T), so that each rotation runs along contiguous
+    memory; a sweep takes the pairs in rounds of disjoint pairs (``_PAIRS``): 1.6-1.8
+    -> 1.1 us for a warm 6 x 6 factor of the MM loop, in fewer sweeps. With ``warm`` the
+    rotations start from ``v`` (an orthogonal V0^T left by a previous call: F V0's
+    columns are rotated on), else from the identity.
 
     F of rank d - 1 is common: MM-2's F has an exact zero column whenever every
     component's largest 1 / shape lies in one direction. Its polar factor is then
@@ -507,48 +531,68 @@ def _jacobi_polar_into(f, out, work, v, warm):
     no covariance sees). False for a lower rank (the null space's basis is LAPACK's
     choice, and the orientation depends on it): the caller takes LAPACK's SVD then."""
     d = f.shape[0]
-    if warm:
-        _matmul_into(f, v, work)
+    if warm:  # work[j] = (F v_j)^T
+        for j in range(d):
+            for i in range(d):
+                t = 0.0
+                for m in range(d):
+                    t += f[i, m] * v[j, m]
+                work[j, i] = t
     else:
-        work[:, :] = f
-        v[:, :] = 0.0
-        for a in range(d):
-            v[a, a] = 1.0
+        for j in range(d):
+            for i in range(d):
+                work[j, i] = f[i, j]
+                v[j, i] = 1.0 if i == j else 0.0
     total = 0.0
     for i in range(d):
         for j in range(d):
-            total += work[i, j] * work[i, j]
+            total += work[j, i] * work[j, i]
     negligible = 1e-24 * total  # a column this small is null: rotating it is noise
+    pairs = _PAIRS[d]
+    rounds, slots = d - 1 + d % 2, (d + 1) // 2
+    rotation = out.reshape(d * d)  # a round's (cos, sin); out is written last
     for _ in range(60):
         rotated = False
-        for p in range(d - 1):
-            for q in range(p + 1, d):
+        for r in range(rounds):
+            for slot in range(slots):
+                p, q = pairs[r, slot, 0], pairs[r, slot, 1]
+                rotation[2 * slot] = 0.0  # no rotation
+                if p < 0:
+                    continue
                 alpha = 0.0
                 beta = 0.0
                 gamma = 0.0
                 for i in range(d):
-                    alpha += work[i, p] * work[i, p]
-                    beta += work[i, q] * work[i, q]
-                    gamma += work[i, p] * work[i, q]
+                    alpha += work[p, i] * work[p, i]
+                    beta += work[q, i] * work[q, i]
+                    gamma += work[p, i] * work[q, i]
                 if alpha <= negligible or beta <= negligible:
                     continue
                 if abs(gamma) <= 1e-15 * np.sqrt(alpha * beta):
                     continue
-                rotated = True
                 zeta = (beta - alpha) / (2.0 * gamma)
                 sign = 1.0 if zeta >= 0.0 else -1.0
                 t = sign / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
                 c = 1.0 / np.sqrt(1.0 + t * t)
-                s = c * t
+                rotation[2 * slot] = c
+                rotation[2 * slot + 1] = c * t
+            for slot in range(slots):
+                c = rotation[2 * slot]
+                if c == 0.0:
+                    continue
+                rotated = True
+                s = rotation[2 * slot + 1]
+                p, q = pairs[r, slot, 0], pairs[r, slot, 1]
                 for i in range(d):
-                    wp = work[i, p]
-                    wq = work[i, q]
-                    work[i, p] = c * wp - s * wq
-                    work[i, q] = s * wp + c * wq
-                    vp = v[i, p]
-                    vq = v[i, q]
-                    v[i, p] = c * vp - s * vq
-                    v[i, q] = s * vp + c * vq
+                    wp = work[p, i]
+                    wq = work[q, i]
+                    work[p, i] = c * wp - s * wq
+                    work[q, i] = s * wp + c * wq
+                for i in range(d):
+                    vp = v[p, i]
+                    vq = v[q, i]
+                    v[p, i] = c * vp - s * vq
+                    v[q, i] = s * vp + c * vq
         if not rotated:
             break
     # U's columns are F V's, normalised: accurate while F is far from singular (a
@@ -559,7 +603,7 @@ def _jacobi_polar_into(f, out, work, v, warm):
     for j in range(d):
         norm = 0.0
         for i in range(d):
-            norm += work[i, j] * work[i, j]
+            norm += work[j, i] * work[j, i]
         norms[j] = norm
     largest = norms.max()
     null = -1
@@ -572,16 +616,21 @@ def _jacobi_polar_into(f, out, work, v, warm):
         if j != null:
             norm = np.sqrt(norms[j])
             for i in range(d):
-                work[i, j] /= norm
+                work[j, i] /= norm
     if null >= 0:
         _complete_basis(work, null)
-    _matmul_into(work, v.T, out)
+    for a in range(d):  # out = U V^T
+        for b in range(d):
+            t = 0.0
+            for m in range(d):
+                t += work[m, a] * v[m, b]
+            out[a, b] = t
     return True
 
 
 @_jit
 def _complete_basis(u, null):
-    """Column ``null`` of ``u`` set to the unit vector orthogonal to the other columns
+    """Row ``null`` of ``u`` set to the unit vector orthogonal to the other rows
     (orthonormal): the unit vector e_i that lies least in their span, orthogonalised
     twice against them (classical Gram-Schmidt, repeated for accuracy)."""
     d = u.shape[0]
@@ -590,26 +639,26 @@ def _complete_basis(u, null):
         inside = 0.0  # |projection of e_i on the span|^2
         for c in range(d):
             if c != null:
-                inside += u[i, c] * u[i, c]
+                inside += u[c, i] * u[c, i]
         if inside < least:
             best, least = i, inside
     for a in range(d):
-        u[a, null] = 1.0 if a == best else 0.0
+        u[null, a] = 1.0 if a == best else 0.0
     for _ in range(2):
         for c in range(d):
             if c == null:
                 continue
             dot = 0.0
             for a in range(d):
-                dot += u[a, c] * u[a, null]
+                dot += u[c, a] * u[null, a]
             for a in range(d):
-                u[a, null] -= dot * u[a, c]
+                u[null, a] -= dot * u[c, a]
     norm = 0.0
     for a in range(d):
-        norm += u[a, null] * u[a, null]
+        norm += u[null, a] * u[null, a]
     norm = np.sqrt(norm)
     for a in range(d):
-        u[a, null] /= norm
+        u[null, a] /= norm
 
 
 @_jit

@@ -638,6 +638,11 @@ class _Tables:
         return float(self.arrays[name][self.Gs.index(G), self.models.index(model)])
 
 
+def _grid_table(name):
+    """A result's attribute: the grid's table ``name``, a DataFrame built when read."""
+    return functools.cached_property(lambda self: self._tables.frame(name))
+
+
 def _constant_note(constant, bic):
     shown = ", ".join(constant[:10]) + (", ..." if len(constant) > 10 else "")
     failed = int(np.isnan(bic).sum())
@@ -839,21 +844,8 @@ class SelectionResult:
         self.params = params
         self._best_of = (cell, feature_names, nan_policy)
 
-    @functools.cached_property
-    def bic(self):
-        return self._tables.frame("bic")
-
-    @functools.cached_property
-    def icl(self):
-        return self._tables.frame("icl")
-
-    @functools.cached_property
-    def loglik_table(self):
-        return self._tables.frame("loglik")
-
-    @functools.cached_property
-    def n_iter(self):
-        return self._tables.frame("n_iter")
+    bic, icl = _grid_table("bic"), _grid_table("icl")
+    loglik_table, n_iter = _grid_table("loglik"), _grid_table("n_iter")
 
     @functools.cached_property
     def best(self):

@@ -519,8 +519,8 @@ def _jacobi_polar_into(f, out, work, v, warm):
     """The polar factor of a small F by one-sided Jacobi: rotate F's columns until
     orthogonal (F V = U S), then out = U V^T. The columns live in the rows of ``work``
     and ``v`` (work = (F V)^T, v = V^T), so that each rotation runs along contiguous
-    memory; a sweep takes the pairs in rounds of disjoint pairs (``_PAIRS``): 1.6-1.8
-    -> 1.1 us for a warm 6 x 6 factor of the MM loop, in fewer sweeps. With ``warm`` the
+    memory; a sweep takes the pairs in rounds of disjoint pairs (``_PAIRS``): 1.8-1.9
+    -> 1.3-1.5 us for a warm 6 x 6 factor of the MM loop, in fewer sweeps. With ``warm`` the
     rotations start from ``v`` (an orthogonal V0^T left by a previous call: F V0's
     columns are rotated on), else from the identity.
 

@@ -215,6 +215,42 @@ def test_polar_factor_of_rank_deficient_f(d, warm):
         np.testing.assert_allclose(out @ rng_basis, u[:, : d - 1], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 7])
+def test_eigh_equals_lapacks(d):
+    """EEV/VEV's eigendecomposition of a scatter (Jacobi up to d = 6) against LAPACK's:
+    the eigenvalues descending, the eigenvectors the same up to sign; a near-singular
+    scatter or two close eigenvalues (whose vectors are a basis choice) are LAPACK's
+    own result."""
+    rng = np.random.default_rng(d)
+    for trial in range(20):
+        a = rng.normal(size=(d, d)) * 10.0 ** rng.integers(-3, 4)
+        w = a @ a.T
+        if trial == 1 and d > 1:  # a repeated eigenvalue: LAPACK's basis
+            q = np.linalg.qr(rng.normal(size=(d, d)))[0]
+            w = q @ np.diag(np.r_[2.0, 2.0, np.arange(3.0, d + 1)]) @ q.T
+        if trial == 2 and d > 1:  # rank d - 1
+            w = a[:, : d - 1] @ a[:, : d - 1].T
+        vals, vecs = _mclust_fast._eigh_desc(w)
+        ref_vals, ref_vecs = np.linalg.eigh(w)
+        ref_vals, ref_vecs = ref_vals[::-1], ref_vecs[:, ::-1]
+        scale = ref_vals[0]
+        np.testing.assert_allclose(vals, ref_vals, rtol=1e-12, atol=1e-13 * scale)
+        np.testing.assert_allclose(vecs @ vecs.T, np.eye(d), atol=1e-12)
+        np.testing.assert_allclose(vecs * vals @ vecs.T, w, atol=1e-12 * scale)
+        gaps = -np.diff(ref_vals)
+        if ref_vals[-1] > 1e-6 * scale and np.all(gaps > 1e-3 * scale):
+            signs = np.sign(np.sum(vecs * ref_vecs, axis=0))
+            np.testing.assert_allclose(vecs * signs, ref_vecs, atol=1e-10)
+        if trial in (1, 2) and d > 1:  # LAPACK's own
+            np.testing.assert_array_equal(vecs, ref_vecs)
+        if d <= 6:  # the sweeps themselves: (w V)^T's row norms, V^T's rows
+            work, v, scratch = (np.empty((d, d)) for _ in range(3))
+            _mclust_fast._jacobi_rotate(w, scratch, work, v, False)
+            np.testing.assert_allclose(np.sort(np.linalg.norm(work, axis=1))[::-1],
+                                       ref_vals, rtol=1e-10, atol=1e-13 * scale)
+            np.testing.assert_allclose(v @ v.T, np.eye(d), atol=1e-12)
+
+
 def test_precision_factors_equal_numpys():
     """The compiled precision factors (the transposed inverse Cholesky factor) against
     NumPy's batched path; a covariance that is not positive definite is refused."""

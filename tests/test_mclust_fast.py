@@ -215,6 +215,37 @@ def test_polar_factor_of_rank_deficient_f(d, warm):
         np.testing.assert_allclose(out @ rng_basis, u[:, : d - 1], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("d", [1, 3, 6, 9])
+def test_estep_along_rows_equals_the_definition(d):
+    """The full-covariance E-step (rows feature-major, sums reassociated) against
+    SciPy's densities and the statistics' definitions, about the current means."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(d)
+    n, K = 97, 4
+    X = rng.normal(size=(n, d)) * 3.0 + 100.0
+    weights = rng.dirichlet(np.ones(K))
+    means = X[rng.choice(n, K, replace=False)]
+    a = rng.normal(size=(K, d, d))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(d)
+    z, nk, sums, S = np.empty((n, K)), np.empty(K), np.empty((K, d)), np.empty((K, d, d))
+    loglik, ok = _mclust_fast._estep_along_rows(np.ascontiguousarray(X.T), weights, means,
+                                                cov, z, nk, sums, S)
+    assert ok
+    logp = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X)
+                            for w, m, c in zip(weights, means, cov)])
+    assert loglik == pytest.approx(logsumexp(logp, axis=1).sum(), rel=1e-12)
+    resp = np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+    np.testing.assert_allclose(z, resp, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(nk, resp.sum(axis=0), rtol=1e-12)
+    for k in range(K):
+        dev = X - means[k]
+        np.testing.assert_allclose(sums[k], resp[:, k] @ dev, rtol=1e-9, atol=1e-9)
+        want = np.tril((dev * resp[:, k, None]).T @ dev)
+        np.testing.assert_allclose(np.tril(S[k]), want, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 7])
 def test_eigh_equals_lapacks(d):
     """EEV/VEV's eigendecomposition of a scatter (Jacobi up to d = 6) against LAPACK's:

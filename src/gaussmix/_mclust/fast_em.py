@@ -898,39 +898,27 @@ def _exp_flush(x):
 
 
 @_jit
-def _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S):
-    """Responsibilities into z, and in the same pass the next M-step's statistics about
-    the current means: n_k, sums of z (x - mu_k) and of z (x - mu_k)(x - mu_k)^T (lower
-    triangle; for the diagonal models its diagonal only, all their M-steps read), which
-    :func:`_shifted_to_scatter` turns into means and scatters (the
+def _estep(X, weights, means, var, z, nk, sums, S):
+    """Responsibilities into z under diagonal covariances (variances ``var``), and in
+    the same pass the next M-step's statistics about the current means: n_k, sums of
+    z (x - mu_k) and the diagonals of the scatters z (x - mu_k)(x - mu_k)^T, all their
+    M-steps read; :func:`_shifted_to_scatter` turns them into means and scatters (the
     engine's shifted statistics; the shift, mu_k, sits near the new mean, so nothing
-    cancels). Returns (loglik, ok)."""
+    cancels). Returns (loglik, ok). Full covariances: :func:`_estep_along_rows`."""
     n, d = X.shape
     K = weights.size
     const = np.empty(K)
     half_log_2pi = 0.5 * d * LOG_2PI
-    lows = np.empty((K, d, d))
-    inv_diag = np.empty((K, d))  # 1 / variances, or 1 / diag of the Cholesky factors
-    if diagonal:
-        for k in range(K):
-            s = 0.0
-            for j in range(d):
-                v = var[k, j]
-                if not (v > 0.0 and v < np.inf):
-                    return 0.0, False
-                s += math.log(v)
-                inv_diag[k, j] = 1.0 / v
-            const[k] = math.log(weights[k]) - 0.5 * s - half_log_2pi
-    else:
-        for k in range(K):
-            if not _chol(cov[k], lows[k]):
+    inv_diag = np.empty((K, d))  # 1 / variances
+    for k in range(K):
+        s = 0.0
+        for j in range(d):
+            v = var[k, j]
+            if not (v > 0.0 and v < np.inf):
                 return 0.0, False
-            s = 0.0
-            for j in range(d):
-                s += math.log(lows[k, j, j])
-                inv_diag[k, j] = 1.0 / lows[k, j, j]
-            const[k] = math.log(weights[k]) - s - half_log_2pi
-    y = np.empty(d)
+            s += math.log(v)
+            inv_diag[k, j] = 1.0 / v
+        const[k] = math.log(weights[k]) - 0.5 * s - half_log_2pi
     wlp = np.empty(K)
     diff = np.empty((K, d))
     nk[:] = 0.0
@@ -943,19 +931,9 @@ def _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S):
             maha = 0.0
             for j in range(d):
                 diff[k, j] = X[i, j] - means[k, j]
-            if diagonal:
-                for j in range(d):
-                    r = diff[k, j]
-                    maha += r * r * inv_diag[k, j]
-            else:
-                low = lows[k]
-                for j in range(d):
-                    t = diff[k, j]
-                    for m in range(j):
-                        t -= low[j, m] * y[m]
-                    t *= inv_diag[k, j]
-                    y[j] = t
-                    maha += t * t
+            for j in range(d):
+                r = diff[k, j]
+                maha += r * r * inv_diag[k, j]
             v = const[k] - 0.5 * maha
             wlp[k] = v
             if v > top:
@@ -973,17 +951,100 @@ def _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S):
             if r == 0.0:
                 continue
             nk[k] += r
-            if diagonal:  # their M-steps read the scatters' diagonals only
-                for a in range(d):
-                    ra = r * diff[k, a]
-                    sums[k, a] += ra
-                    S[k, a, a] += ra * diff[k, a]
-                continue
             for a in range(d):
                 ra = r * diff[k, a]
                 sums[k, a] += ra
-                for b in range(a + 1):
-                    S[k, a, b] += ra * diff[k, b]
+                S[k, a, a] += ra * diff[k, a]
+    return loglik, True
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _estep_along_rows(Xt, weights, means, cov, z, nk, sums, S):
+    """:func:`_estep` under full covariances (``cov``), the rows feature-major (``Xt``,
+    d x n), and the whole lower triangles of the scatters. Each component's densities
+    and statistics run along the rows, y = L_k^-1 (x - mu_k) as products of the inverse
+    factor and the sums as dot products over the rows: loops the compiler vectorises
+    (its sums reassociated, a rounding of their order, as the NumPy reference's BLAS).
+    One E-step, n = 100, d = 6, K = 5: 25 us a row at a time, 10 along the rows; n = 50,
+    d = 4, K = 3: 6.6 and 3.7 us."""
+    d, n = Xt.shape
+    K = weights.size
+    const = np.empty(K)
+    half_log_2pi = 0.5 * d * LOG_2PI
+    factor = np.empty((K, d, d))  # L_k^-1 (lower triangle)
+    inv_diag = np.empty(d)  # 1 / diag of the Cholesky factor
+    column = np.empty(d)
+    for k in range(K):
+        low = factor[k]
+        if not _chol(cov[k], low):
+            return 0.0, False
+        s = 0.0
+        for j in range(d):
+            s += math.log(low[j, j])
+            inv_diag[j] = 1.0 / low[j, j]
+        const[k] = math.log(weights[k]) - s - half_log_2pi
+        for col in range(d):  # L^-1 by forward substitution, column by column
+            for i in range(col, d):
+                t = 1.0 if i == col else 0.0
+                for m in range(col, i):
+                    t -= low[i, m] * column[m]
+                column[i] = t * inv_diag[i]
+            for i in range(col, d):
+                low[i, col] = column[i]
+    dev = np.empty((d, n))  # x - mu_k, feature-major
+    y = np.empty(n)
+    maha = np.empty(n)
+    for k in range(K):  # log(w_k N(x | mu_k, Sigma_k)) of every row into z
+        for j in range(d):
+            mu = means[k, j]
+            for i in range(n):
+                dev[j, i] = Xt[j, i] - mu
+        maha[:] = 0.0
+        for j in range(d):
+            y[:] = 0.0
+            for m in range(j + 1):
+                c = factor[k, j, m]
+                for i in range(n):
+                    y[i] += c * dev[m, i]
+            for i in range(n):
+                maha[i] += y[i] * y[i]
+        for i in range(n):
+            z[i, k] = const[k] - 0.5 * maha[i]
+    loglik = 0.0
+    for i in range(n):  # responsibilities, a row at a time
+        top = -np.inf
+        for k in range(K):
+            top = max(top, z[i, k])
+        s = 0.0
+        for k in range(K):
+            e = _exp_flush(z[i, k] - top)
+            z[i, k] = e
+            s += e
+        loglik += top + math.log(s)
+        inv_s = 1.0 / s
+        for k in range(K):
+            z[i, k] *= inv_s
+    for k in range(K):  # the statistics, a component at a time along the rows
+        t = 0.0
+        for i in range(n):
+            t += z[i, k]
+        nk[k] = t
+        for j in range(d):
+            mu = means[k, j]
+            for i in range(n):
+                dev[j, i] = Xt[j, i] - mu
+        for a in range(d):
+            for i in range(n):
+                y[i] = z[i, k] * dev[a, i]
+            t = 0.0
+            for i in range(n):
+                t += y[i]
+            sums[k, a] = t
+            for b in range(a + 1):
+                t = 0.0
+                for i in range(n):
+                    t += y[i] * dev[b, i]
+                S[k, a, b] = t
     return loglik, True
 
 
@@ -1020,6 +1081,7 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
     sums = np.empty((K, d))
     S = np.empty((K, d, d))
     diagonal = code <= 5
+    Xt = np.ascontiguousarray(X.T) if not diagonal else np.empty((d, 0))
     _stats(X, z, nk, means, W)
     # has_state as a runtime bool (n_iter > 0), not the constants False and True: Numba
     # would compile the large _mstep twice, once per literal, doubling the first run.
@@ -1034,7 +1096,10 @@ def _em(X, z, code, tol, max_iter, weights, means, var, cov, shape_d, scale, sha
     loglik = 0.0
     err = 0.0
     while True:
-        loglik, ok = _estep(X, weights, means, var, cov, diagonal, z, nk, sums, S)
+        if diagonal:
+            loglik, ok = _estep(X, weights, means, var, z, nk, sums, S)
+        else:
+            loglik, ok = _estep_along_rows(Xt, weights, means, cov, z, nk, sums, S)
         if not ok:
             return 2, 0.0, n_iter, 0.0
         if not np.isfinite(loglik):

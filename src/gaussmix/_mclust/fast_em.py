@@ -973,26 +973,14 @@ def _estep_along_rows(Xt, weights, means, cov, z, nk, sums, S):
     K = weights.size
     const = np.empty(K)
     half_log_2pi = 0.5 * d * LOG_2PI
-    factor = np.empty((K, d, d))  # L_k^-1 (lower triangle)
-    inv_diag = np.empty(d)  # 1 / diag of the Cholesky factor
-    column = np.empty(d)
+    factor = np.empty((K, d, d))  # U_k = L_k^-T: y = U_k^T (x - mu_k)
+    if not _precision_factors(cov, factor):
+        return 0.0, False
     for k in range(K):
-        low = factor[k]
-        if not _chol(cov[k], low):
-            return 0.0, False
-        s = 0.0
+        s = 0.0  # log det U_k = -log det L_k
         for j in range(d):
-            s += math.log(low[j, j])
-            inv_diag[j] = 1.0 / low[j, j]
-        const[k] = math.log(weights[k]) - s - half_log_2pi
-        for col in range(d):  # L^-1 by forward substitution, column by column
-            for i in range(col, d):
-                t = 1.0 if i == col else 0.0
-                for m in range(col, i):
-                    t -= low[i, m] * column[m]
-                column[i] = t * inv_diag[i]
-            for i in range(col, d):
-                low[i, col] = column[i]
+            s += math.log(factor[k, j, j])
+        const[k] = math.log(weights[k]) + s - half_log_2pi
     dev = np.empty((d, n))  # x - mu_k, feature-major
     y = np.empty(n)
     maha = np.empty(n)
@@ -1005,7 +993,7 @@ def _estep_along_rows(Xt, weights, means, cov, z, nk, sums, S):
         for j in range(d):
             y[:] = 0.0
             for m in range(j + 1):
-                c = factor[k, j, m]
+                c = factor[k, m, j]
                 for i in range(n):
                     y[i] += c * dev[m, i]
             for i in range(n):

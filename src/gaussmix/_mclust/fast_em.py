@@ -510,18 +510,20 @@ _SMALL_D = 6
 
 
 @_jit
-def _matmul_into(a, b, out):
-    """out = a @ b for square matrices (plain loops for small ones)."""
-    d = a.shape[0]
+def _times_scatters(o, scatters, out):
+    """out = O [W_1 | ... | W_K] (d x Kd) (plain loops for small d, the inner one along
+    the Kd contiguous entries, which the compiler vectorises)."""
+    d, kd = scatters.shape
     if d > _SMALL_D:
-        np.dot(a, b, out)
+        np.dot(o, scatters, out)
         return
-    for i in range(d):
-        for j in range(d):
-            s = 0.0
-            for m in range(d):
-                s += a[i, m] * b[m, j]
-            out[i, j] = s
+    for a in range(d):
+        for c in range(kd):
+            out[a, c] = 0.0
+        for m in range(d):
+            oam = o[a, m]
+            for c in range(kd):
+                out[a, c] += oam * scatters[m, c]
 
 
 def _round_robin(d_max):
@@ -732,12 +734,13 @@ def _polar_into(f, out, work, v, warm=False):
 def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
     """EVE / VVE: the MM algorithm of Browne and McNicholas on the common orientation.
 
-    Each inner iteration is what its linear algebra needs: 3 K products of d x d
-    matrices and two SVDs (the polar factors); every work array is allocated once per
-    M-step, not per inner iteration. The arithmetic, in order, is that of the loop it
-    replaced (and of mclust's Fortran), so the results are the same to the bit for
-    d > 6; up to d = 6 the products and the polar factors (Jacobi, each warm-started
-    from its previous sweep's rotations) are computed here, the same to rounding.
+    Each inner iteration is what its linear algebra needs: two products of the d x d
+    orientation with the K scatters side by side, and two polar factors; every work
+    array is allocated once per M-step, not per inner iteration. The results equal
+    mclust's to rounding: MM 1 scales O W_k's rows by 1 / A_k where mclust scales O's
+    before the product, and up to d = 6 the products and the polar factors (Jacobi,
+    each warm-started from its previous sweep's rotations) are computed here, not by
+    BLAS and LAPACK.
     """
     K, d = W.shape[0], W.shape[1]
     ntot = nk.sum()
@@ -759,56 +762,60 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
     sc_v = np.empty(K)
     inv_max = np.empty(K)
     f = np.empty((d, d))
-    t = np.empty((d, d))
-    prod = np.empty((d, d))
     polar = np.empty((d, d))
-    dmat = np.empty((d, d))
     scratch = np.empty((d, d))
     rotations_1 = np.empty((d, d))  # each polar factor's last Jacobi rotations
     rotations_2 = np.empty((d, d))
     warm_1 = warm_2 = False
     target = 0.0
+    # The scatters side by side, [W_1 | ... | W_K] (d x Kd): each step's K products
+    # O W_k are one product along Kd contiguous entries, and MM 2's W_k D is
+    # (D^T W_k)^T (W_k is symmetric). MM 1 reuses the products of the previous
+    # iteration's last step (O is unchanged between them): two products per
+    # iteration instead of three.
+    scatters = np.empty((d, K * d))
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                scatters[a, k * d + b] = W[k, a, b]
+    prods = np.empty((d, K * d))
+    _times_scatters(orient, scatters, prods)
     while True:
         inner += 1
         # MM 1: F = sum_k (A_k^-1 D^T W_k - omega_k A_k^-1 D^T); D = (P R^T)^T
         f[:, :] = 0.0
         for k in range(K):
+            om = omega[k]
             for a in range(d):
                 sa = shape_kd[k, a]
                 for b in range(d):
-                    t[a, b] = orient[a, b] / sa
-            _matmul_into(t, W[k], prod)
-            om = omega[k]
-            for a in range(d):
-                for b in range(d):
-                    f[a, b] += prod[a, b] - om * t[a, b]
+                    f[a, b] += (prods[a, k * d + b] - om * orient[a, b]) / sa
         warm_1 = _polar_into(f, polar, scratch, rotations_1, warm_1)
-        for a in range(d):
-            for b in range(d):
-                dmat[a, b] = polar[b, a]
         # MM 2: F = sum_k (W_k D A_k^-1 - max(1/A_k) W_k D); D^T = (P R^T)^T
         for k in range(K):
             m = 0.0
             for j in range(d):
                 m = max(m, 1.0 / shape_kd[k, j])
             inv_max[k] = m
+        _times_scatters(polar, scatters, prods)  # prods[b, kd + a] = (W_k D)[a, b]
         f[:, :] = 0.0
         for k in range(K):
-            _matmul_into(W[k], dmat, prod)
             m = inv_max[k]
-            for a in range(d):
-                for b in range(d):
-                    f[a, b] += prod[a, b] / shape_kd[k, b] - m * prod[a, b]
+            for b in range(d):
+                sb = shape_kd[k, b]
+                for a in range(d):
+                    p = prods[b, k * d + a]
+                    f[a, b] += p / sb - m * p
         warm_2 = _polar_into(f, polar, scratch, rotations_2, warm_2)
         for a in range(d):
             for b in range(d):
                 orient[a, b] = polar[b, a]
+        _times_scatters(orient, scatters, prods)
         for k in range(K):
-            _matmul_into(orient, W[k], prod)
             for a in range(d):
                 s = 0.0
                 for b in range(d):
-                    s += prod[a, b] * orient[a, b]
+                    s += prods[a, k * d + b] * orient[a, b]
                 diag[k, a] = s
         if varying:
             for k in range(K):

@@ -760,6 +760,7 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
     diag = np.empty((K, d))
     diag_n = np.empty((K, d))
     sc_v = np.empty(K)
+    inv_shape = np.empty((K, d))  # 1 / A_k: products in the loop, not divisions
     inv_max = np.empty(K)
     f = np.empty((d, d))
     polar = np.empty((d, d))
@@ -782,30 +783,30 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
     _times_scatters(orient, scatters, prods)
     while True:
         inner += 1
+        for k in range(K):
+            m = 0.0
+            for j in range(d):
+                inv_shape[k, j] = 1.0 / shape_kd[k, j]
+                m = max(m, inv_shape[k, j])
+            inv_max[k] = m
         # MM 1: F = sum_k (A_k^-1 D^T W_k - omega_k A_k^-1 D^T); D = (P R^T)^T
         f[:, :] = 0.0
         for k in range(K):
             om = omega[k]
             for a in range(d):
-                sa = shape_kd[k, a]
+                ia = inv_shape[k, a]
                 for b in range(d):
-                    f[a, b] += (prods[a, k * d + b] - om * orient[a, b]) / sa
+                    f[a, b] += (prods[a, k * d + b] - om * orient[a, b]) * ia
         warm_1 = _polar_into(f, polar, scratch, rotations_1, warm_1)
         # MM 2: F = sum_k (W_k D A_k^-1 - max(1/A_k) W_k D); D^T = (P R^T)^T
-        for k in range(K):
-            m = 0.0
-            for j in range(d):
-                m = max(m, 1.0 / shape_kd[k, j])
-            inv_max[k] = m
         _times_scatters(polar, scatters, prods)  # prods[b, kd + a] = (W_k D)[a, b]
         f[:, :] = 0.0
         for k in range(K):
             m = inv_max[k]
             for b in range(d):
-                sb = shape_kd[k, b]
+                ib = inv_shape[k, b] - m  # exactly 0 in the direction of the largest
                 for a in range(d):
-                    p = prods[b, k * d + a]
-                    f[a, b] += p / sb - m * p
+                    f[a, b] += prods[b, k * d + a] * ib
         warm_2 = _polar_into(f, polar, scratch, rotations_2, warm_2)
         for a in range(d):
             for b in range(d):
@@ -819,8 +820,9 @@ def _mstep_eve_vve(varying, nk, W, cov, shape_kd, orient, has_state, inner_max):
                 diag[k, a] = s
         if varying:
             for k in range(K):
+                inv_n = 1.0 / nk[k]
                 for j in range(d):
-                    diag_n[k, j] = diag[k, j] / nk[k]
+                    diag_n[k, j] = diag[k, j] * inv_n
             if not diag_n.min() > 0.0:
                 return False
             for k in range(K):

@@ -83,6 +83,17 @@ def test_ward_start_when_no_more_rows_than_columns():
         np.testing.assert_array_equal(parts[G], hclass(ref, len(X), G))
 
 
+def test_partitions_merged_down_equal_each_cut():
+    # starting_partitions cuts once and merges on down; hclass cuts at each G
+    X = np.random.default_rng(5).normal(size=(80, 3))
+    G = [12, 2, 7, 3, 1, 40]
+    parts = starting_partitions(X, G)
+    pairs = hc(scaled_svd_transform(X), "VVV")
+    assert sorted(parts) == sorted(G)
+    for g in G:
+        np.testing.assert_array_equal(parts[g], hclass(pairs, len(X), g))
+
+
 def test_ward_partitions_equal_scipy():
     rng = np.random.default_rng(3)
     Z = rng.normal(size=(60, 3))

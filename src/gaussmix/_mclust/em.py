@@ -83,11 +83,12 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
         mclust model name (a registered model).
     n_components : int
         G, the Gaussian components.
-    start : ndarray of int (n_rows,), ndarray (n_rows, G [+ 1]) or Params
-        A partition (labels 0 .. G - 1, G for the noise component) or responsibilities
-        (noise column last): EM starts with an M-step. Or parameters: an E-step first;
-        with ``fixed``, the rows labelled there keep their component in that E-step
-        (mclust's noise rows) and EM then starts with an M-step from it.
+    start : ndarray of int (n_rows,), ndarray (n_rows, G [+ 1]), SuffStats or Params
+        A partition (labels 0 .. G - 1, G for the noise component), responsibilities
+        (noise column last) or their statistics (of the loop's kind; "full" for one
+        component): EM starts with an M-step. Or parameters: an E-step first; with
+        ``fixed``, the rows labelled there keep their component in that E-step (mclust's
+        noise rows) and EM then starts with an M-step from it.
     tol, max_iter :
         mclust's relative tolerance and iteration cap (None: ``MCLUST_MAX_ITER``,
         10 000; mclust's default is no cap).
@@ -121,14 +122,15 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
     one = n_components == 1 and not noise
     single = one and not missing
     given = isinstance(start, np.ndarray)
+    summed = isinstance(start, SuffStats)
     in_memory = getattr(source, "X", None) is not None
     compiled = model.fast_code is not None and in_memory
     if (backend == "numba" and compiled and not single and prior is None and not noise
-            and not missing):
+            and not missing and not summed):
         return _fit_compiled(source, model.name, n_components, start, tol, max_iter)
     kind = "full" if one else model.stats_kind
     if backend == "numba" and single and in_memory:
-        return _fit_single(source, model, prior)
+        return _fit_single(source, model, prior, start if summed else None)
     if given:
         width = n_components + noise
         if start.ndim == 1:
@@ -152,14 +154,16 @@ def fit_mclust(source, name: str, n_components: int, start, *, fixed=None,
                      tuple(history), result.stats.map_loglik, model.name, result.stats)
 
 
-def _fit_single(source, model, prior) -> MclustFit:
+def _fit_single(source, model, prior, stats=None) -> MclustFit:
     """One component on rows in memory: the loop's M-step (mclust's ``mvn``) on the
     rows' statistics, and the log-likelihood from them instead of a pass over the rows,
     sum_i w_i log N(x_i) = W (log det U - d log(2 pi) / 2) - tr(P S_m) / 2, with P = U U^T
     the precision and S_m the scatter about the fitted mean (mclust's may differ from
     the rows' mean: a prior, constant columns). A select grid fits three of these per
-    class of the data; the loop's passes cost 0.5 ms a fit on a hundred rows."""
-    stats = given_stats(source, 1, "full", lambda a, chunk: np.ones((chunk.shape[0], 1)))
+    class of the data (the loop's passes cost 0.5 ms a fit on a hundred rows), from
+    one set of the rows' ``stats`` (None: summed here)."""
+    if stats is None:
+        stats = single_stats(source)
     params, state = MStep(model, prior=prior, strict=True)(stats)
     weight, d = stats.nk[0], stats.means.shape[1]
     offset = stats.means[0] - params.means[0]
@@ -179,6 +183,13 @@ def _fit_single(source, model, prior) -> MclustFit:
         raise NonFiniteLikelihoodError("cannot compute E-step (non-finite log-likelihood)")
     return MclustFit(MclustParams.of(params, model.name, state), loglik, 1, True,
                      (loglik,), 0.0, model.name, None, np.ones((source.n_rows, 1)))
+
+
+def single_stats(source) -> SuffStats:
+    """The "full" statistics of every row as one component: the start of a fit of one
+    component (every model's, so a grid sums them once)."""
+    return given_stats(source, 1, "full",
+                       labels_of=lambda a, chunk: np.zeros(chunk.shape[0], np.intp))
 
 
 def _fit_compiled(source, name, n_components, start, tol, max_iter) -> MclustFit:

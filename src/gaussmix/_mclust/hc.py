@@ -599,6 +599,18 @@ def starting_partitions(X, G, backend="auto") -> dict:
     if Z.shape[1] == 0:  # every row the same: no partition into several classes
         return {g: np.zeros(n, dtype=np.intp) for g in wanted if g == 1}
     pairs = hc(Z, "VVV" if n > d else "EII", n_merges=n - wanted[0], backend=backend)
-    for g in wanted:
-        parts[g] = hclass(pairs, n, g)
+    # Cut once, at the largest G, then merge on down (an O(n) step, where each cut
+    # costs a sort): the merge into g - 1 clusters joins the clusters whose smallest
+    # rows are a < b, so b's label goes and the labels after it move down by one,
+    # which keeps hclass's numbering by first appearance.
+    g = wanted[-1]
+    labels = hclass(pairs, n, g)
+    for target in reversed(wanted):
+        while g > target:
+            a, b = pairs[n - g]
+            first, gone = labels[a], labels[b]
+            labels = np.where(labels == gone, first, labels)
+            labels[labels > gone] -= 1
+            g -= 1
+        parts[target] = labels
     return parts

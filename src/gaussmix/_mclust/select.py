@@ -49,7 +49,7 @@ from .._names import case_hint
 from .._models import mclust as _fam
 from .._models.mclust import MCLUST_MODELS, RTEPS as _RTEPS, UNIVARIATE_MODELS
 from .._models.registry import get_model
-from .em import fit_mclust, resolve_backend, responsibilities
+from .em import fit_mclust, resolve_backend, responsibilities, single_stats
 from .hc import HC_SUBSET, starting_partitions
 
 __all__ = ["select", "SelectionResult", "hypervolume", "MCLUST_MODELS"]
@@ -700,6 +700,7 @@ class _Grid:
         # The prior as given (resolved on the subset for its M-step) and per cell.
         self.prior, self.prior_for = prior, prior_for
         self.singles = {}
+        self._single_stats = None  # the rows' statistics as one component
         self._one_hot = None  # (g, the partition into g as responsibilities)
 
     def _run(self, name, g, start, fixed=None):
@@ -712,9 +713,10 @@ class _Grid:
         """G = 1 in closed form, once per class of models that coincide (mclust's mvn)."""
         key = get_model(name).single_class
         if key not in self.singles:
+            if self._single_stats is None:
+                self._single_stats = single_stats(self.source)
             try:
-                start = np.zeros(self.source.n_rows, dtype=np.intp)
-                self.singles[key] = self._run(name, 1, start)
+                self.singles[key] = self._run(name, 1, self._single_stats)
             except FitError as exc:
                 self.singles[key] = exc
 

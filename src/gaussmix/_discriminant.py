@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._engine.estep import weighted_log_prob
+from ._engine.estep import row_log_likelihoods, weighted_log_prob
 from ._engine.init import one_hot
 from ._engine.parallel import with_single_threaded_blas
 from ._engine.sources import ArraySource
@@ -308,7 +308,7 @@ class MixtureDiscriminant(ClassifierMixin, BaseEstimator):
         if self.model_type == "EDDA" and hasattr(self, "_edda_params"):
             params = self._edda_params
             return weighted_log_prob(X, params) - np.log(params.weights)
-        return np.column_stack([logsumexp(weighted_log_prob(X, m.params), axis=1)
+        return np.column_stack([row_log_likelihoods(X, m.params)
                                 for m in self.class_models_])
 
     def _check_X(self, X):

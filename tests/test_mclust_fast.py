@@ -189,6 +189,29 @@ def test_polar_factor_equals_lapacks(d):
 
 
 @pytest.mark.parametrize("d", [2, 3, 4, 6])
+def test_jacobi_rotations_where_their_squares_overflow(d):
+    """Columns near 1e100 (squared norms near 1e200, their differences' squares past
+    the largest double): the rotations fall back to Rutishauser's form, and the polar
+    factor and eigenvalues are those of the matrix scaled back (the sweeps' own, not
+    LAPACK's, which the callers fall back to where the sweeps fail)."""
+    rng = np.random.default_rng(20 + d)
+    work, v, out, plain = (np.empty((d, d)) for _ in range(4))
+    for _ in range(5):
+        f = rng.normal(size=(d, d))
+        _mclust_fast._jacobi_rotate(f * 1e100, out, work, v, False)
+        np.testing.assert_allclose(np.sort(np.linalg.norm(work, axis=1))[::-1] / 1e100,
+                                   np.linalg.svd(f, compute_uv=False), rtol=1e-12)
+        np.testing.assert_allclose(v @ v.T, np.eye(d), atol=1e-12)
+        _mclust_fast._polar_into(f, plain, work, v)
+        _mclust_fast._polar_into(f * 1e100, out, work, v)
+        np.testing.assert_allclose(out, plain, rtol=0, atol=1e-12)
+        w = f @ f.T
+        vals, _ = _mclust_fast._eigh_desc(w * 1e100)
+        ref = np.linalg.eigvalsh(w)[::-1]
+        np.testing.assert_allclose(vals / 1e100, ref, rtol=1e-12, atol=1e-13 * ref[0])
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 6])
 @pytest.mark.parametrize("warm", [False, True])
 def test_polar_factor_of_rank_deficient_f(d, warm):
     """F of rank d - 1 (MM-2's F with a zero column, or a repeated column): a polar

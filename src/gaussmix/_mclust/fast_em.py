@@ -594,14 +594,28 @@ def _jacobi_rotate(f, out, work, v, warm):
                     gamma += work[p, i] * work[q, i]
                 if alpha <= negligible or beta <= negligible:
                     continue
-                if abs(gamma) <= 1e-15 * np.sqrt(alpha * beta):
+                # (alpha beta would overflow for columns past 1e77)
+                if abs(gamma) <= 1e-15 * (np.sqrt(alpha) * np.sqrt(beta)):
                     continue
-                zeta = (beta - alpha) / (2.0 * gamma)
-                sign = 1.0 if zeta >= 0.0 else -1.0
-                t = sign / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
-                c = 1.0 / np.sqrt(1.0 + t * t)
-                rotation[2 * slot] = c
-                rotation[2 * slot + 1] = c * t
+                # The rotation (c, s) from r = sqrt(u^2 + 4 gamma^2), u = beta - alpha:
+                # c = sqrt((r + |u|) / 2r), s = sign(u) 2 gamma / sqrt(2r (r + |u|)),
+                # Rutishauser's t = tan(theta) and c = 1 / sqrt(1 + t^2) with the
+                # divisions folded in: two square roots and a division in a row, not
+                # three divisions between them (this chain sets a sweep's pace).
+                u = beta - alpha
+                root = np.sqrt(u * u + 4.0 * gamma * gamma)
+                h = root + abs(u)
+                q = np.sqrt(2.0 * root * h)
+                if q < np.inf:
+                    rotation[2 * slot] = h / q
+                    rotation[2 * slot + 1] = (2.0 * gamma if u >= 0.0 else -2.0 * gamma) / q
+                else:  # u^2 overflowed: Rutishauser's form, which scales by gamma first
+                    zeta = u / (2.0 * gamma)
+                    sign = 1.0 if zeta >= 0.0 else -1.0
+                    t = sign / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
+                    c = 1.0 / np.sqrt(1.0 + t * t)
+                    rotation[2 * slot] = c
+                    rotation[2 * slot + 1] = c * t
             for slot in range(slots):
                 c = rotation[2 * slot]
                 if c == 0.0:

@@ -7,6 +7,8 @@ mclust in tests/test_mclust_models.py.
 """
 
 
+import math
+
 import numpy as np
 import pytest
 
@@ -239,9 +241,12 @@ def test_polar_factor_of_rank_deficient_f(d, warm):
 
 
 @pytest.mark.parametrize("d", [1, 3, 6, 9])
-def test_estep_along_rows_equals_the_definition(d):
-    """The full-covariance E-step (rows feature-major, sums reassociated) against
-    SciPy's densities and the statistics' definitions, about the current means."""
+@pytest.mark.parametrize("family", ["full", "diag"])
+def test_estep_along_rows_equals_the_definition(d, family):
+    """The compiled E-steps (rows feature-major, the responsibilities component-major,
+    sums reassociated) against SciPy's densities and the statistics' definitions,
+    about the current means; with one component's densities far below the others'
+    (their exps flushed to 0, as subnormal)."""
     from scipy.special import logsumexp
     from scipy.stats import multivariate_normal
 
@@ -250,23 +255,50 @@ def test_estep_along_rows_equals_the_definition(d):
     X = rng.normal(size=(n, d)) * 3.0 + 100.0
     weights = rng.dirichlet(np.ones(K))
     means = X[rng.choice(n, K, replace=False)]
+    means[-1] += 400.0  # every row's density under it is below 1e-308 of its best
     a = rng.normal(size=(K, d, d))
     cov = a @ a.transpose(0, 2, 1) + np.eye(d)
-    z, nk, sums, S = np.empty((n, K)), np.empty(K), np.empty((K, d)), np.empty((K, d, d))
-    loglik, ok = _mclust_fast._estep_along_rows(np.ascontiguousarray(X.T), weights, means,
-                                                cov, z, nk, sums, S)
+    var = np.einsum("kii->ki", cov).copy()
+    if family == "diag":
+        cov = np.stack([np.diag(v) for v in var])
+    zt, nk, sums, S = np.empty((K, n)), np.empty(K), np.empty((K, d)), np.empty((K, d, d))
+    Xt = np.ascontiguousarray(X.T)
+    if family == "full":
+        loglik, ok = _mclust_fast._estep_along_rows(Xt, weights, means, cov, zt, nk, sums, S)
+    else:
+        loglik, ok = _mclust_fast._estep(Xt, weights, means, var, zt, nk, sums, S)
     assert ok
     logp = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X)
                             for w, m, c in zip(weights, means, cov)])
     assert loglik == pytest.approx(logsumexp(logp, axis=1).sum(), rel=1e-12)
     resp = np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
-    np.testing.assert_allclose(z, resp, rtol=1e-10, atol=1e-14)
+    assert resp[:, -1].max() < 1e-308 and np.all(zt[-1] == 0.0)
+    np.testing.assert_allclose(zt.T, resp, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(nk, resp.sum(axis=0), rtol=1e-12)
     for k in range(K):
         dev = X - means[k]
         np.testing.assert_allclose(sums[k], resp[:, k] @ dev, rtol=1e-9, atol=1e-9)
-        want = np.tril((dev * resp[:, k, None]).T @ dev)
-        np.testing.assert_allclose(np.tril(S[k]), want, rtol=1e-10, atol=1e-10)
+        want = (dev * resp[:, k, None]).T @ dev
+        if family == "diag":  # the diagonals: all the diagonal models' M-steps read
+            np.testing.assert_allclose(np.diag(S[k]), np.diag(want), rtol=1e-10, atol=1e-10)
+        else:
+            np.testing.assert_allclose(np.tril(S[k]), np.tril(want), rtol=1e-10, atol=1e-10)
+
+
+def test_exp_is_the_c_librarys_within_an_ulp():
+    """The E-steps' exp, written out to run along the rows: within an ulp of math.exp
+    from 0 down to the smallest normal result, 0 below (subnormal), and for -inf."""
+    x = np.concatenate([np.linspace(-708.39, 0.0, 200_001),
+                        -np.random.default_rng(0).exponential(5.0, 50_000),
+                        [0.0, -1e-300, -0.5 * np.log(2.0), _mclust_fast.SUBNORMAL_LOG + 1e-12]])
+    want = np.array([math.exp(v) for v in x])
+    got = x.copy()
+    _mclust_fast._exp_flush_into(got, np.empty(x.size, dtype=np.int64))
+    ulps = np.abs(got - want) / np.spacing(want)
+    assert ulps.max() <= 1.0
+    below = np.array([_mclust_fast.SUBNORMAL_LOG, -709.0, -745.2, -1e308, -np.inf])
+    _mclust_fast._exp_flush_into(below, np.empty(below.size, dtype=np.int64))
+    assert np.all(below == 0.0)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 7])

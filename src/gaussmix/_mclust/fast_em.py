@@ -988,7 +988,8 @@ def _estep(Xt, weights, means, var, zt, nk, sums, S):
     :func:`_shifted_to_scatter` turns them into means and scatters (the engine's
     shifted statistics; the shift, mu_k, sits near the new mean, so nothing cancels).
     Returns (loglik, ok). Along the rows, as :func:`_estep_along_rows` (full
-    covariances), whose sums are reassociated the same way."""
+    covariances), whose sums are reassociated the same way: n = 100, d = 6, K = 5,
+    10.2 us a row at a time, 3.1 along the rows."""
     d, n = Xt.shape
     K = weights.size
     const = np.empty(K)
@@ -1041,8 +1042,8 @@ def _estep_along_rows(Xt, weights, means, cov, zt, nk, sums, S):
     y = L_k^-1 (x - mu_k) as products of the inverse factor and the sums as dot products
     over the rows: loops the compiler vectorises (its sums reassociated, a rounding of
     their order, as the NumPy reference's BLAS). One E-step, n = 100, d = 6, K = 5: 25
-    us a row at a time, 10 along the rows, 7.5 with the responsibilities along the rows
-    too; n = 50, d = 4, K = 3: 6.6, 3.7 and 2.6 us."""
+    us a row at a time, 10 along the rows, 7.0 with the responsibilities along the rows
+    too; n = 50, d = 4, K = 3: 6.6, 3.7 and 2.7 us."""
     d, n = Xt.shape
     K = weights.size
     const = np.empty(K)

@@ -51,14 +51,14 @@ except ImportError:  # pragma: no cover - exercised only without numba
 __all__ = ["AVAILABLE", "FAST_MODELS", "fast_mclust_em"]
 
 LOG_2PI = math.log(2.0 * math.pi)
-# exp(x) is subnormal below this (log of the smallest normal double, 2.2e-308).
-SUBNORMAL_LOG = math.log(float(np.finfo(np.float64).tiny))
 
 # The models with compiled code (each model's ``fast_code`` picks its branch in _em).
 FAST_MODELS = tuple(m for m in model_names() if get_model(m).fast_code is not None)
 
 if AVAILABLE:
     _jit = njit(cache=True, nogil=True, error_model="numpy")
+    # the engine's compiled E-step pieces: its diagonal log-densities and its exp
+    from .._engine._compiled_kernels import _diag_log_densities, _exp_nonpositive
 else:  # pragma: no cover
     def _jit(fn):
         return fn
@@ -914,47 +914,16 @@ def _stats(X, z, nk, means, W):
                 W[k, b, a] = W[k, a, b]
 
 
-# exp(r) on |r| <= log(2) / 2 by Taylor's series to r^13 (the remainder below 1e-17
-# of the result), in Horner's order; ln 2 split in two (Cody and Waite), so that
-# x - k ln 2 is exact for the k of an exp that does not underflow.
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.0 / math.log(2.0)
-_EXP_TAYLOR = tuple(1.0 / math.factorial(j) for j in range(13, -1, -1))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _exp_flush_into(x, bits):
-    """x[i] = exp(x[i]) in place, 0 where it would be subnormal (those values cannot
-    move any sum they enter: n_k > sqrt(eps) or the fit fails; and subnormal
-    arithmetic is some hundred times slower -- well separated clusters make many).
-
-    Written out, within an ulp of the C library's exp (tests/test_mclust_fast.py),
-    because Numba calls that exp one value at a time: this form runs along the rows
-    in vector registers, 4x faster on 500 values, which is 40% of a full-covariance
-    E-step at n = 100, K = 5, d = 6. (Numba vectorises exp itself only with Intel's
-    SVML, which its pip wheels lack.) ``bits`` is int64 scratch of x's length."""
-    n = x.size
-    for i in range(n):
-        v = x[i]
-        keep = v > SUBNORMAL_LOG
-        v = v if keep else SUBNORMAL_LOG
-        k = math.floor(v * _INV_LN2 + 0.5)
-        r = (v - k * _LN2_HI) - k * _LN2_LO
-        p = _EXP_TAYLOR[0]
-        for c in _EXP_TAYLOR[1:]:
-            p = p * r + c
-        x[i] = p
-        bits[i] = (np.int64(k) + 1023) << 52 if keep else 0  # 2^k; 0 flushes
-    scale = bits.view(np.float64)
-    for i in range(n):
-        x[i] *= scale[i]
-
-
 @_jit
-def _normalise_along_rows(zt, top, total, bits):
+def _normalise_along_rows(zt, top, total, scratch, bits):
     """Log-densities log(w_k N(x_i | k)) in zt (K, n), component-major, into the
-    responsibilities; returns the log-likelihood. Every step runs along the rows."""
+    responsibilities; returns the log-likelihood. Every step runs along the rows, the
+    exps too: the engine's kernels' exp runs in vector registers (Numba's calls the C
+    library one value at a time: 4x slower on 500 values, 40% of a full-covariance
+    E-step at n = 100, d = 6, K = 5), and takes results below exp(-708) as 0, which
+    cannot move any sum they enter (n_k > sqrt(eps) or the fit fails) and whose
+    subnormal arithmetic is some hundred times slower (well separated clusters make
+    many). ``top``, ``total``, ``scratch``: (n,) float64, ``bits`` (n,) int64."""
     K, n = zt.shape
     top[:] = -np.inf
     for k in range(K):
@@ -965,8 +934,8 @@ def _normalise_along_rows(zt, top, total, bits):
     for k in range(K):
         row = zt[k]
         for i in range(n):
-            row[i] -= top[i]
-        _exp_flush_into(row, bits)
+            scratch[i] = row[i] - top[i]
+        _exp_nonpositive(scratch, row, bits, n)
         for i in range(n):
             total[i] += row[i]
     loglik = 0.0
@@ -1004,17 +973,10 @@ def _estep(Xt, weights, means, var, zt, nk, sums, S):
             s += math.log(v)
             inv_diag[k, j] = 1.0 / v
         const[k] = math.log(weights[k]) - 0.5 * s - half_log_2pi
-    maha = np.empty(n)
-    for k in range(K):
-        maha[:] = 0.0
-        for j in range(d):
-            mu, iv = means[k, j], inv_diag[k, j]
-            for i in range(n):
-                r = Xt[j, i] - mu
-                maha[i] += r * r * iv
-        for i in range(n):
-            zt[k, i] = const[k] - 0.5 * maha[i]
-    loglik = _normalise_along_rows(zt, np.empty(n), maha, np.empty(n, np.int64))
+    scratch = np.empty(n)
+    _diag_log_densities(Xt, n, means, inv_diag, const, scratch, zt)
+    loglik = _normalise_along_rows(zt, np.empty(n), np.empty(n), scratch,
+                                   np.empty(n, np.int64))
     S[:, :, :] = 0.0
     for k in range(K):
         t = 0.0
@@ -1075,7 +1037,7 @@ def _estep_along_rows(Xt, weights, means, cov, zt, nk, sums, S):
                 maha[i] += y[i] * y[i]
         for i in range(n):
             zt[k, i] = const[k] - 0.5 * maha[i]
-    loglik = _normalise_along_rows(zt, np.empty(n), maha, np.empty(n, np.int64))
+    loglik = _normalise_along_rows(zt, np.empty(n), maha, y, np.empty(n, np.int64))
     for k in range(K):  # the statistics, a component at a time along the rows
         t = 0.0
         for i in range(n):

@@ -483,7 +483,7 @@ def select(X, G=None, models=None, prior=None, noise=None, *, y=None, hypvol=Non
 
     @lru_cache(maxsize=None)
     def data_for_prior():
-        return X if X is not None else _data_moments(source)
+        return X if X is not None else single_stats(source)  # the moments it reads
 
     @lru_cache(maxsize=None)
     def resolved_prior(g, name):
@@ -661,11 +661,6 @@ def _n_workers(n_jobs, n_tasks):
     cpus = os.cpu_count() or 1
     workers = cpus + 1 + n_jobs if n_jobs < 0 else int(n_jobs)
     return max(1, min(workers, n_tasks))
-
-
-def _data_moments(source):
-    """One component's statistics of every row: what mclust's default prior reads."""
-    return given_stats(source, 1, "full", lambda a, chunk: np.ones((chunk.shape[0], 1)))
 
 
 class _Cell:

@@ -14,10 +14,10 @@ noise component and needs the rows in memory; those fits run on the engine's loo
 The engine's loop stays the reference: ``tests/test_mclust_fast.py`` checks that both
 give the same log-likelihoods (to rounding), the same iteration counts and the same
 failed cells for every model on iris and faithful. Rounding differs only in the order of
-sums and products (here: statistics about the current means, vectorised sums along the
-rows and the inverse Cholesky factor's products for full covariances, Jacobi rotations
-for the small eigen- and polar decompositions; there: shifted, blocked statistics by
-BLAS, LAPACK's decompositions).
+sums and products and in the exp (here: statistics about the current means, vectorised
+sums along the rows and the inverse Cholesky factor's products for full covariances, the
+engine kernels' exp, Jacobi rotations for the small eigen- and polar decompositions;
+there: shifted, blocked statistics by BLAS, NumPy's exp, LAPACK's decompositions).
 
 Without Numba (it is optional) :data:`AVAILABLE` is False and ``backend="auto"`` means
 the engine's loop. The compiled code is cached on disk (``cache=True``): the first call

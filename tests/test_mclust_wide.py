@@ -53,8 +53,9 @@ def test_compiled_iterative_msteps_reproduce_stored_cells(breast_cancer):
         fit = _fast.fast_mclust_em(X, row.model, z, max_iter=OUTER, inner_max_iter=INNER)
         want = float.fromhex(row.loglik_hex)
         assert fit.n_iter == row.n_iter, row
-        # the same arithmetic in the same order: equal to the bit on the machine that
-        # stored them; a tolerance for other BLAS and LAPACK builds (on an AMD EPYC,
+        # stored before the M-step rewrite: the same algorithm, rounded in another
+        # order since (EVE, VVE's products with the scatters side by side, the E-step
+        # along the rows) and by other BLAS and LAPACK builds (on an AMD EPYC,
         # OpenBLAS's Zen kernels: up to 7e-12, and 5e-9 for EVE, VVE on the raw data,
         # whose polar factors are ill-conditioned, see the next test)
         rel = 1e-8 if (row.data == "raw" and row.model in ("EVE", "VVE")) else 1e-10

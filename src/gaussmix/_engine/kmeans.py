@@ -5,11 +5,11 @@ On a sample of a few thousand rows, ``KMeans(n_init=3)`` spends most of its time
 the arithmetic: k-means++ seeding is a Python loop over the centres with a validated
 distance call each, and every run pays input checks and thread-pool setup (W5, three
 runs on 4,800 rows x 16, K = 16: 16-27 ms, against about 9 ms compiled).
-:func:`kmeans_centres` runs the same
-algorithm in two compiled calls per run (``_compiled_kernels.kmeans_seeds`` and
-``lloyd``): the data centred at their mean, greedy k-means++ seeding with scikit-learn's
-draws from ``random_state`` in scikit-learn's order, Lloyd's iterations to its stopping
-rule, the run of least inertia kept. Given the same ``random_state`` it finds
+:func:`kmeans_centres` runs the same algorithm in two compiled calls per run
+(``_compiled_kernels.kmeans_seeds`` and ``lloyd``): the data centred at their mean,
+greedy k-means++ seeding with scikit-learn's draws from ``random_state`` in
+scikit-learn's order, Lloyd's iterations to its stopping rule, the run of least inertia
+kept. Given the same ``random_state`` it finds
 scikit-learn's centres, to rounding.
 """
 

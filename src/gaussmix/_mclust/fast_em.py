@@ -57,8 +57,8 @@ FAST_MODELS = tuple(m for m in model_names() if get_model(m).fast_code is not No
 
 if AVAILABLE:
     _jit = njit(cache=True, nogil=True, error_model="numpy")
-    # the engine's compiled E-step pieces: its diagonal log-densities and its exp
-    from .._engine._compiled_kernels import _diag_log_densities, _exp_nonpositive
+    # the engine's compiled E-step pieces: its diagonal log-densities, maxima and exps
+    from .._engine._compiled_kernels import _diag_log_densities, _exp_about_max
 else:  # pragma: no cover
     def _jit(fn):
         return fn
@@ -468,12 +468,7 @@ def _mstep(code, nk, W, var, cov, shape_d, scale, shape_kd, orient, has_state, w
                     inv[i, col] = t / low[i, i]
             inv *= rg
             # (C / g)^-1 = inv^T inv, once per inner iteration (not once per component)
-            for i in range(d):
-                for j in range(d):
-                    cij = 0.0
-                    for m in range(d):
-                        cij += inv[m, j] * inv[m, i]
-                    c_inv[i, j] = cij
+            _transpose_times(inv, inv, c_inv)
             for k in range(K):
                 s = 0.0
                 for i in range(d):
@@ -678,13 +673,20 @@ def _jacobi_polar_into(f, out, work, v, warm):
                 work[j, i] /= norm
     if null >= 0:
         _complete_basis(work, null)
-    for a in range(d):  # out = U V^T
-        for b in range(d):
+    _transpose_times(work, v, out)  # U V^T: work holds U^T, v V^T
+    return True
+
+
+@_jit
+def _transpose_times(a, b, out):
+    """out = a^T b for small square matrices (plain loops)."""
+    d = a.shape[0]
+    for i in range(d):
+        for j in range(d):
             t = 0.0
             for m in range(d):
-                t += work[m, a] * v[m, b]
-            out[a, b] = t
-    return True
+                t += a[m, i] * b[m, j]
+            out[i, j] = t
 
 
 @_jit
@@ -919,29 +921,18 @@ def _stats(X, z, nk, means, W):
 
 
 @_jit
-def _normalise_along_rows(zt, top, total, scratch, bits):
+def _responsibilities(zt, top, total, scratch, bits):
     """Log-densities log(w_k N(x_i | k)) in zt (K, n), component-major, into the
-    responsibilities; returns the log-likelihood. Every step runs along the rows, the
-    exps too: the engine's kernels' exp runs in vector registers (Numba's calls the C
-    library one value at a time: 4x slower on 500 values, 40% of a full-covariance
-    E-step at n = 100, d = 6, K = 5), and takes results below exp(-708) as 0, which
-    cannot move any sum they enter (n_k > sqrt(eps) or the fit fails) and whose
-    subnormal arithmetic is some hundred times slower (well separated clusters make
-    many). ``top``, ``total``, ``scratch``: (n,) float64, ``bits`` (n,) int64."""
+    responsibilities; returns the log-likelihood. The maxima, exps and sums by the
+    engine kernels' ``_exp_about_max``, whose exps run along the rows in vector
+    registers (Numba's exp calls the C library one value at a time: 4x slower on 500
+    values, 40% of a full-covariance E-step at n = 100, d = 6, K = 5) and take results
+    below exp(-708) as 0: they cannot move any sum they enter (n_k > sqrt(eps) or the
+    fit fails), and subnormal arithmetic is some hundred times slower (well separated
+    clusters make many). ``top``, ``total``, ``scratch``: (n,) float64, ``bits`` (n,)
+    int64. A row whose every density is 0 gives a log-likelihood of -inf."""
     K, n = zt.shape
-    top[:] = -np.inf
-    for k in range(K):
-        for i in range(n):
-            v = zt[k, i]
-            top[i] = v if v > top[i] else top[i]
-    total[:] = 0.0
-    for k in range(K):
-        row = zt[k]
-        for i in range(n):
-            scratch[i] = row[i] - top[i]
-        _exp_nonpositive(scratch, row, bits, n)
-        for i in range(n):
-            total[i] += row[i]
+    _exp_about_max(zt, 0, n, zt, top, total, scratch, bits)
     loglik = 0.0
     for i in range(n):
         loglik += top[i] + math.log(total[i])
@@ -979,8 +970,7 @@ def _estep(Xt, weights, means, var, zt, nk, sums, S):
         const[k] = math.log(weights[k]) - 0.5 * s - half_log_2pi
     scratch = np.empty(n)
     _diag_log_densities(Xt, n, means, inv_diag, const, scratch, zt)
-    loglik = _normalise_along_rows(zt, np.empty(n), np.empty(n), scratch,
-                                   np.empty(n, np.int64))
+    loglik = _responsibilities(zt, np.empty(n), np.empty(n), scratch, np.empty(n, np.int64))
     S[:, :, :] = 0.0
     for k in range(K):
         t = 0.0
@@ -1041,7 +1031,7 @@ def _estep_along_rows(Xt, weights, means, cov, zt, nk, sums, S):
                 maha[i] += y[i] * y[i]
         for i in range(n):
             zt[k, i] = const[k] - 0.5 * maha[i]
-    loglik = _normalise_along_rows(zt, np.empty(n), maha, y, np.empty(n, np.int64))
+    loglik = _responsibilities(zt, np.empty(n), maha, y, np.empty(n, np.int64))
     for k in range(K):  # the statistics, a component at a time along the rows
         t = 0.0
         for i in range(n):
